@@ -1,0 +1,6 @@
+//! Baseline scoring methods, one file each. Each is registered in `score::REGISTRY`.
+
+pub mod el2n;
+pub mod forgetting;
+pub mod random;
+pub mod uncertainty;

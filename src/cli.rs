@@ -1,0 +1,284 @@
+//! The command line: argument definitions and the dispatch to each command.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+
+use crate::dynamics::{EpochSource, npy, store::StoreReader};
+use crate::score::{self, Keep, ScoreParams, UncertaintyKind, WindowMode};
+use crate::select::{self, Amount};
+
+/// Dataset pruning with dynamic uncertainty: train while recording how every sample's
+/// prediction moves, score the samples, keep the most informative share, retrain, report.
+///
+/// `dynunc EXPERIMENT.yaml` runs a whole experiment (the same as `dynunc run EXPERIMENT.yaml`).
+/// The other commands work on dynamics recorded by a run, or imported from a `.npy`.
+#[derive(Debug, Parser)]
+#[command(name = "dynunc", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Experiment file to run (shorthand for `dynunc run FILE`).
+    pub experiment: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score every training sample from recorded dynamics; writes `index,label,score` CSV.
+    Score(ScoreArgs),
+    /// Keep the best share of samples by score; writes the kept and pruned lists.
+    Select(SelectArgs),
+    /// List the scoring methods with what each measures and which samples it keeps.
+    Methods,
+}
+
+/// Arguments of `dynunc score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Dynamics to score: a store written by `dynunc run` (`dynamics.dyn`) or an N x T float32
+    /// `.npy` of true-class probabilities (samples x epochs).
+    #[arg(long, value_name = "PATH")]
+    pub dynamics: PathBuf,
+    /// Scoring method (see `dynunc methods`).
+    #[arg(long, default_value = "dyn_unc")]
+    pub method: String,
+    /// Dyn-Unc window length J, in epochs.
+    #[arg(long, default_value_t = 10)]
+    pub window: usize,
+    /// Dyn-Unc window convention: `paper` (K-J+1 windows) or `released_code` (K-J windows over
+    /// each sample's seen epochs, as the authors' code).
+    #[arg(long, default_value = "paper")]
+    pub windows: WindowMode,
+    /// EL2N epoch (1-based); default 10% into training.
+    #[arg(long)]
+    pub el2n_epoch: Option<usize>,
+    /// Uncertainty measure: entropy, least_confidence or margin.
+    #[arg(long, default_value = "entropy")]
+    pub uncertainty: UncertaintyKind,
+    /// Seed of the `random` method.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Labels for an imported `.npy` (1-D integer `.npy`); a store carries its own.
+    #[arg(long, value_name = "PATH")]
+    pub labels: Option<PathBuf>,
+    /// Output CSV.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `dynunc select`.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Scores CSV written by `dynunc score` (columns index,label,score).
+    #[arg(long, value_name = "PATH")]
+    pub scores: PathBuf,
+    /// Fraction of samples to keep, in (0, 1].
+    #[arg(long, conflicts_with = "prune", required_unless_present = "prune")]
+    pub keep: Option<f64>,
+    /// Fraction of samples to prune, in [0, 1) (the paper's "pruning ratio").
+    #[arg(long)]
+    pub prune: Option<f64>,
+    /// Keep the same fraction of every class instead of the best samples globally.
+    #[arg(long)]
+    pub class_balanced: bool,
+    /// Which scores are kept: `highest` (every built-in method) or `lowest`.
+    #[arg(long, default_value = "highest", value_parser = parse_keep)]
+    pub direction: Keep,
+    /// Output CSV of kept samples (index,label,score); the pruned ones go beside it as
+    /// `<name>.pruned.csv` unless --pruned-out is given.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Output CSV of pruned samples.
+    #[arg(long, value_name = "PATH")]
+    pub pruned_out: Option<PathBuf>,
+}
+
+fn parse_keep(s: &str) -> Result<Keep, String> {
+    match s {
+        "highest" => Ok(Keep::Highest),
+        "lowest" => Ok(Keep::Lowest),
+        other => Err(format!("`{other}`: expected highest or lowest")),
+    }
+}
+
+/// One row of a scores CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    /// Sample index in the training set.
+    pub index: usize,
+    /// True label, when known.
+    pub label: Option<u32>,
+    /// Score.
+    pub score: f32,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match (cli.command, cli.experiment) {
+        (Some(Command::Score(args)), _) => score_cmd(&args),
+        (Some(Command::Select(args)), _) => select_cmd(&args),
+        (Some(Command::Methods), _) => {
+            methods_cmd();
+            Ok(())
+        }
+        (None, Some(_)) => bail!("running experiment files is not available in this build"),
+        (None, None) => bail!(
+            "nothing to do: give an experiment file (`dynunc experiments/fmnist_quick.yaml`) or a command (`dynunc --help`)"
+        ),
+    }
+}
+
+fn methods_cmd() {
+    for s in score::REGISTRY {
+        let info = s.info();
+        let keep = match info.keep {
+            Keep::Highest => "keeps highest",
+            Keep::Lowest => "keeps lowest",
+        };
+        println!(
+            "{:<12} {keep:<14} needs [{}]\n             {}",
+            info.name, info.needs, info.summary
+        );
+    }
+}
+
+/// Opens dynamics from a store or a `.npy`.
+pub fn open_dynamics(path: &Path, labels: Option<&Path>) -> Result<Box<dyn EpochSource>> {
+    let is_npy = path.extension().is_some_and(|e| e == "npy");
+    if is_npy {
+        let mut dynamics = npy::read_probabilities(path)?;
+        if let Some(labels) = labels {
+            let l = npy::read_labels(labels)?;
+            let n = dynamics.shape().samples;
+            if l.len() != n {
+                bail!(
+                    "{}: {} labels for {n} samples in {}; the label file must have one entry per row of the dynamics",
+                    labels.display(),
+                    l.len(),
+                    path.display()
+                );
+            }
+            dynamics.classes = l.iter().map(|&x| x as usize + 1).max().unwrap_or(0);
+            dynamics.labels = Some(l);
+        }
+        Ok(Box::new(dynamics))
+    } else {
+        if labels.is_some() {
+            bail!(
+                "--labels is for imported .npy dynamics; the store {} carries its own labels",
+                path.display()
+            );
+        }
+        Ok(Box::new(StoreReader::open(path)?))
+    }
+}
+
+fn score_cmd(args: &ScoreArgs) -> Result<()> {
+    let scorer = score::find(&args.method)?;
+    let mut source = open_dynamics(&args.dynamics, args.labels.as_deref())?;
+    let params = ScoreParams {
+        window: args.window,
+        windows: args.windows,
+        seed: args.seed,
+        el2n_epoch: args.el2n_epoch,
+        uncertainty: args.uncertainty,
+    };
+    let scores = score::score_one(source.as_mut(), scorer, &params)
+        .with_context(|| format!("scoring {} with {}", args.dynamics.display(), args.method))?;
+    let labels = source.labels();
+    let rows: Vec<ScoreRow> = scores
+        .iter()
+        .enumerate()
+        .map(|(index, &score)| ScoreRow {
+            index,
+            label: labels.map(|l| l[index]),
+            score,
+        })
+        .collect();
+    crate::atomic::write_csv(&args.out, &rows)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "scored {} samples over {} epochs with {} -> {}",
+        rows.len(),
+        source.shape().epochs,
+        args.method,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Reads a scores CSV written by `dynunc score`.
+pub fn read_scores(path: &Path) -> Result<Vec<ScoreRow>> {
+    let mut reader = csv::Reader::from_path(path)
+        .with_context(|| format!("opening scores file {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (line, row) in reader.deserialize::<ScoreRow>().enumerate() {
+        let row = row.with_context(|| {
+            format!(
+                "{} line {}: expected columns index,label,score as written by `dynunc score`",
+                path.display(),
+                line + 2
+            )
+        })?;
+        if row.index != rows.len() {
+            bail!(
+                "{} line {}: index {} out of order (expected {}); the file must list every sample once, in order",
+                path.display(),
+                line + 2,
+                row.index,
+                rows.len()
+            );
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn select_cmd(args: &SelectArgs) -> Result<()> {
+    let rows = read_scores(&args.scores)?;
+    let (amount, origin) = match (args.keep, args.prune) {
+        (Some(k), _) => (Amount::Keep(k), "--keep"),
+        (None, Some(p)) => (Amount::Prune(p), "--prune"),
+        (None, None) => bail!("give --keep FRACTION or --prune RATIO"),
+    };
+    let fraction = amount.keep_fraction(origin)?;
+    let scores: Vec<f32> = rows.iter().map(|r| r.score).collect();
+    let labels: Option<Vec<u32>> = if args.class_balanced {
+        Some(
+            rows.iter()
+                .map(|r| r.label)
+                .collect::<Option<_>>()
+                .ok_or(select::SelectError::NoLabels)?,
+        )
+    } else {
+        None
+    };
+    let sel = select::select(&scores, fraction, args.direction, labels.as_deref())?;
+    let pick = |idx: &[usize]| idx.iter().map(|&i| rows[i]).collect::<Vec<_>>();
+    let pruned_out = args.pruned_out.clone().unwrap_or_else(|| {
+        let stem = args.out.file_stem().unwrap_or_default().to_string_lossy();
+        args.out.with_file_name(format!("{stem}.pruned.csv"))
+    });
+    crate::atomic::write_csv(&args.out, &pick(&sel.kept))
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    crate::atomic::write_csv(&pruned_out, &pick(&sel.pruned))
+        .with_context(|| format!("writing {}", pruned_out.display()))?;
+    eprintln!(
+        "kept {} of {} samples (keep fraction {:.4}, prune ratio {:.4}, {}) -> {}; pruned -> {}",
+        sel.kept.len(),
+        rows.len(),
+        fraction,
+        1.0 - fraction,
+        if args.class_balanced {
+            "per-class quotas"
+        } else {
+            "global"
+        },
+        args.out.display(),
+        pruned_out.display()
+    );
+    Ok(())
+}

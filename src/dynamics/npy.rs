@@ -1,0 +1,189 @@
+//! Import of dynamics recorded elsewhere: a NumPy `.npy` matrix of true-class probabilities.
+//!
+//! The matrix is N x T (samples x epochs) float32, C or Fortran order, format version 1-3.
+//! Every sample counts as seen in every epoch. Labels may come from a second `.npy` holding a
+//! 1-D integer array (int32/int64/uint8...) of length N.
+
+use std::path::Path;
+
+use super::{DynamicsError, EpochColumns, InMemory};
+
+struct NpyArray {
+    descr: String,
+    fortran: bool,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+fn bad(path: &Path, what: impl Into<String>) -> DynamicsError {
+    DynamicsError::BadNpy {
+        path: path.display().to_string(),
+        what: what.into(),
+    }
+}
+
+fn parse(path: &Path) -> Result<NpyArray, DynamicsError> {
+    let bytes = std::fs::read(path).map_err(|e| DynamicsError::io(path, e))?;
+    if bytes.len() < 10 || &bytes[0..6] != b"\x93NUMPY" {
+        return Err(bad(path, "not a .npy file (missing the \\x93NUMPY magic)"));
+    }
+    let major = bytes[6];
+    let (header_len, start) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize,
+            12,
+        ),
+        _ => {
+            return Err(bad(
+                path,
+                format!("unsupported .npy format version {major}"),
+            ));
+        }
+    };
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or_else(|| bad(path, "header runs past the end of the file"))?;
+    let header = std::str::from_utf8(header).map_err(|_| bad(path, "header is not text"))?;
+    let value_of = |key: &str| -> Option<&str> {
+        let at = header.find(&format!("'{key}'"))?;
+        let rest = &header[at + key.len() + 2..];
+        Some(rest[rest.find(':')? + 1..].trim_start())
+    };
+    let descr = value_of("descr")
+        .and_then(|v| v.strip_prefix('\''))
+        .and_then(|v| v.split('\'').next())
+        .ok_or_else(|| bad(path, "header has no 'descr'"))?
+        .to_owned();
+    let fortran = value_of("fortran_order")
+        .map(|v| v.starts_with("True"))
+        .ok_or_else(|| bad(path, "header has no 'fortran_order'"))?;
+    let shape_text = value_of("shape")
+        .and_then(|v| v.strip_prefix('('))
+        .and_then(|v| v.split(')').next())
+        .ok_or_else(|| bad(path, "header has no 'shape'"))?;
+    let shape = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad(path, format!("cannot read shape ({shape_text})")))?;
+    let data = bytes[start + header_len..].to_vec();
+    Ok(NpyArray {
+        descr,
+        fortran,
+        shape,
+        data,
+    })
+}
+
+/// Reads an N x T float32 matrix of true-class probabilities as dynamics.
+pub fn read_probabilities(path: &Path) -> Result<InMemory, DynamicsError> {
+    let arr = parse(path)?;
+    if arr.descr != "<f4" {
+        return Err(bad(
+            path,
+            format!("dtype '{}' (need '<f4', little-endian float32)", arr.descr),
+        ));
+    }
+    let [n, t] = arr.shape[..] else {
+        return Err(bad(
+            path,
+            format!(
+                "rank {} array of shape {:?} (need rank 2)",
+                arr.shape.len(),
+                arr.shape
+            ),
+        ));
+    };
+    if arr.data.len() != n * t * 4 {
+        return Err(bad(
+            path,
+            format!(
+                "{} data bytes for shape ({n}, {t}), expected {} (truncated?)",
+                arr.data.len(),
+                n * t * 4
+            ),
+        ));
+    }
+    let at = |i: usize, k: usize| {
+        let idx = if arr.fortran { k * n + i } else { i * t + k };
+        f32::from_le_bytes(arr.data[4 * idx..4 * idx + 4].try_into().expect("4 bytes"))
+    };
+    let epochs = (0..t)
+        .map(|k| EpochColumns::from_p_true((0..n).map(|i| at(i, k)).collect()))
+        .collect();
+    Ok(InMemory {
+        classes: 0,
+        labels: None,
+        epochs,
+    })
+}
+
+/// Reads a 1-D integer `.npy` of labels.
+pub fn read_labels(path: &Path) -> Result<Vec<u32>, DynamicsError> {
+    let arr = parse(path)?;
+    let [n] = arr.shape[..] else {
+        return Err(bad(
+            path,
+            format!("labels must be 1-D, found shape {:?}", arr.shape),
+        ));
+    };
+    let width = match arr.descr.as_str() {
+        "|u1" | "|i1" => 1,
+        "<i2" | "<u2" => 2,
+        "<i4" | "<u4" => 4,
+        "<i8" | "<u8" => 8,
+        other => {
+            return Err(bad(
+                path,
+                format!("labels dtype '{other}' (need a little-endian integer type)"),
+            ));
+        }
+    };
+    if arr.data.len() != n * width {
+        return Err(bad(
+            path,
+            format!(
+                "{} data bytes for {n} labels of {width} bytes",
+                arr.data.len()
+            ),
+        ));
+    }
+    arr.data
+        .chunks_exact(width)
+        .enumerate()
+        .map(|(i, c)| {
+            let mut b = [0u8; 8];
+            b[..width].copy_from_slice(c);
+            let v = i64::from_le_bytes(b);
+            let signed_negative = arr.descr.contains('i') && c[width - 1] & 0x80 != 0;
+            u32::try_from(v)
+                .ok()
+                .filter(|_| !signed_negative)
+                .ok_or_else(|| bad(path, format!("label {i} is not a class index")))
+        })
+        .collect()
+}
+
+/// Writes an N x T float32 matrix (C order) as `.npy`; used by tests and by anyone exporting.
+pub fn write_probabilities(path: &Path, p: &[Vec<f32>]) -> std::io::Result<()> {
+    let n = p.len();
+    let t = p.first().map_or(0, Vec::len);
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {t}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + n * t * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for row in p {
+        for v in row {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    crate::atomic::write(path, &out)
+}

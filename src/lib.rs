@@ -1,0 +1,14 @@
+//! dynunc: dataset pruning with dynamic uncertainty (He, Yang, Huang, Zhao 2023).
+//!
+//! The modules follow the pipeline: [`config`] -> [`data`] -> [`train`] (recording
+//! [`dynamics`]) -> [`score`] (Dyn-Unc and the [`baselines`]) -> [`select`] -> retrain ->
+//! [`report`]. [`experiment`] runs the whole pipeline from one experiment file; [`cli`] is the
+//! command line over it.
+
+pub mod atomic;
+#[path = "../baselines/mod.rs"]
+pub mod baselines;
+pub mod cli;
+pub mod dynamics;
+pub mod score;
+pub mod select;

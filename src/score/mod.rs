@@ -1,0 +1,250 @@
+//! Scoring: the [`Scorer`] trait, the registry of every method, and the pass that streams
+//! recorded dynamics through scorers.
+//!
+//! A scorer is a pure function from dynamics to one `f32` per sample. It never touches files,
+//! Burn or the command line: [`score_all`] reads the epochs from any [`EpochSource`] and hands
+//! them to each scorer's [`Accumulator`] in order, so one pass over a store feeds every method
+//! and memory stays at what the scorers themselves keep.
+//!
+//! Adding a method: write `baselines/<name>.rs` with a type implementing [`Scorer`], declare it
+//! in `baselines/mod.rs`, and add one line to [`REGISTRY`].
+
+pub mod dyn_unc;
+
+use thiserror::Error;
+
+use crate::baselines;
+use crate::dynamics::{DynamicsError, EpochColumns, EpochSource, Field, FieldSet, Shape};
+
+pub use crate::baselines::uncertainty::UncertaintyKind;
+pub use dyn_unc::WindowMode;
+
+/// Every scoring method dynunc knows, in the order they are listed in help and tables.
+pub static REGISTRY: &[&dyn Scorer] = &[
+    &dyn_unc::DynUnc,
+    &baselines::random::Random,
+    &baselines::forgetting::Forgetting,
+    &baselines::el2n::El2n,
+    &baselines::uncertainty::Uncertainty,
+];
+
+/// Which end of the score range is kept when pruning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// Keep the samples with the highest scores.
+    Highest,
+    /// Keep the samples with the lowest scores.
+    Lowest,
+}
+
+/// What a scorer says about itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ScorerInfo {
+    /// Name used in experiment files, the CLI and result tables.
+    pub name: &'static str,
+    /// One line: what the score measures.
+    pub summary: &'static str,
+    /// Which samples are kept.
+    pub keep: Keep,
+    /// The recorded fields the score is computed from.
+    pub needs: FieldSet,
+}
+
+/// Options of the scorers. Each scorer reads the ones it documents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreParams {
+    /// Dyn-Unc window length J (default 10).
+    pub window: usize,
+    /// Dyn-Unc window convention (default: the paper's).
+    pub windows: WindowMode,
+    /// Seed of the `random` scorer.
+    pub seed: u64,
+    /// EL2N epoch, 1-based; `None` means 10% into training (at least epoch 1).
+    pub el2n_epoch: Option<usize>,
+    /// Which uncertainty the `uncertainty` scorer uses (default: entropy).
+    pub uncertainty: UncertaintyKind,
+}
+
+impl Default for ScoreParams {
+    fn default() -> Self {
+        Self {
+            window: 10,
+            windows: WindowMode::Paper,
+            seed: 0,
+            el2n_epoch: None,
+            uncertainty: UncertaintyKind::Entropy,
+        }
+    }
+}
+
+/// What a scorer knows when it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Samples, classes, epochs.
+    pub shape: Shape,
+    /// Labels, when known.
+    pub labels: Option<&'a [u32]>,
+    /// Options.
+    pub params: &'a ScoreParams,
+}
+
+/// A scoring method.
+pub trait Scorer: Sync {
+    /// Name, summary, direction and fields.
+    fn info(&self) -> ScorerInfo;
+
+    /// Fields needed under these options (default: [`ScorerInfo::needs`]).
+    fn needs(&self, _params: &ScoreParams) -> FieldSet {
+        self.info().needs
+    }
+
+    /// Checks the options against the dynamics and starts a pass.
+    fn begin(&self, ctx: &Context<'_>) -> Result<Box<dyn Accumulator>, ScoreError>;
+}
+
+/// The state of one scorer during a pass over the epochs.
+pub trait Accumulator {
+    /// Sees epoch `epoch` (0-based); epochs arrive in order, each once.
+    fn observe(&mut self, epoch: usize, cols: &EpochColumns);
+    /// One score per sample.
+    fn finish(self: Box<Self>) -> Vec<f32>;
+}
+
+/// Problems scoring.
+#[derive(Debug, Error)]
+pub enum ScoreError {
+    /// A method name not in the registry.
+    #[error("unknown scoring method `{name}`; known methods: {known}")]
+    UnknownMethod {
+        /// What was asked for.
+        name: String,
+        /// The registry's names.
+        known: String,
+    },
+    /// An option that does not fit the dynamics.
+    #[error("{what}")]
+    BadParam {
+        /// What is wrong and the fix.
+        what: String,
+    },
+    /// Reading the dynamics failed.
+    #[error(transparent)]
+    Dynamics(#[from] DynamicsError),
+}
+
+/// Looks a scorer up by name.
+pub fn find(name: &str) -> Result<&'static dyn Scorer, ScoreError> {
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|s| s.info().name == name)
+        .ok_or_else(|| ScoreError::UnknownMethod {
+            name: name.to_owned(),
+            known: names().join(", "),
+        })
+}
+
+/// The names of every registered scorer.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|s| s.info().name).collect()
+}
+
+/// Streams every epoch of `source` through `scorers` once; returns one score vector per scorer.
+///
+/// Only the fields the scorers need are read (plus the seen/correct flags), and every value
+/// read is checked to be finite.
+pub fn score_all(
+    source: &mut dyn EpochSource,
+    scorers: &[&dyn Scorer],
+    params: &ScoreParams,
+) -> Result<Vec<Vec<f32>>, ScoreError> {
+    score_all_with(source, scorers, params, &mut |_, _| {})
+}
+
+/// [`score_all`], calling `progress(epochs_done, epochs_total)` after each epoch.
+pub fn score_all_with(
+    source: &mut dyn EpochSource,
+    scorers: &[&dyn Scorer],
+    params: &ScoreParams,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Vec<f32>>, ScoreError> {
+    let shape = source.shape();
+    let have = source.fields();
+    let needed = scorers
+        .iter()
+        .fold(FieldSet::EMPTY, |acc, s| acc.union(s.needs(params)));
+    if let Some(field) = needed.first_missing(have) {
+        return Err(DynamicsError::MissingField {
+            field: field.name(),
+            have: have.to_string(),
+        }
+        .into());
+    }
+    let want = needed.union(have.intersect(FieldSet::of(&[Field::Flags])));
+    let labels = source.labels().map(<[u32]>::to_vec);
+    let ctx = Context {
+        shape,
+        labels: labels.as_deref(),
+        params,
+    };
+    let mut accs = scorers
+        .iter()
+        .map(|s| s.begin(&ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    if needed != FieldSet::EMPTY {
+        let mut cols = EpochColumns::default();
+        for epoch in 0..shape.epochs {
+            source.read_epoch(epoch, want, &mut cols)?;
+            if !have.contains(Field::Flags) {
+                cols.flags = vec![crate::dynamics::flags::SEEN; shape.samples];
+            }
+            cols.check_finite(epoch)?;
+            for acc in &mut accs {
+                acc.observe(epoch, &cols);
+            }
+            progress(epoch + 1, shape.epochs);
+        }
+    }
+    Ok(accs.into_iter().map(|a| a.finish()).collect())
+}
+
+/// Scores one method; see [`score_all`].
+pub fn score_one(
+    source: &mut dyn EpochSource,
+    scorer: &dyn Scorer,
+    params: &ScoreParams,
+) -> Result<Vec<f32>, ScoreError> {
+    Ok(score_all(source, &[scorer], params)?.remove(0))
+}
+
+/// For each sample, the most recent value of one column among the epochs it was seen in.
+///
+/// The shared piece of the scorers that read "the last epoch's" value.
+#[derive(Debug, Clone)]
+pub(crate) struct LastSeen {
+    field: Field,
+    values: Vec<f32>,
+}
+
+impl LastSeen {
+    pub(crate) fn new(field: Field, samples: usize) -> Self {
+        Self {
+            field,
+            values: vec![f32::NAN; samples],
+        }
+    }
+
+    pub(crate) fn observe(&mut self, cols: &EpochColumns) {
+        for (i, &v) in cols.floats(self.field).iter().enumerate() {
+            if cols.seen(i) {
+                self.values[i] = v;
+            }
+        }
+    }
+
+    /// The values; NaN for a sample never seen.
+    pub(crate) fn into_values(self) -> Vec<f32> {
+        self.values
+    }
+}

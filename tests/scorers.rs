@@ -1,0 +1,361 @@
+//! Every scorer checked against numbers worked out by hand (the arithmetic is in the comments).
+
+use dynunc::dynamics::{EpochColumns, InMemory, SampleStats, flags};
+use dynunc::score::{self, ScoreParams, UncertaintyKind, WindowMode};
+
+const TOL: f32 = 1e-5;
+
+fn assert_close(got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() < TOL,
+            "sample {i}: got {g}, want {w} ({got:?})"
+        );
+    }
+}
+
+fn run(method: &str, dynamics: &mut InMemory, params: &ScoreParams) -> Vec<f32> {
+    score::score_one(dynamics, score::find(method).unwrap(), params).unwrap()
+}
+
+/// p[epoch][sample]; sample 0 = [0.1, 0.3, 0.6, 0.6], 1 = constant 0.5, 2 = [0.9, 0.1, 0.9, 0.1].
+fn three_samples() -> InMemory {
+    InMemory::from_probabilities(vec![
+        vec![0.1, 0.5, 0.9],
+        vec![0.3, 0.5, 0.1],
+        vec![0.6, 0.5, 0.9],
+        vec![0.6, 0.5, 0.1],
+    ])
+}
+
+#[test]
+fn dyn_unc_paper_window_2() {
+    // J = 2: the std (ddof 1) of two values a, b is |a - b| / sqrt(2).
+    // sample 0 windows: 0.2/√2 = 0.141421, 0.3/√2 = 0.212132, 0 -> mean of 3 = 0.117851
+    // sample 1: 0; sample 2: every window 0.8/√2 = 0.565685.
+    let params = ScoreParams {
+        window: 2,
+        ..ScoreParams::default()
+    };
+    let got = run("dyn_unc", &mut three_samples(), &params);
+    assert_close(&got, &[0.117851, 0.0, 0.565685]);
+}
+
+#[test]
+fn dyn_unc_paper_window_3() {
+    // sample 0, window [0.1, 0.3, 0.6]: mean 1/3, squared deviations 0.054444 + 0.001111 +
+    // 0.071111 = 0.126667, / 2 = 0.063333, sqrt = 0.251661.
+    // window [0.3, 0.6, 0.6]: mean 0.5, 0.04 + 0.01 + 0.01 = 0.06, / 2 = 0.03, sqrt = 0.173205.
+    // mean of the K - J + 1 = 2 windows: 0.212433.
+    // sample 2, [0.9, 0.1, 0.9] and [0.1, 0.9, 0.1]: mean 0.633333 / 0.366667, squared
+    // deviations 0.071111 * 2 + 0.284444 = 0.426667, / 2 = 0.213333, sqrt = 0.461880.
+    let params = ScoreParams {
+        window: 3,
+        ..ScoreParams::default()
+    };
+    let got = run("dyn_unc", &mut three_samples(), &params);
+    assert_close(&got, &[0.212433, 0.0, 0.461880]);
+}
+
+#[test]
+fn dyn_unc_released_code_drops_last_window() {
+    // K - J = 2 windows: sample 0 (0.141421 + 0.212132) / 2 = 0.176777.
+    let params = ScoreParams {
+        window: 2,
+        windows: WindowMode::ReleasedCode,
+        ..ScoreParams::default()
+    };
+    let got = run("dyn_unc", &mut three_samples(), &params);
+    assert_close(&got, &[0.176777, 0.0, 0.565685]);
+}
+
+fn with_unseen(mut d: InMemory, epoch: usize, sample: usize) -> InMemory {
+    d.epochs[epoch].flags[sample] = 0;
+    d.epochs[epoch].p_true[sample] = 0.0; // a real probability value; must be ignored
+    d
+}
+
+#[test]
+fn dyn_unc_unseen_epoch_paper() {
+    // sample 0 unseen at epoch 2: windows [0.1, -] and [-, 0.6] have one value and are not
+    // counted; [0.6, 0.6] gives 0. Mean over the one counted window: 0.
+    let params = ScoreParams {
+        window: 2,
+        ..ScoreParams::default()
+    };
+    let got = run("dyn_unc", &mut with_unseen(three_samples(), 1, 0), &params);
+    assert_close(&got, &[0.0, 0.0, 0.565685]);
+}
+
+#[test]
+fn dyn_unc_unseen_epoch_released_code() {
+    // sample 0 seen values 0.1 (e1), 0.6 (e3), 0.6 (e4). Windows are added after epochs 2 and
+    // 3: after e2 the window holds [0.1] alone (adds nothing), after e3 [0.1, 0.6] -> 0.5/√2 =
+    // 0.353553. Divided by K - J = 2: 0.176777.
+    let params = ScoreParams {
+        window: 2,
+        windows: WindowMode::ReleasedCode,
+        ..ScoreParams::default()
+    };
+    let got = run("dyn_unc", &mut with_unseen(three_samples(), 1, 0), &params);
+    assert_close(&got, &[0.176777, 0.0, 0.565685]);
+}
+
+#[test]
+fn dyn_unc_rejects_window_longer_than_run() {
+    let params = ScoreParams {
+        window: 5,
+        ..ScoreParams::default()
+    };
+    let err = score::score_one(
+        &mut three_samples(),
+        score::find("dyn_unc").unwrap(),
+        &params,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("window 5") && err.contains("hold 4"), "{err}");
+    let params = ScoreParams {
+        window: 4,
+        windows: WindowMode::ReleasedCode,
+        ..ScoreParams::default()
+    };
+    let err = score::score_one(
+        &mut three_samples(),
+        score::find("dyn_unc").unwrap(),
+        &params,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("at least 5"), "{err}");
+}
+
+#[test]
+fn nan_in_dynamics_is_an_error_naming_epoch_and_sample() {
+    let mut d = three_samples();
+    d.epochs[2].p_true[1] = f32::NAN;
+    let err = score::score_one(
+        &mut d,
+        score::find("dyn_unc").unwrap(),
+        &ScoreParams {
+            window: 2,
+            ..ScoreParams::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("epoch 3") && err.contains("sample 1"), "{err}");
+}
+
+/// Dynamics from correct/incorrect sequences; `None` = not seen.
+fn from_correct(seq: &[&[Option<bool>]]) -> InMemory {
+    let epochs = seq[0].len();
+    let mut d = InMemory {
+        classes: 2,
+        labels: None,
+        epochs: vec![],
+    };
+    for k in 0..epochs {
+        let mut cols = EpochColumns::unseen(seq.len());
+        for (i, s) in seq.iter().enumerate() {
+            if let Some(c) = s[k] {
+                cols.flags[i] = flags::SEEN | if c { flags::CORRECT } else { 0 };
+            }
+        }
+        d.epochs.push(cols);
+    }
+    d
+}
+
+#[test]
+fn forgetting_counts_transitions() {
+    let (t, f) = (Some(true), Some(false));
+    let mut d = from_correct(&[
+        &[t, f, t, f],    // two forgetting events
+        &[f, f, f, f],    // never learned: K = 4
+        &[f, t, t, t],    // learned, never forgotten: 0
+        &[t, None, f, t], // correct -> (unseen) -> incorrect: 1
+        &[t, t, t, f],    // 1
+    ]);
+    let got = run("forgetting", &mut d, &ScoreParams::default());
+    assert_close(&got, &[2.0, 4.0, 0.0, 1.0, 1.0]);
+}
+
+#[test]
+fn sample_stats_from_logits() {
+    // logits [0, ln 2, 0] -> softmax [0.25, 0.5, 0.25], true class 0.
+    // el2n = sqrt(0.75² + 0.5² + 0.25²) = sqrt(0.875) = 0.935414
+    // margin = 0 - ln 2 = -0.693147
+    // entropy = 2 * 0.25 ln 4 + 0.5 ln 2 = 1.039721
+    let s = SampleStats::from_logits(&[0.0, std::f32::consts::LN_2, 0.0], 0);
+    assert_close(
+        &[
+            s.p_true, s.el2n, s.margin, s.entropy, s.max_prob, s.top2_gap,
+        ],
+        &[0.25, 0.935414, -0.693147, 1.039721, 0.5, 0.25],
+    );
+    assert!(!s.correct);
+    let s = SampleStats::from_logits(&[0.0, std::f32::consts::LN_2, 0.0], 1);
+    assert!(s.correct);
+    // Huge logits neither overflow nor produce NaN.
+    let s = SampleStats::from_logits(&[1000.0, -1000.0], 0);
+    assert_close(&[s.p_true, s.el2n, s.entropy], &[1.0, 0.0, 0.0]);
+}
+
+fn stats_dynamics() -> InMemory {
+    // Three epochs, two samples. Sample 0 logits per epoch; sample 1 fixed.
+    let logits: [[[f32; 3]; 2]; 3] = [
+        [[0.0, 0.0, 0.0], [2.0, 0.0, 0.0]],
+        [[0.0, std::f32::consts::LN_2, 0.0], [2.0, 0.0, 0.0]],
+        [[std::f32::consts::LN_2, 0.0, 0.0], [2.0, 0.0, 0.0]],
+    ];
+    let epochs = logits
+        .iter()
+        .map(|epoch| {
+            let mut cols = EpochColumns::unseen(2);
+            for (i, l) in epoch.iter().enumerate() {
+                cols.set(i, &SampleStats::from_logits(l, 0));
+            }
+            cols
+        })
+        .collect();
+    InMemory {
+        classes: 3,
+        labels: Some(vec![0, 0]),
+        epochs,
+    }
+}
+
+#[test]
+fn el2n_at_chosen_epoch() {
+    // Epoch 2 of sample 0: softmax [0.25, 0.5, 0.25], true class 0 -> sqrt(0.875) = 0.935414.
+    // Sample 1 every epoch: softmax [e²/(e²+2), 1/(e²+2), 1/(e²+2)] = [0.786986, 0.106507,
+    // 0.106507]; el2n = sqrt(0.213014² + 2 * 0.106507²) = sqrt(0.068061) = 0.260885.
+    let params = ScoreParams {
+        el2n_epoch: Some(2),
+        ..ScoreParams::default()
+    };
+    let got = run("el2n", &mut stats_dynamics(), &params);
+    assert_close(&got, &[0.935414, 0.260885]);
+    // Default: 10% into 3 epochs = epoch 1; sample 0 uniform softmax:
+    // sqrt((2/3)² + 2 (1/3)²) = sqrt(6/9) = 0.816497.
+    let got = run("el2n", &mut stats_dynamics(), &ScoreParams::default());
+    assert_close(&got, &[0.816497, 0.260885]);
+}
+
+#[test]
+fn el2n_unseen_at_epoch_uses_nearest_seen() {
+    let mut d = stats_dynamics();
+    d.epochs[1].flags[0] = 0; // sample 0 not seen at epoch 2: falls back to epoch 1
+    d.epochs[0].flags[1] = 0;
+    d.epochs[1].flags[1] = 0; // sample 1 first seen at epoch 3
+    let params = ScoreParams {
+        el2n_epoch: Some(2),
+        ..ScoreParams::default()
+    };
+    let got = run("el2n", &mut d, &params);
+    assert_close(&got, &[0.816497, 0.260885]);
+    let params = ScoreParams {
+        el2n_epoch: Some(4),
+        ..ScoreParams::default()
+    };
+    let err = score::score_one(&mut d, score::find("el2n").unwrap(), &params)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("el2n_epoch 4") && err.contains("1..=3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn uncertainty_of_final_epoch() {
+    // Final epoch of sample 0: logits [ln 2, 0, 0] -> softmax [0.5, 0.25, 0.25]:
+    // entropy 1.039721, least confidence 1 - 0.5 = 0.5, margin 1 - (0.5 - 0.25) = 0.75.
+    // Sample 1: softmax [0.786986, 0.106507, 0.106507]: entropy = -(0.786986 ln 0.786986 +
+    // 2 * 0.106507 ln 0.106507) = 0.188515 + 0.477067 = 0.665582; least confidence 0.213014;
+    // margin 1 - 0.680479 = 0.319521.
+    for (kind, want) in [
+        (UncertaintyKind::Entropy, [1.039721, 0.665582]),
+        (UncertaintyKind::LeastConfidence, [0.5, 0.213014]),
+        (UncertaintyKind::Margin, [0.75, 0.319521]),
+    ] {
+        let params = ScoreParams {
+            uncertainty: kind,
+            ..ScoreParams::default()
+        };
+        let got = run("uncertainty", &mut stats_dynamics(), &params);
+        assert_close(&got, &want);
+    }
+    // Not seen in the last epoch: the last epoch it was seen in counts (epoch 2 for sample 0:
+    // softmax [0.25, 0.5, 0.25], least confidence 0.5, margin 0.75, entropy 1.039721).
+    let mut d = stats_dynamics();
+    d.epochs[2].flags[0] = 0;
+    let params = ScoreParams {
+        uncertainty: UncertaintyKind::Margin,
+        ..ScoreParams::default()
+    };
+    assert_close(&run("uncertainty", &mut d, &params), &[0.75, 0.319521]);
+}
+
+#[test]
+fn random_is_seeded_uniform() {
+    let mut d = InMemory::from_probabilities(vec![vec![0.5; 1000]]);
+    let a = run("random", &mut d, &ScoreParams::default());
+    let b = run("random", &mut d, &ScoreParams::default());
+    let c = run(
+        "random",
+        &mut d,
+        &ScoreParams {
+            seed: 1,
+            ..ScoreParams::default()
+        },
+    );
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert!(a.iter().all(|&x| (0.0..1.0).contains(&x)));
+    let mean = a.iter().sum::<f32>() / a.len() as f32;
+    assert!((mean - 0.5).abs() < 0.05, "mean {mean}");
+}
+
+#[test]
+fn one_pass_feeds_every_scorer() {
+    let mut d = stats_dynamics();
+    let all: Vec<_> = score::REGISTRY.to_vec();
+    let params = ScoreParams {
+        window: 2,
+        ..ScoreParams::default()
+    };
+    let together = score::score_all(&mut d, &all, &params).unwrap();
+    for (scorer, scores) in all.iter().zip(&together) {
+        assert_eq!(
+            &score::score_one(&mut d, *scorer, &params).unwrap(),
+            scores,
+            "{}",
+            scorer.info().name
+        );
+    }
+}
+
+#[test]
+fn unknown_method_lists_known_ones() {
+    let err = score::find("dynunc").err().unwrap().to_string();
+    assert!(
+        err.contains("`dynunc`") && err.contains("dyn_unc, random, forgetting, el2n, uncertainty"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_field_is_reported() {
+    let mut d = three_samples(); // p_true only
+    let err = score::score_one(
+        &mut d,
+        score::find("el2n").unwrap(),
+        &ScoreParams::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`el2n`"), "{err}");
+}
