@@ -274,6 +274,22 @@ impl StoreWriter {
         self.header.epochs as usize
     }
 
+    /// Drops every epoch after the first `epochs` (used when a run resumes from a checkpoint
+    /// that is older than the store's last epoch).
+    pub fn truncate(&mut self, epochs: usize) -> Result<(), DynamicsError> {
+        if epochs as u64 >= self.header.epochs {
+            return Ok(());
+        }
+        let io = |e| DynamicsError::io(&self.path, e);
+        let next = Header { epochs: epochs as u64, ..self.header };
+        self.file.seek(SeekFrom::Start(0)).map_err(io)?;
+        self.file.write_all(&next.encode()).map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        self.file.set_len(next.epoch_offset(next.epochs)).map_err(io)?;
+        self.header = next;
+        Ok(())
+    }
+
     /// Appends one epoch and commits it (see the module docs for the crash guarantee).
     pub fn append(&mut self, cols: &EpochColumns) -> Result<(), DynamicsError> {
         let n = self.header.samples as usize;

@@ -1,0 +1,358 @@
+//! Experiment configuration: the YAML file is parsed into [`raw`] structs, then validated into
+//! an [`Experiment`], with every problem reported at once under its YAML path.
+
+pub mod raw;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::data::{DataSpec, DatasetKind};
+use crate::score::{self, ScoreParams, Scorer};
+use crate::select::Amount;
+use crate::train::{Arch, Augment, BackendChoice, ModelSpec, OptimizerSpec, Schedule, TrainSpec, View};
+pub use raw::RawExperiment;
+
+/// A validated experiment.
+#[derive(Clone)]
+pub struct Experiment {
+    /// Experiment name (results folder name).
+    pub name: String,
+    /// Seed of the scoring run.
+    pub seed: u64,
+    /// Backend choice.
+    pub backend: BackendChoice,
+    /// Data.
+    pub data: DataSpec,
+    /// Model.
+    pub model: ModelSpec,
+    /// Training of the scoring run and of the retrains.
+    pub train: TrainSpec,
+    /// What the recorder sees.
+    pub view: View,
+    /// Methods to compare.
+    pub methods: Vec<&'static dyn Scorer>,
+    /// Scorer options.
+    pub score_params: ScoreParams,
+    /// Per-class quotas instead of global selection.
+    pub class_balanced: bool,
+    /// Retrain settings.
+    pub retrain: RetrainSpec,
+    /// `<output.dir>/<name>`.
+    pub results_dir: PathBuf,
+    /// The file as resolved, every default filled in.
+    pub resolved: RawExperiment,
+}
+
+impl fmt::Debug for Experiment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Experiment")
+            .field("name", &self.name)
+            .field("resolved", &self.resolved)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How retrains are budgeted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Every retrain runs the same number of epochs.
+    EqualEpochs,
+    /// Every retrain runs as many optimizer steps as the full set would.
+    EqualIterations,
+}
+
+/// `retrain:`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrainSpec {
+    /// Prune ratios, each in [0, 1).
+    pub prune_ratios: Vec<f64>,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// Budget.
+    pub budget: Budget,
+    /// Whether full-data rows are trained.
+    pub full_data: bool,
+}
+
+/// One problem in an experiment file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// YAML path, e.g. `train.lr`.
+    pub path: String,
+    /// What is wrong and the fix.
+    pub message: String,
+}
+
+/// Problems loading an experiment file.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read experiment file {file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not valid YAML, a wrong type, or an unknown key.
+    #[error("{file}: {message}\n(the keys each section accepts are listed in README.md, `Writing an experiment file`)")]
+    Yaml {
+        /// The file.
+        file: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// Values that parse but make no sense.
+    #[error("{file}: {} problem{}:\n{}", problems.len(), if problems.len() == 1 { "" } else { "s" },
+        problems.iter().map(|p| format!("  {}: {}", p.path, p.message)).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The file.
+        file: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+/// Reads and validates an experiment file.
+pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let raw = parse(&text).map_err(|message| ConfigError::Yaml {
+        file: file.clone(),
+        message,
+    })?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "experiment".into());
+    validate(raw, &stem).map_err(|problems| ConfigError::Invalid { file, problems })
+}
+
+/// Parses YAML text into the raw structs (an empty file is all defaults).
+pub fn parse(text: &str) -> Result<RawExperiment, String> {
+    if text.trim().is_empty() {
+        return Ok(RawExperiment::default());
+    }
+    serde_saphyr::from_str(text).map_err(|e| e.to_string())
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn fail(&mut self, path: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn choice<T: Copy>(&mut self, path: &str, value: &str, options: &[(&str, T)]) -> Option<T> {
+        let found = options.iter().find(|(name, _)| *name == value).map(|(_, v)| *v);
+        if found.is_none() {
+            let names: Vec<_> = options.iter().map(|(n, _)| *n).collect();
+            self.fail(
+                path,
+                format!("`{value}` is not one of: {}", names.join(", ")),
+            );
+        }
+        found
+    }
+
+    fn positive(&mut self, path: &str, value: f64) {
+        if !(value.is_finite() && value > 0.0) {
+            self.fail(path, format!("{value} must be a positive number"));
+        }
+    }
+}
+
+/// Validates raw values; `stem` names the experiment when `name` is absent.
+pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Problem>> {
+    let mut c = Checker { problems: vec![] };
+    let name = raw.name.clone().unwrap_or_else(|| stem.to_owned());
+    if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "_-.".contains(ch)) {
+        c.fail("name", format!("`{name}` must be non-empty and use only letters, digits, `_`, `-`, `.` (it names the results folder)"));
+    }
+    raw.name = Some(name.clone());
+
+    let backend = c.choice(
+        "backend",
+        &raw.backend,
+        &[("auto", BackendChoice::Auto), ("flex", BackendChoice::Flex), ("wgpu", BackendChoice::Wgpu)],
+    );
+
+    let d = &raw.data;
+    let dataset = match d.dataset.as_str() {
+        "imagefolder" | "imagenet" | "imagenet21k" => {
+            c.fail("data.dataset", format!("`{}`: ImageFolder data (ImageNet) is not implemented in this version of dynunc; use fashion_mnist or mnist", d.dataset));
+            None
+        }
+        other => c.choice("data.dataset", other, &[("fashion_mnist", DatasetKind::FashionMnist), ("mnist", DatasetKind::Mnist)]),
+    };
+    if d.subset == Some(0) {
+        c.fail("data.subset", "0 samples: give a positive number, or remove the key to use all");
+    }
+    if d.test_subset == Some(0) {
+        c.fail("data.test_subset", "0 samples: give a positive number, or remove the key to use all");
+    }
+
+    let m = &raw.model;
+    let arch = match m.arch.as_str() {
+        "resnet18" | "resnet50" | "convnext_tiny" | "swin_tiny" => {
+            c.fail("model.arch", format!("`{}` is not implemented in this version of dynunc; available: mlp, cnn", m.arch));
+            None
+        }
+        other => c.choice("model.arch", other, &[("mlp", Arch::Mlp), ("cnn", Arch::Cnn)]),
+    };
+    if m.hidden == 0 {
+        c.fail("model.hidden", "must be at least 1");
+    }
+
+    let t = &raw.train;
+    if t.epochs == 0 {
+        c.fail("train.epochs", "must be at least 1");
+    }
+    if t.batch_size == 0 {
+        c.fail("train.batch_size", "must be at least 1");
+    }
+    c.positive("train.lr", t.lr);
+    if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+        c.fail("train.weight_decay", format!("{} must be >= 0", t.weight_decay));
+    }
+    if !(0.0..1.0).contains(&t.momentum) {
+        c.fail("train.momentum", format!("{} must be in [0, 1)", t.momentum));
+    }
+    if !(0.0..1.0).contains(&t.label_smoothing) {
+        c.fail("train.label_smoothing", format!("{} must be in [0, 1)", t.label_smoothing));
+    }
+    let optimizer = c.choice(
+        "train.optimizer",
+        &t.optimizer,
+        &[("adam", 0), ("adamw", 1), ("sgd", 2)],
+    );
+    let optimizer = optimizer.map(|o| match o {
+        0 => OptimizerSpec::Adam { weight_decay: t.weight_decay },
+        1 => OptimizerSpec::AdamW { weight_decay: t.weight_decay },
+        _ => OptimizerSpec::Sgd { momentum: t.momentum, weight_decay: t.weight_decay },
+    });
+    let schedule = c.choice("train.schedule", &t.schedule, &[("constant", 0), ("cosine", 1), ("step", 2)]);
+    if t.warmup_epochs >= t.epochs.max(1) {
+        c.fail("train.warmup_epochs", format!("{} warm-up epochs leave no training at the peak rate in {} epochs; use fewer", t.warmup_epochs, t.epochs));
+    }
+    if schedule == Some(2) {
+        if t.step_epochs == 0 {
+            c.fail("train.step_epochs", "must be at least 1");
+        }
+        if !(t.step_gamma > 0.0 && t.step_gamma <= 1.0) {
+            c.fail("train.step_gamma", format!("{} must be in (0, 1]", t.step_gamma));
+        }
+    }
+    let schedule = schedule.map(|s| match s {
+        0 => Schedule::Constant,
+        1 => Schedule::Cosine,
+        _ => Schedule::Step { every_epochs: t.step_epochs, gamma: t.step_gamma },
+    });
+
+    let view = c.choice("dynamics.view", &raw.dynamics.view, &[("train", View::Train), ("clean", View::Clean)]);
+
+    let s = &raw.scoring;
+    let mut methods = Vec::new();
+    if s.methods.is_empty() {
+        c.fail("scoring.methods", format!("empty: list at least one of {}", score::names().join(", ")));
+    }
+    for (i, name) in s.methods.iter().enumerate() {
+        match score::find(name) {
+            Ok(m) if methods.iter().any(|x: &&dyn Scorer| x.info().name == name) => {
+                let _ = m;
+                c.fail(&format!("scoring.methods[{i}]"), format!("`{name}` is listed twice"));
+            }
+            Ok(m) => methods.push(m),
+            Err(e) => c.fail(&format!("scoring.methods[{i}]"), e.to_string()),
+        }
+    }
+    let windows = s.windows.parse().map_err(|e: String| c.fail("scoring.windows", e)).ok();
+    let uncertainty = s.uncertainty.parse().map_err(|e: String| c.fail("scoring.uncertainty", e)).ok();
+    if methods.iter().any(|m| m.info().name == "dyn_unc") {
+        let needed = match windows {
+            Some(score::WindowMode::ReleasedCode) => s.window + 1,
+            _ => s.window,
+        };
+        if s.window < 2 {
+            c.fail("scoring.window", format!("{} is too short: a standard deviation needs at least 2 epochs", s.window));
+        } else if needed > t.epochs {
+            c.fail("scoring.window", format!("window {} needs at least {needed} epochs of dynamics but train.epochs is {}; lower the window or train longer", s.window, t.epochs));
+        }
+    }
+    if let Some(e) = s.el2n_epoch
+        && (e == 0 || e > t.epochs)
+    {
+        c.fail("scoring.el2n_epoch", format!("{e} is outside the training epochs 1..={}", t.epochs));
+    }
+
+    let r = &raw.retrain;
+    for (i, &p) in r.prune_ratios.iter().enumerate() {
+        if let Err(e) = Amount::Prune(p).keep_fraction(&format!("prune ratio {p}")) {
+            c.fail(&format!("retrain.prune_ratios[{i}]"), e.to_string());
+        }
+    }
+    if r.prune_ratios.is_empty() && !r.full_data {
+        c.fail("retrain.prune_ratios", "no prune ratio and full_data: false leaves nothing to train; list ratios such as [0.25, 0.5]");
+    }
+    if r.seeds.is_empty() {
+        c.fail("retrain.seeds", "list at least one seed, e.g. [0]");
+    }
+    let budget = c.choice("retrain.budget", &r.budget, &[("equal_epochs", Budget::EqualEpochs), ("equal_iterations", Budget::EqualIterations)]);
+
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    let (Some(backend), Some(dataset), Some(arch), Some(optimizer), Some(schedule), Some(view), Some(windows), Some(uncertainty), Some(budget)) =
+        (backend, dataset, arch, optimizer, schedule, view, windows, uncertainty, budget)
+    else {
+        unreachable!("every None above recorded a problem");
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let prune_ratios = r.prune_ratios.iter().copied().filter(|p| seen.insert(p.to_bits())).collect();
+    Ok(Experiment {
+        name: name.clone(),
+        seed: raw.seed,
+        backend,
+        data: DataSpec {
+            dataset,
+            path: PathBuf::from(&d.path),
+            subset: d.subset,
+            test_subset: d.test_subset,
+        },
+        model: ModelSpec { arch, hidden: m.hidden },
+        train: TrainSpec {
+            epochs: t.epochs,
+            batch_size: t.batch_size,
+            lr: t.lr,
+            optimizer,
+            schedule,
+            warmup_epochs: t.warmup_epochs,
+            label_smoothing: t.label_smoothing as f32,
+            augment: Augment { crop_padding: t.crop_padding, flip: t.flip },
+            max_steps: None,
+        },
+        view,
+        methods,
+        score_params: ScoreParams {
+            window: s.window,
+            windows,
+            seed: raw.seed,
+            el2n_epoch: s.el2n_epoch,
+            uncertainty,
+        },
+        class_balanced: s.class_balanced,
+        retrain: RetrainSpec { prune_ratios, seeds: r.seeds.clone(), budget, full_data: r.full_data },
+        results_dir: Path::new(&raw.output.dir).join(&name),
+        resolved: raw,
+    })
+}

@@ -1,0 +1,237 @@
+//! The experiment file as written: serde structs with documented defaults, unknown keys rejected.
+//!
+//! Every field's default is stated on it; `dynunc` writes the fully resolved file beside the
+//! results (`experiment.resolved.yaml`), so a run can always be repeated exactly.
+
+use serde::{Deserialize, Serialize};
+
+/// The whole experiment file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawExperiment {
+    /// Name of the experiment; results go to `<output.dir>/<name>/`. Default: the file's stem.
+    pub name: Option<String>,
+    /// Seed of the scoring run (data order, initialisation, augmentation). Default 0.
+    pub seed: u64,
+    /// `auto` (default: wgpu when built with it and a real GPU is present, else flex), `flex`
+    /// or `wgpu`.
+    pub backend: String,
+    /// Training data.
+    pub data: RawData,
+    /// The network.
+    pub model: RawModel,
+    /// Training of the scoring run (and, unless overridden, of every retrain).
+    pub train: RawTrain,
+    /// What is recorded while training.
+    pub dynamics: RawDynamics,
+    /// Scoring methods and their options.
+    pub scoring: RawScoring,
+    /// Retraining on the pruned subsets.
+    pub retrain: RawRetrain,
+    /// Where results go.
+    pub output: RawOutput,
+}
+
+impl Default for RawExperiment {
+    fn default() -> Self {
+        Self {
+            name: None,
+            seed: 0,
+            backend: "auto".into(),
+            data: RawData::default(),
+            model: RawModel::default(),
+            train: RawTrain::default(),
+            dynamics: RawDynamics::default(),
+            scoring: RawScoring::default(),
+            retrain: RawRetrain::default(),
+            output: RawOutput::default(),
+        }
+    }
+}
+
+/// `data:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawData {
+    /// `fashion_mnist` (default) or `mnist`: IDX files (gzipped or not) under `path`.
+    pub dataset: String,
+    /// Folder with the four IDX files. Default `/usr/share/datasets/fashion-mnist` (Debian
+    /// package `dataset-fashion-mnist`).
+    pub path: String,
+    /// Train on a fixed, seeded, class-stratified subset of this many samples. Default: all.
+    pub subset: Option<usize>,
+    /// Evaluate on a fixed, seeded, class-stratified subset of the test set. Default: all.
+    pub test_subset: Option<usize>,
+}
+
+impl Default for RawData {
+    fn default() -> Self {
+        Self {
+            dataset: "fashion_mnist".into(),
+            path: "/usr/share/datasets/fashion-mnist".into(),
+            subset: None,
+            test_subset: None,
+        }
+    }
+}
+
+/// `model:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawModel {
+    /// `cnn` (default: conv 32, conv 64, fc 128) or `mlp`.
+    pub arch: String,
+    /// Hidden width of the MLP, or of the CNN's fully connected layer. Default 128.
+    pub hidden: usize,
+}
+
+impl Default for RawModel {
+    fn default() -> Self {
+        Self {
+            arch: "cnn".into(),
+            hidden: 128,
+        }
+    }
+}
+
+/// `train:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTrain {
+    /// Epochs. Default 10.
+    pub epochs: usize,
+    /// Mini-batch size. Default 128.
+    pub batch_size: usize,
+    /// `adam` (default), `adamw` or `sgd`.
+    pub optimizer: String,
+    /// Peak learning rate. Default 1e-3.
+    pub lr: f64,
+    /// Weight decay (L2 for adam/sgd, decoupled for adamw). Default 0.
+    pub weight_decay: f64,
+    /// SGD momentum. Default 0.9.
+    pub momentum: f64,
+    /// `constant` (default), `cosine` or `step`.
+    pub schedule: String,
+    /// Linear warm-up from 0, in epochs. Default 0.
+    pub warmup_epochs: usize,
+    /// `step` schedule: multiply the rate by `step_gamma` every `step_epochs`. Default 30.
+    pub step_epochs: usize,
+    /// `step` schedule factor. Default 0.1.
+    pub step_gamma: f64,
+    /// Label smoothing of the cross-entropy. Default 0.
+    pub label_smoothing: f64,
+    /// Random-crop padding in pixels (0 = no crop). Default 0.
+    pub crop_padding: usize,
+    /// Random horizontal flip. Default false.
+    pub flip: bool,
+}
+
+impl Default for RawTrain {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 128,
+            optimizer: "adam".into(),
+            lr: 1e-3,
+            weight_decay: 0.0,
+            momentum: 0.9,
+            schedule: "constant".into(),
+            warmup_epochs: 0,
+            step_epochs: 30,
+            step_gamma: 0.1,
+            label_smoothing: 0.0,
+            crop_padding: 0,
+            flip: false,
+        }
+    }
+}
+
+/// `dynamics:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDynamics {
+    /// `train` (default): record from the training forward pass, free. `clean`: an extra forward
+    /// pass on the un-augmented batch before the optimizer step, as the authors' code does.
+    pub view: String,
+}
+
+impl Default for RawDynamics {
+    fn default() -> Self {
+        Self {
+            view: "train".into(),
+        }
+    }
+}
+
+/// `scoring:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawScoring {
+    /// Methods to compare. Default: every registered one.
+    pub methods: Vec<String>,
+    /// Dyn-Unc window J. Default 10.
+    pub window: usize,
+    /// Dyn-Unc windows: `paper` (default) or `released_code`.
+    pub windows: String,
+    /// EL2N epoch (1-based). Default: 10% into training.
+    pub el2n_epoch: Option<usize>,
+    /// `entropy` (default), `least_confidence` or `margin`.
+    pub uncertainty: String,
+    /// Keep the same fraction of every class. Default false (global, as the paper).
+    pub class_balanced: bool,
+}
+
+impl Default for RawScoring {
+    fn default() -> Self {
+        Self {
+            methods: crate::score::names().into_iter().map(String::from).collect(),
+            window: 10,
+            windows: "paper".into(),
+            el2n_epoch: None,
+            uncertainty: "entropy".into(),
+            class_balanced: false,
+        }
+    }
+}
+
+/// `retrain:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRetrain {
+    /// Prune ratios (share removed). Default [0.25, 0.5].
+    pub prune_ratios: Vec<f64>,
+    /// Seeds of the retrains (init, order, augmentation and the random method). Default [0].
+    pub seeds: Vec<u64>,
+    /// `equal_epochs` (default: every retrain runs `train.epochs`) or `equal_iterations` (a
+    /// pruned subset trains as many steps as the full set would).
+    pub budget: String,
+    /// Train a full-data model per seed as the 0% row. Default true.
+    pub full_data: bool,
+}
+
+impl Default for RawRetrain {
+    fn default() -> Self {
+        Self {
+            prune_ratios: vec![0.25, 0.5],
+            seeds: vec![0],
+            budget: "equal_epochs".into(),
+            full_data: true,
+        }
+    }
+}
+
+/// `output:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawOutput {
+    /// Results root. Default `results`.
+    pub dir: String,
+}
+
+impl Default for RawOutput {
+    fn default() -> Self {
+        Self {
+            dir: "results".into(),
+        }
+    }
+}

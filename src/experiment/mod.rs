@@ -1,0 +1,157 @@
+//! The whole experiment from one file: load data, train the scoring run while recording
+//! dynamics, score every method, retrain on each pruned subset, write the results.
+//!
+//! Everything a run produces goes under `<output.dir>/<name>/`: `main.csv`, `main.md`,
+//! `experiment.resolved.yaml` and `run_info.yaml` (kept), and `work/` (the dynamics store,
+//! scores, checkpoints and finished rows; ignored by git). Every step is resumable: run the same
+//! command again after an interruption and it continues from the last finished epoch or retrain.
+
+pub mod lock;
+mod retrain;
+mod scoring;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use burn::prelude::Device;
+use serde::Serialize;
+
+use crate::config::{self, Experiment};
+use crate::data::augment::Normalize;
+use crate::data::{self, Splits};
+use crate::report;
+use crate::train::backend;
+
+/// Options from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Print one line per epoch (besides the progress bars).
+    pub log_epochs: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Results folder.
+    pub dir: PathBuf,
+    /// Every row of `main.csv`.
+    pub rows: Vec<report::MainRow>,
+    /// The Markdown table.
+    pub table: String,
+}
+
+/// The state shared by the steps of a run.
+pub(crate) struct Ctx<'a> {
+    pub exp: &'a Experiment,
+    pub splits: Splits,
+    pub norm: Normalize,
+    pub device: Device,
+    pub work: PathBuf,
+    pub opts: RunOptions,
+}
+
+#[derive(Serialize)]
+struct RunInfo<'a> {
+    experiment: &'a str,
+    dynunc_version: &'a str,
+    commit: String,
+    backend: &'a str,
+    scoring_seed: u64,
+    retrain_seeds: &'a [u64],
+    train_samples: usize,
+    test_samples: usize,
+    classes: usize,
+    started_unix: u64,
+    command: String,
+}
+
+/// The git commit of the working directory, with `-dirty` when it has changes.
+pub fn git_commit() -> String {
+    let run = |args: &[&str]| std::process::Command::new("git").args(args).output().ok().filter(|o| o.status.success());
+    match run(&["rev-parse", "HEAD"]) {
+        Some(out) => {
+            let mut c = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|o| !o.stdout.is_empty()) {
+                c.push_str("-dirty");
+            }
+            c
+        }
+        None => "unknown (not a git checkout)".into(),
+    }
+}
+
+/// Runs the experiment in `path`.
+pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
+    let exp = config::load(path)?;
+    let dir = exp.results_dir.clone();
+    let _lock = lock::Lock::acquire(&dir)?;
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+
+    // The resolved file pins what the results in this folder mean: a different experiment
+    // must not continue them.
+    let resolved = serde_saphyr::to_string(&exp.resolved).context("serialising the resolved experiment")?;
+    let resolved_path = dir.join("experiment.resolved.yaml");
+    if let Ok(previous) = std::fs::read_to_string(&resolved_path)
+        && previous != resolved
+        && work.join("dynamics.dyn").exists()
+    {
+        bail!(
+            "{} holds results of a different version of this experiment ({} differs from {}); \
+             delete {} to start over, or give the changed experiment another `name:`",
+            dir.display(),
+            resolved_path.display(),
+            path.display(),
+            dir.display()
+        );
+    }
+    crate::atomic::write(&resolved_path, resolved.as_bytes())?;
+
+    let (device, why) = backend::select(exp.backend)?;
+    eprintln!("backend: {why}");
+    let t = Instant::now();
+    let splits = data::load(&exp.data, exp.seed)?;
+    eprintln!(
+        "data: {} training and {} test images of {}x{}x{}, {} classes, from {} ({:.1}s)",
+        splits.train.len(),
+        splits.test.len(),
+        splits.train.height,
+        splits.train.width,
+        splits.train.channels,
+        splits.train.classes,
+        exp.data.path.display(),
+        t.elapsed().as_secs_f64()
+    );
+    let info = RunInfo {
+        experiment: &exp.name,
+        dynunc_version: env!("CARGO_PKG_VERSION"),
+        commit: git_commit(),
+        backend: &why,
+        scoring_seed: exp.seed,
+        retrain_seeds: &exp.retrain.seeds,
+        train_samples: splits.train.len(),
+        test_samples: splits.test.len(),
+        classes: splits.train.classes,
+        started_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    crate::atomic::write(&dir.join("run_info.yaml"), serde_saphyr::to_string(&info)?.as_bytes())?;
+
+    let norm = Normalize::fit(&splits.train);
+    let ctx = Ctx { exp: &exp, splits, norm, device, work, opts };
+    let scores = scoring::scores(&ctx)?;
+    let rows = retrain::all(&ctx, &scores)?;
+
+    crate::atomic::write_csv(&dir.join("main.csv"), &rows)?;
+    let table = report::markdown_table(&rows);
+    let md = format!(
+        "# {}\n\nTest accuracy after retraining on each pruned subset. Produced by `dynunc {}` (commit {}, backend {}).\n\n{table}",
+        exp.name,
+        path.display(),
+        info.commit,
+        why
+    );
+    crate::atomic::write(&dir.join("main.md"), md.as_bytes())?;
+    Ok(Outcome { dir, rows, table })
+}

@@ -1,0 +1,157 @@
+//! Step 3 of an experiment: for every method x prune ratio x seed, select the subset, train a
+//! fresh model on it and measure its test accuracy; the full-data model is the 0% row.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use burn::module::Module as _;
+
+use super::Ctx;
+use super::scoring::{Scores, new_model, seeded};
+use crate::config::Budget;
+use crate::dynamics::InMemory;
+use crate::report::{MainRow, read_rows};
+use crate::score::{self, ScoreParams, Scorer};
+use crate::select::{self, Amount};
+use crate::train::fit::{FitOptions, derive_seed};
+use crate::train::progress::Progress;
+use crate::train::{Checkpoint, Observer, evaluate, fit};
+
+/// One model to train.
+#[derive(Debug, Clone)]
+struct Job {
+    method: Option<&'static dyn Scorer>,
+    prune_ratio: f64,
+    seed: u64,
+}
+
+impl Job {
+    fn method_name(&self) -> &'static str {
+        self.method.map_or("full", |m| m.info().name)
+    }
+
+    fn key(&self) -> String {
+        format!("{}-p{}-s{}", self.method_name(), self.prune_ratio, self.seed)
+    }
+
+    fn matches(&self, row: &MainRow) -> bool {
+        row.method == self.method_name() && row.prune_ratio == self.prune_ratio && row.seed == self.seed
+    }
+}
+
+impl std::fmt::Debug for dyn Scorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.info().name)
+    }
+}
+
+fn jobs(ctx: &Ctx<'_>) -> Vec<Job> {
+    let r = &ctx.exp.retrain;
+    let mut jobs = Vec::new();
+    if r.full_data {
+        jobs.extend(r.seeds.iter().map(|&seed| Job { method: None, prune_ratio: 0.0, seed }));
+    }
+    for &prune_ratio in &r.prune_ratios {
+        for &method in &ctx.exp.methods {
+            for &seed in &r.seeds {
+                jobs.push(Job { method: Some(method), prune_ratio, seed });
+            }
+        }
+    }
+    jobs
+}
+
+/// The kept training indices of a job.
+fn subset(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<Vec<usize>> {
+    let train = &ctx.splits.train;
+    let Some(method) = job.method else {
+        return Ok((0..train.len()).collect());
+    };
+    let owned;
+    let s = if seeded(method) {
+        let params = ScoreParams { seed: derive_seed(job.seed, 0x5e1ec7, 0), ..ctx.exp.score_params.clone() };
+        let mut shape_only = InMemory { classes: train.classes, labels: None, epochs: vec![] };
+        shape_only.epochs.push(crate::dynamics::EpochColumns::from_p_true(vec![0.0; train.len()]));
+        owned = score::score_one(&mut shape_only, method, &params)?;
+        &owned[..]
+    } else {
+        scores.get(method.info().name).context("scores of a listed method are missing")?
+    };
+    let fraction = Amount::Prune(job.prune_ratio).keep_fraction("retrain.prune_ratios")?;
+    let labels = ctx.exp.class_balanced.then_some(&train.labels[..]);
+    Ok(select::select(s, fraction, method.info().keep, labels)?.kept)
+}
+
+fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<MainRow> {
+    let exp = ctx.exp;
+    let started = Instant::now();
+    let kept = subset(ctx, scores, job)?;
+    let data = ctx.splits.train.take(&kept);
+    let full_batches = ctx.splits.train.len().div_ceil(exp.train.batch_size);
+    let mut spec = exp.train.clone();
+    if exp.retrain.budget == Budget::EqualIterations {
+        spec.max_steps = Some(exp.train.epochs * full_batches);
+    }
+    let batches = data.len().div_ceil(spec.batch_size);
+    let steps = spec.max_steps.unwrap_or(spec.epochs * batches);
+    let checkpoint = Checkpoint::new(ctx.work.join("checkpoints").join(job.key()));
+    let opts = FitOptions {
+        spec: &spec,
+        seed: job.seed,
+        view: exp.view,
+        norm: ctx.norm,
+        checkpoint: Some(checkpoint.clone()),
+        label: format!("{} {:.0}% s{}", job.method_name(), 100.0 * job.prune_ratio, job.seed),
+    };
+    let mut progress = Progress::new(ctx.opts.log_epochs);
+    let observers: &mut [&mut dyn Observer] = &mut [&mut progress];
+    let model = fit(new_model(ctx, job.seed), &data, &opts, &ctx.device.clone().autodiff(), observers)?;
+    let (acc, _) = evaluate(&model.valid(), &ctx.splits.test, ctx.norm, &ctx.device)?;
+    Ok(MainRow {
+        experiment: exp.name.clone(),
+        method: job.method_name().into(),
+        prune_ratio: job.prune_ratio,
+        keep_fraction: kept.len() as f64 / ctx.splits.train.len() as f64,
+        kept: kept.len(),
+        class_balanced: exp.class_balanced && job.method.is_some(),
+        seed: job.seed,
+        arch: exp.model.arch.name().into(),
+        epochs: steps.div_ceil(batches.max(1)),
+        steps,
+        test_acc: acc,
+        wall_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    })
+}
+
+/// Trains every job not already finished; returns all rows in job order.
+pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<Vec<MainRow>> {
+    let done_path = ctx.work.join("finished.csv");
+    let mut done: Vec<MainRow> = if Path::new(&done_path).exists() {
+        read_rows(&done_path).with_context(|| format!("reading {}", done_path.display()))?
+    } else {
+        Vec::new()
+    };
+    let jobs = jobs(ctx);
+    let total = jobs.len();
+    for (i, job) in jobs.iter().enumerate() {
+        if done.iter().any(|r| job.matches(r)) {
+            continue;
+        }
+        let row = train_one(ctx, scores, job).with_context(|| format!("retraining {}", job.key()))?;
+        eprintln!(
+            "[{}/{total}] {:<12} prune {:>4.0}% seed {}: {} samples, test accuracy {:.2}% ({:.1}s)",
+            i + 1,
+            row.method,
+            100.0 * row.prune_ratio,
+            row.seed,
+            row.kept,
+            100.0 * row.test_acc,
+            row.wall_seconds
+        );
+        done.push(row);
+        crate::atomic::write_csv(&done_path, &done)?;
+        Checkpoint::new(ctx.work.join("checkpoints").join(job.key())).remove()?;
+    }
+    Ok(jobs.iter().filter_map(|j| done.iter().find(|r| j.matches(r)).cloned()).collect())
+}

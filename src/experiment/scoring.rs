@@ -1,0 +1,114 @@
+//! Step 1-2 of an experiment: the scoring run (training on the full set while recording
+//! dynamics) and the scores of every method.
+
+use anyhow::{Context as _, Result};
+
+use super::Ctx;
+use crate::cli::{ScoreRow, read_scores};
+use crate::dynamics::EpochSource;
+use crate::dynamics::store::StoreReader;
+use crate::score::{self, Scorer};
+use crate::train::fit::{FitOptions, INIT, derive_seed};
+use crate::train::model::InputShape;
+use crate::train::progress::Progress;
+use crate::train::recorder::Recorder;
+use crate::train::{Checkpoint, Model, Observer, evaluate, fit};
+
+/// The scores of each method that does not depend on the retrain seed.
+pub(crate) struct Scores {
+    /// `(method, one score per training sample)`.
+    pub by_method: Vec<(&'static dyn Scorer, Vec<f32>)>,
+}
+
+impl Scores {
+    pub(crate) fn get(&self, name: &str) -> Option<&[f32]> {
+        self.by_method.iter().find(|(s, _)| s.info().name == name).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Methods whose scores depend on the retrain seed and are computed per retrain.
+pub(crate) fn seeded(method: &dyn Scorer) -> bool {
+    method.info().name == "random"
+}
+
+pub(crate) fn input_shape(ctx: &Ctx<'_>) -> InputShape {
+    let t = &ctx.splits.train;
+    InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes.max(ctx.splits.test.classes) }
+}
+
+/// A freshly initialised model for `seed`, on the autodiff device.
+pub(crate) fn new_model(ctx: &Ctx<'_>, seed: u64) -> Model {
+    let device = ctx.device.clone().autodiff();
+    device.seed(derive_seed(seed, INIT, 0));
+    Model::new(ctx.exp.model, input_shape(ctx), &device)
+}
+
+fn record(ctx: &Ctx<'_>) -> Result<()> {
+    let exp = ctx.exp;
+    let store = ctx.work.join("dynamics.dyn");
+    if let Ok(r) = StoreReader::open(&store)
+        && r.shape().epochs == exp.train.epochs
+    {
+        eprintln!("scoring run: {} epochs of dynamics already recorded in {}", r.shape().epochs, store.display());
+        return Ok(());
+    }
+    let train = &ctx.splits.train;
+    let mut recorder = Recorder::open(&store, &train.labels, input_shape(ctx).classes)?;
+    let mut progress = Progress::new(ctx.opts.log_epochs);
+    let checkpoint = Checkpoint::new(ctx.work.join("checkpoint-scoring"));
+    let opts = FitOptions {
+        spec: &exp.train,
+        seed: exp.seed,
+        view: exp.view,
+        norm: ctx.norm,
+        checkpoint: Some(checkpoint.clone()),
+        label: "scoring run".into(),
+    };
+    let started = std::time::Instant::now();
+    let observers: &mut [&mut dyn Observer] = &mut [&mut recorder, &mut progress];
+    let model = fit(new_model(ctx, exp.seed), train, &opts, &ctx.device.clone().autodiff(), observers)?;
+    let (acc, _) = evaluate(&burn::module::Module::valid(&model), &ctx.splits.test, ctx.norm, &ctx.device)?;
+    eprintln!(
+        "scoring run: {} epochs recorded for {} samples in {:.1}s; its test accuracy {:.2}%",
+        recorder.epochs(),
+        train.len(),
+        started.elapsed().as_secs_f64(),
+        100.0 * acc
+    );
+    checkpoint.remove().context("removing the scoring run's checkpoint")?;
+    Ok(())
+}
+
+/// Records the dynamics (unless already recorded) and scores every non-seeded method
+/// (unless already scored), in one pass over the store.
+pub(crate) fn scores(ctx: &Ctx<'_>) -> Result<Scores> {
+    record(ctx)?;
+    let dir = ctx.work.join("scores");
+    let n = ctx.splits.train.len();
+    let methods: Vec<&'static dyn Scorer> = ctx.exp.methods.iter().copied().filter(|m| !seeded(*m)).collect();
+    let path = |m: &dyn Scorer| dir.join(format!("{}.csv", m.info().name));
+    let mut by_method = Vec::new();
+    let mut missing = Vec::new();
+    for m in methods {
+        match read_scores(&path(m)) {
+            Ok(rows) if rows.len() == n => by_method.push((m, rows.iter().map(|r| r.score).collect())),
+            _ => missing.push(m),
+        }
+    }
+    if !missing.is_empty() {
+        let store = ctx.work.join("dynamics.dyn");
+        let mut reader = StoreReader::open(&store)?;
+        let started = std::time::Instant::now();
+        let scores = score::score_all(&mut reader, &missing, &ctx.exp.score_params)
+            .with_context(|| format!("scoring {}", store.display()))?;
+        let labels = &ctx.splits.train.labels;
+        for (m, s) in missing.iter().zip(scores) {
+            let rows: Vec<ScoreRow> = s.iter().enumerate().map(|(index, &score)| ScoreRow { index, label: Some(labels[index]), score }).collect();
+            crate::atomic::write_csv(&path(*m), &rows)?;
+            by_method.push((*m, s));
+        }
+        let names: Vec<_> = missing.iter().map(|m| m.info().name).collect();
+        eprintln!("scored {n} samples with {} in {:.2}s -> {}", names.join(", "), started.elapsed().as_secs_f64(), dir.display());
+    }
+    Ok(Scores { by_method })
+}

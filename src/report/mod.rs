@@ -1,0 +1,97 @@
+//! Results: the typed rows of `main.csv` and the Markdown table made from them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// One trained model: a row of `main.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MainRow {
+    /// Experiment name.
+    pub experiment: String,
+    /// Scoring method, or `full` for the full-data model.
+    pub method: String,
+    /// Share of the training set removed.
+    pub prune_ratio: f64,
+    /// Share kept.
+    pub keep_fraction: f64,
+    /// Samples trained on.
+    pub kept: usize,
+    /// Class-balanced selection.
+    pub class_balanced: bool,
+    /// Seed of this training run.
+    pub seed: u64,
+    /// Network.
+    pub arch: String,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Top-1 accuracy on the test set.
+    pub test_acc: f64,
+    /// Wall-clock seconds of training and evaluation (the one column that differs between
+    /// identical runs).
+    pub wall_seconds: f64,
+}
+
+/// Reads `main.csv`.
+pub fn read_rows(path: &Path) -> Result<Vec<MainRow>, csv::Error> {
+    csv::Reader::from_path(path)?.deserialize().collect()
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// Test accuracy (%) per method and prune ratio as a Markdown table, mean ± std over seeds.
+pub fn markdown_table(rows: &[MainRow]) -> String {
+    let mut ratios: Vec<f64> = rows.iter().map(|r| r.prune_ratio).filter(|&p| p > 0.0).collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios.dedup();
+    let mut methods: Vec<&str> = Vec::new();
+    for r in rows.iter().filter(|r| r.method != "full") {
+        if !methods.contains(&r.method.as_str()) {
+            methods.push(&r.method);
+        }
+    }
+    let mut cells: BTreeMap<(&str, u64), Vec<f64>> = BTreeMap::new();
+    for r in rows {
+        cells.entry((r.method.as_str(), r.prune_ratio.to_bits())).or_default().push(100.0 * r.test_acc);
+    }
+    let cell = |method: &str, ratio: f64| match cells.get(&(method, ratio.to_bits())) {
+        Some(v) if v.len() > 1 => {
+            let (m, s) = mean_std(v);
+            format!("{m:.2} ± {s:.2}")
+        }
+        Some(v) => format!("{:.2}", v[0]),
+        None => "–".into(),
+    };
+    let mut out = String::new();
+    let _ = write!(out, "| method |");
+    for p in &ratios {
+        let _ = write!(out, " prune {:.0}% |", p * 100.0);
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(ratios.len()));
+    out.push('\n');
+    for m in &methods {
+        let _ = write!(out, "| {m} |");
+        for &p in &ratios {
+            let _ = write!(out, " {} |", cell(m, p));
+        }
+        out.push('\n');
+    }
+    if let Some(full) = cells.get(&("full", 0f64.to_bits())) {
+        let (m, s) = mean_std(full);
+        let _ = writeln!(out, "\nFull data (0% pruned): {m:.2} ± {s:.2} over {} seed(s).", full.len());
+    }
+    let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
+    let _ = writeln!(out, "\nTest accuracy in %, mean ± sample std over seeds {seeds:?}; one row of main.csv per trained model.");
+    out
+}

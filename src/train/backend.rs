@@ -1,0 +1,70 @@
+//! Choosing the compute device: Burn's pure-Rust `flex` CPU backend, or `wgpu` for GPUs.
+
+use burn::prelude::Device;
+
+use super::TrainError;
+
+/// `backend:` in the experiment file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// wgpu when built with it and a real (not software) GPU adapter exists; else flex.
+    Auto,
+    /// Burn's pure-Rust CPU backend.
+    Flex,
+    /// wgpu (Vulkan, Metal, DX12).
+    Wgpu,
+}
+
+/// The chosen device (without autodiff) and a sentence saying which and why.
+pub fn select(choice: BackendChoice) -> Result<(Device, String), TrainError> {
+    match choice {
+        BackendChoice::Flex => Ok((Device::flex(), "flex (CPU), as configured".into())),
+        BackendChoice::Wgpu => wgpu_device().map(|(d, name)| (d, format!("wgpu on {name}, as configured"))),
+        BackendChoice::Auto => match real_gpu() {
+            Some(name) => wgpu_device().map(|(d, _)| (d, format!("wgpu on {name} (auto: a GPU adapter is present)"))),
+            None => Ok((Device::flex(), format!("flex (CPU) (auto: {})", no_gpu_reason()))),
+        },
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn no_gpu_reason() -> &'static str {
+    "no hardware GPU adapter found; software adapters such as lavapipe do not count"
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn no_gpu_reason() -> &'static str {
+    "this binary was built without the `wgpu` feature"
+}
+
+/// The name of a hardware GPU adapter, if wgpu finds one.
+#[cfg(feature = "wgpu")]
+fn real_gpu() -> Option<String> {
+    use burn::tensor::wgpu::wgpu;
+    let instance = wgpu::Instance::default();
+    let adapters = pollster_block(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters.into_iter().map(|a| a.get_info()).find(|i| matches!(i.device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu)).map(|i| i.name)
+}
+
+#[cfg(feature = "wgpu")]
+fn pollster_block<T>(v: T) -> T {
+    v
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn real_gpu() -> Option<String> {
+    None
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<(Device, String), TrainError> {
+    let name = real_gpu().unwrap_or_else(|| "the default adapter (no hardware GPU found)".into());
+    Ok((Device::wgpu(burn::tensor::DeviceKind::DefaultDevice), name))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Result<(Device, String), TrainError> {
+    Err(TrainError::Backend(
+        "backend: wgpu, but this binary was built without GPU support; rebuild with `cargo run --release --features wgpu -- ...`, or set backend: flex".into(),
+    ))
+}

@@ -1,0 +1,67 @@
+//! The dynamics recorder: an observer that turns each batch's logits into per-sample values
+//! and appends one epoch to the store at each epoch end.
+
+use std::path::Path;
+
+use super::TrainError;
+use super::observer::{BatchOutputs, Observer, RunInfo};
+use crate::dynamics::store::StoreWriter;
+use crate::dynamics::{DynamicsError, EpochColumns, FieldSet, SampleStats};
+
+/// Records the dynamics of every sample, every epoch. Memory: one epoch's columns.
+#[derive(Debug)]
+pub struct Recorder {
+    writer: StoreWriter,
+    epoch: EpochColumns,
+    samples: usize,
+}
+
+impl Recorder {
+    /// Opens (or resumes) the store at `path` for a training set with these labels.
+    pub fn open(path: &Path, labels: &[u32], classes: usize) -> Result<Self, DynamicsError> {
+        Ok(Self { writer: StoreWriter::open(path, labels, classes, FieldSet::ALL)?, epoch: EpochColumns::unseen(labels.len()), samples: labels.len() })
+    }
+
+    /// Epochs in the store.
+    pub fn epochs(&self) -> usize {
+        self.writer.epochs()
+    }
+}
+
+impl Observer for Recorder {
+    fn wants_outputs(&self) -> bool {
+        true
+    }
+
+    fn run_start(&mut self, info: &RunInfo) -> Result<(), TrainError> {
+        // The checkpoint is written after the store's epoch, so the store can be one epoch
+        // ahead of a resumed run, never behind.
+        let have = self.writer.epochs();
+        if have < info.start_epoch {
+            return Err(DynamicsError::Mismatch {
+                what: format!(
+                    "the dynamics store holds {have} epochs but training resumes after epoch {}; the store was replaced or truncated: delete the results folder's work/ to record from scratch",
+                    info.start_epoch
+                ),
+            }
+            .into());
+        }
+        self.writer.truncate(info.start_epoch)?;
+        Ok(())
+    }
+
+    fn epoch_start(&mut self, _epoch: usize) {
+        self.epoch = EpochColumns::unseen(self.samples);
+    }
+
+    fn batch_outputs(&mut self, _epoch: usize, out: BatchOutputs<'_>) {
+        for ((row, &i), &label) in out.logits.chunks_exact(out.classes).zip(out.indices).zip(out.labels) {
+            self.epoch.set(i, &SampleStats::from_logits(row, label as usize));
+        }
+    }
+
+    fn epoch_end(&mut self, _epoch: usize, _mean_loss: f32) -> Result<(), TrainError> {
+        self.writer.append(&self.epoch)?;
+        Ok(())
+    }
+}
