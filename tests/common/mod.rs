@@ -1,0 +1,86 @@
+//! Shared fixtures: a small generated IDX dataset and helpers to run the binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dynunc::data::ImageSet;
+use dynunc::data::idx::write_split;
+
+/// A learnable 10-class 28x28 dataset: class c is a bright 8x8 square at a class-specific
+/// position, on a noisy background. Deterministic.
+pub fn synthetic(n: usize, salt: u64) -> ImageSet {
+    let mut state = 0x1234_5678_9abc_def0u64 ^ salt;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut pixels = Vec::with_capacity(n * 784);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = (i % 10) as u32;
+        let (oy, ox) = (2 + (c as usize / 5) * 14, 1 + (c as usize % 5) * 5);
+        for y in 0..28 {
+            for x in 0..28 {
+                let inside = (oy..oy + 8).contains(&y) && (ox..ox + 5).contains(&x);
+                let noise = (next() % 90) as u8;
+                pixels.push(if inside { 160 + noise } else { noise });
+            }
+        }
+        labels.push(c);
+    }
+    ImageSet { pixels, labels, height: 28, width: 28, channels: 1, classes: 10 }
+}
+
+/// Writes the fixture's four IDX files (train gzipped, test plain) into `dir`.
+pub fn write_fixture(dir: &Path, train: usize, test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    write_split(dir, "train", &synthetic(train, 1), true).unwrap();
+    write_split(dir, "t10k", &synthetic(test, 2), false).unwrap();
+}
+
+/// A tiny experiment over the fixture in `data`, writing under `out`.
+pub fn tiny_experiment(name: &str, data: &Path, out: &Path, extra: &str) -> String {
+    format!(
+        "name: {name}\nbackend: flex\ndata:\n  path: {}\nmodel:\n  arch: mlp\n  hidden: 32\ntrain:\n  epochs: 3\n  batch_size: 32\n  crop_padding: 1\n  flip: true\nscoring:\n  window: 2\nretrain:\n  prune_ratios: [0.5, 0.75]\n  seeds: [0, 1]\noutput:\n  dir: {}\n{extra}",
+        data.display(),
+        out.display()
+    )
+}
+
+/// The dynunc binary.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dynunc"))
+}
+
+/// Runs the binary with arguments in `cwd`.
+pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
+    bin().current_dir(cwd).args(args).output().unwrap()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `main.csv` without the wall-time column (the one column that differs between equal runs).
+pub fn csv_without_wall_time(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.split_once(',').unwrap().1.to_owned())
+        .collect()
+}
+
+/// A temporary folder, removed when dropped.
+pub fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Path helper.
+pub fn p(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
