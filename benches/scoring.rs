@@ -14,7 +14,10 @@ use dynunc::score::{self, ScoreParams};
 const EPOCHS: usize = 100;
 
 fn samples() -> usize {
-    std::env::var("DYNUNC_BENCH_SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000)
+    std::env::var("DYNUNC_BENCH_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000)
 }
 
 fn store() -> PathBuf {
@@ -64,7 +67,8 @@ fn bench(c: &mut Criterion) {
             let mut cols = EpochColumns::default();
             let mut sum = 0.0f32;
             for k in 0..EPOCHS {
-                r.read_epoch(k, FieldSet::of(&[Field::PTrue, Field::Flags]), &mut cols).unwrap();
+                r.read_epoch(k, FieldSet::of(&[Field::PTrue, Field::Flags]), &mut cols)
+                    .unwrap();
                 sum += cols.p_true[k];
             }
             sum
@@ -79,7 +83,11 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
     if let Some(mb) = peak_rss_mb() {
-        println!("peak resident memory: {mb:.0} MB for {n} samples x {EPOCHS} epochs (one epoch of p_true = {:.0} MB, the J=10 window = {:.0} MB)", n as f64 * 4.0 / 1e6, n as f64 * 40.0 / 1e6);
+        println!(
+            "peak resident memory: {mb:.0} MB for {n} samples x {EPOCHS} epochs (one epoch of p_true = {:.0} MB, the J=10 window = {:.0} MB)",
+            n as f64 * 4.0 / 1e6,
+            n as f64 * 40.0 / 1e6
+        );
     }
 }
 

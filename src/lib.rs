@@ -9,11 +9,11 @@ pub mod atomic;
 #[path = "../baselines/mod.rs"]
 pub mod baselines;
 pub mod cli;
+pub mod config;
+pub mod data;
 pub mod dynamics;
 pub mod experiment;
 pub mod report;
 pub mod score;
 pub mod select;
-pub mod config;
-pub mod data;
 pub mod train;

@@ -193,7 +193,7 @@ fn sample_stats_from_logits() {
         &[
             s.p_true, s.el2n, s.margin, s.entropy, s.max_prob, s.top2_gap,
         ],
-        &[0.25, 0.935414, -0.693147, 1.039721, 0.5, 0.25],
+        &[0.25, 0.935414, -std::f32::consts::LN_2, 1.039721, 0.5, 0.25],
     );
     assert!(!s.correct);
     let s = SampleStats::from_logits(&[0.0, std::f32::consts::LN_2, 0.0], 1);

@@ -11,7 +11,9 @@ use thiserror::Error;
 use crate::data::{DataSpec, DatasetKind};
 use crate::score::{self, ScoreParams, Scorer};
 use crate::select::Amount;
-use crate::train::{Arch, Augment, BackendChoice, ModelSpec, OptimizerSpec, Schedule, TrainSpec, View};
+use crate::train::{
+    Arch, Augment, BackendChoice, ModelSpec, OptimizerSpec, Schedule, TrainSpec, View,
+};
 pub use raw::RawExperiment;
 
 /// A validated experiment.
@@ -97,7 +99,9 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// Not valid YAML, a wrong type, or an unknown key.
-    #[error("{file}: {message}\n(the keys each section accepts are listed in README.md, `Writing an experiment file`)")]
+    #[error(
+        "{file}: {message}\n(the keys each section accepts are listed in README.md, `Writing an experiment file`)"
+    )]
     Yaml {
         /// The file.
         file: String,
@@ -154,7 +158,10 @@ impl Checker {
     }
 
     fn choice<T: Copy>(&mut self, path: &str, value: &str, options: &[(&str, T)]) -> Option<T> {
-        let found = options.iter().find(|(name, _)| *name == value).map(|(_, v)| *v);
+        let found = options
+            .iter()
+            .find(|(name, _)| *name == value)
+            .map(|(_, v)| *v);
         if found.is_none() {
             let names: Vec<_> = options.iter().map(|(n, _)| *n).collect();
             self.fail(
@@ -176,7 +183,11 @@ impl Checker {
 pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Problem>> {
     let mut c = Checker { problems: vec![] };
     let name = raw.name.clone().unwrap_or_else(|| stem.to_owned());
-    if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "_-.".contains(ch)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "_-.".contains(ch))
+    {
         c.fail("name", format!("`{name}` must be non-empty and use only letters, digits, `_`, `-`, `.` (it names the results folder)"));
     }
     raw.name = Some(name.clone());
@@ -184,7 +195,11 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
     let backend = c.choice(
         "backend",
         &raw.backend,
-        &[("auto", BackendChoice::Auto), ("flex", BackendChoice::Flex), ("wgpu", BackendChoice::Wgpu)],
+        &[
+            ("auto", BackendChoice::Auto),
+            ("flex", BackendChoice::Flex),
+            ("wgpu", BackendChoice::Wgpu),
+        ],
     );
 
     let d = &raw.data;
@@ -193,22 +208,45 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             c.fail("data.dataset", format!("`{}`: ImageFolder data (ImageNet) is not implemented in this version of dynunc; use fashion_mnist or mnist", d.dataset));
             None
         }
-        other => c.choice("data.dataset", other, &[("fashion_mnist", DatasetKind::FashionMnist), ("mnist", DatasetKind::Mnist)]),
+        other => c.choice(
+            "data.dataset",
+            other,
+            &[
+                ("fashion_mnist", DatasetKind::FashionMnist),
+                ("mnist", DatasetKind::Mnist),
+            ],
+        ),
     };
     if d.subset == Some(0) {
-        c.fail("data.subset", "0 samples: give a positive number, or remove the key to use all");
+        c.fail(
+            "data.subset",
+            "0 samples: give a positive number, or remove the key to use all",
+        );
     }
     if d.test_subset == Some(0) {
-        c.fail("data.test_subset", "0 samples: give a positive number, or remove the key to use all");
+        c.fail(
+            "data.test_subset",
+            "0 samples: give a positive number, or remove the key to use all",
+        );
     }
 
     let m = &raw.model;
     let arch = match m.arch.as_str() {
         "resnet18" | "resnet50" | "convnext_tiny" | "swin_tiny" => {
-            c.fail("model.arch", format!("`{}` is not implemented in this version of dynunc; available: mlp, cnn", m.arch));
+            c.fail(
+                "model.arch",
+                format!(
+                    "`{}` is not implemented in this version of dynunc; available: mlp, cnn",
+                    m.arch
+                ),
+            );
             None
         }
-        other => c.choice("model.arch", other, &[("mlp", Arch::Mlp), ("cnn", Arch::Cnn)]),
+        other => c.choice(
+            "model.arch",
+            other,
+            &[("mlp", Arch::Mlp), ("cnn", Arch::Cnn)],
+        ),
     };
     if m.hidden == 0 {
         c.fail("model.hidden", "must be at least 1");
@@ -223,13 +261,22 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
     }
     c.positive("train.lr", t.lr);
     if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
-        c.fail("train.weight_decay", format!("{} must be >= 0", t.weight_decay));
+        c.fail(
+            "train.weight_decay",
+            format!("{} must be >= 0", t.weight_decay),
+        );
     }
     if !(0.0..1.0).contains(&t.momentum) {
-        c.fail("train.momentum", format!("{} must be in [0, 1)", t.momentum));
+        c.fail(
+            "train.momentum",
+            format!("{} must be in [0, 1)", t.momentum),
+        );
     }
     if !(0.0..1.0).contains(&t.label_smoothing) {
-        c.fail("train.label_smoothing", format!("{} must be in [0, 1)", t.label_smoothing));
+        c.fail(
+            "train.label_smoothing",
+            format!("{} must be in [0, 1)", t.label_smoothing),
+        );
     }
     let optimizer = c.choice(
         "train.optimizer",
@@ -237,54 +284,101 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         &[("adam", 0), ("adamw", 1), ("sgd", 2)],
     );
     let optimizer = optimizer.map(|o| match o {
-        0 => OptimizerSpec::Adam { weight_decay: t.weight_decay },
-        1 => OptimizerSpec::AdamW { weight_decay: t.weight_decay },
-        _ => OptimizerSpec::Sgd { momentum: t.momentum, weight_decay: t.weight_decay },
+        0 => OptimizerSpec::Adam {
+            weight_decay: t.weight_decay,
+        },
+        1 => OptimizerSpec::AdamW {
+            weight_decay: t.weight_decay,
+        },
+        _ => OptimizerSpec::Sgd {
+            momentum: t.momentum,
+            weight_decay: t.weight_decay,
+        },
     });
-    let schedule = c.choice("train.schedule", &t.schedule, &[("constant", 0), ("cosine", 1), ("step", 2)]);
+    let schedule = c.choice(
+        "train.schedule",
+        &t.schedule,
+        &[("constant", 0), ("cosine", 1), ("step", 2)],
+    );
     if t.warmup_epochs >= t.epochs.max(1) {
-        c.fail("train.warmup_epochs", format!("{} warm-up epochs leave no training at the peak rate in {} epochs; use fewer", t.warmup_epochs, t.epochs));
+        c.fail(
+            "train.warmup_epochs",
+            format!(
+                "{} warm-up epochs leave no training at the peak rate in {} epochs; use fewer",
+                t.warmup_epochs, t.epochs
+            ),
+        );
     }
     if schedule == Some(2) {
         if t.step_epochs == 0 {
             c.fail("train.step_epochs", "must be at least 1");
         }
         if !(t.step_gamma > 0.0 && t.step_gamma <= 1.0) {
-            c.fail("train.step_gamma", format!("{} must be in (0, 1]", t.step_gamma));
+            c.fail(
+                "train.step_gamma",
+                format!("{} must be in (0, 1]", t.step_gamma),
+            );
         }
     }
     let schedule = schedule.map(|s| match s {
         0 => Schedule::Constant,
         1 => Schedule::Cosine,
-        _ => Schedule::Step { every_epochs: t.step_epochs, gamma: t.step_gamma },
+        _ => Schedule::Step {
+            every_epochs: t.step_epochs,
+            gamma: t.step_gamma,
+        },
     });
 
-    let view = c.choice("dynamics.view", &raw.dynamics.view, &[("train", View::Train), ("clean", View::Clean)]);
+    let view = c.choice(
+        "dynamics.view",
+        &raw.dynamics.view,
+        &[("train", View::Train), ("clean", View::Clean)],
+    );
 
     let s = &raw.scoring;
     let mut methods = Vec::new();
     if s.methods.is_empty() {
-        c.fail("scoring.methods", format!("empty: list at least one of {}", score::names().join(", ")));
+        c.fail(
+            "scoring.methods",
+            format!("empty: list at least one of {}", score::names().join(", ")),
+        );
     }
     for (i, name) in s.methods.iter().enumerate() {
         match score::find(name) {
             Ok(m) if methods.iter().any(|x: &&dyn Scorer| x.info().name == name) => {
                 let _ = m;
-                c.fail(&format!("scoring.methods[{i}]"), format!("`{name}` is listed twice"));
+                c.fail(
+                    &format!("scoring.methods[{i}]"),
+                    format!("`{name}` is listed twice"),
+                );
             }
             Ok(m) => methods.push(m),
             Err(e) => c.fail(&format!("scoring.methods[{i}]"), e.to_string()),
         }
     }
-    let windows = s.windows.parse().map_err(|e: String| c.fail("scoring.windows", e)).ok();
-    let uncertainty = s.uncertainty.parse().map_err(|e: String| c.fail("scoring.uncertainty", e)).ok();
+    let windows = s
+        .windows
+        .parse()
+        .map_err(|e: String| c.fail("scoring.windows", e))
+        .ok();
+    let uncertainty = s
+        .uncertainty
+        .parse()
+        .map_err(|e: String| c.fail("scoring.uncertainty", e))
+        .ok();
     if methods.iter().any(|m| m.info().name == "dyn_unc") {
         let needed = match windows {
             Some(score::WindowMode::ReleasedCode) => s.window + 1,
             _ => s.window,
         };
         if s.window < 2 {
-            c.fail("scoring.window", format!("{} is too short: a standard deviation needs at least 2 epochs", s.window));
+            c.fail(
+                "scoring.window",
+                format!(
+                    "{} is too short: a standard deviation needs at least 2 epochs",
+                    s.window
+                ),
+            );
         } else if needed > t.epochs {
             c.fail("scoring.window", format!("window {} needs at least {needed} epochs of dynamics but train.epochs is {}; lower the window or train longer", s.window, t.epochs));
         }
@@ -292,7 +386,10 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
     if let Some(e) = s.el2n_epoch
         && (e == 0 || e > t.epochs)
     {
-        c.fail("scoring.el2n_epoch", format!("{e} is outside the training epochs 1..={}", t.epochs));
+        c.fail(
+            "scoring.el2n_epoch",
+            format!("{e} is outside the training epochs 1..={}", t.epochs),
+        );
     }
 
     let r = &raw.retrain;
@@ -307,18 +404,49 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
     if r.seeds.is_empty() {
         c.fail("retrain.seeds", "list at least one seed, e.g. [0]");
     }
-    let budget = c.choice("retrain.budget", &r.budget, &[("equal_epochs", Budget::EqualEpochs), ("equal_iterations", Budget::EqualIterations)]);
+    let budget = c.choice(
+        "retrain.budget",
+        &r.budget,
+        &[
+            ("equal_epochs", Budget::EqualEpochs),
+            ("equal_iterations", Budget::EqualIterations),
+        ],
+    );
 
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
-    let (Some(backend), Some(dataset), Some(arch), Some(optimizer), Some(schedule), Some(view), Some(windows), Some(uncertainty), Some(budget)) =
-        (backend, dataset, arch, optimizer, schedule, view, windows, uncertainty, budget)
+    let (
+        Some(backend),
+        Some(dataset),
+        Some(arch),
+        Some(optimizer),
+        Some(schedule),
+        Some(view),
+        Some(windows),
+        Some(uncertainty),
+        Some(budget),
+    ) = (
+        backend,
+        dataset,
+        arch,
+        optimizer,
+        schedule,
+        view,
+        windows,
+        uncertainty,
+        budget,
+    )
     else {
         unreachable!("every None above recorded a problem");
     };
     let mut seen = std::collections::BTreeSet::new();
-    let prune_ratios = r.prune_ratios.iter().copied().filter(|p| seen.insert(p.to_bits())).collect();
+    let prune_ratios = r
+        .prune_ratios
+        .iter()
+        .copied()
+        .filter(|p| seen.insert(p.to_bits()))
+        .collect();
     Ok(Experiment {
         name: name.clone(),
         seed: raw.seed,
@@ -329,7 +457,10 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             subset: d.subset,
             test_subset: d.test_subset,
         },
-        model: ModelSpec { arch, hidden: m.hidden },
+        model: ModelSpec {
+            arch,
+            hidden: m.hidden,
+        },
         train: TrainSpec {
             epochs: t.epochs,
             batch_size: t.batch_size,
@@ -338,7 +469,10 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             schedule,
             warmup_epochs: t.warmup_epochs,
             label_smoothing: t.label_smoothing as f32,
-            augment: Augment { crop_padding: t.crop_padding, flip: t.flip },
+            augment: Augment {
+                crop_padding: t.crop_padding,
+                flip: t.flip,
+            },
             max_steps: None,
         },
         view,
@@ -351,7 +485,12 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             uncertainty,
         },
         class_balanced: s.class_balanced,
-        retrain: RetrainSpec { prune_ratios, seeds: r.seeds.clone(), budget, full_data: r.full_data },
+        retrain: RetrainSpec {
+            prune_ratios,
+            seeds: r.seeds.clone(),
+            budget,
+            full_data: r.full_data,
+        },
         results_dir: Path::new(&raw.output.dir).join(&name),
         resolved: raw,
     })

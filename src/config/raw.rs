@@ -184,7 +184,10 @@ pub struct RawScoring {
 impl Default for RawScoring {
     fn default() -> Self {
         Self {
-            methods: crate::score::names().into_iter().map(String::from).collect(),
+            methods: crate::score::names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
             window: 10,
             windows: "paper".into(),
             el2n_epoch: None,

@@ -41,7 +41,10 @@ impl Normalize {
         }
         let mean = s / n;
         let var = (ss / n - mean * mean).max(1e-12);
-        Normalize { mean: mean as f32, std: var.sqrt() as f32 }
+        Normalize {
+            mean: mean as f32,
+            std: var.sqrt() as f32,
+        }
     }
 }
 
@@ -55,7 +58,9 @@ pub fn fill_batch(
     out: &mut Vec<f32>,
 ) {
     let (h, w, c) = (set.height, set.width, set.channels);
-    let lut: Vec<f32> = (0..256).map(|p| (p as f32 / 255.0 - norm.mean) / norm.std).collect();
+    let lut: Vec<f32> = (0..256)
+        .map(|p| (p as f32 / 255.0 - norm.mean) / norm.std)
+        .collect();
     let mut aug = augment;
     for &i in indices {
         let img = set.image(i);

@@ -15,19 +15,28 @@ fn find(dir: &Path, name: &str, hint: &'static str) -> Result<PathBuf, DataError
             return Ok(p);
         }
     }
-    Err(DataError::MissingFile { path: dir.display().to_string(), name: name.to_owned(), hint })
+    Err(DataError::MissingFile {
+        path: dir.display().to_string(),
+        name: name.to_owned(),
+        hint,
+    })
 }
 
 /// Reads a whole file, gunzipping when it starts with the gzip magic.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io { path: path.display().to_string(), source };
+    let io = |source| DataError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let raw = std::fs::read(path).map_err(io)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| DataError::Corrupt {
-            path: path.display().to_string(),
-            what: format!("gzip stream cannot be decompressed ({e})"),
-        })?;
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| DataError::Corrupt {
+                path: path.display().to_string(),
+                what: format!("gzip stream cannot be decompressed ({e})"),
+            })?;
         Ok(out)
     } else {
         Ok(raw)
@@ -35,7 +44,10 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 fn corrupt(path: &Path, what: String) -> DataError {
-    DataError::Corrupt { path: path.display().to_string(), what }
+    DataError::Corrupt {
+        path: path.display().to_string(),
+        what,
+    }
 }
 
 fn be_u32(b: &[u8], at: usize) -> u32 {
@@ -43,18 +55,37 @@ fn be_u32(b: &[u8], at: usize) -> u32 {
 }
 
 /// Parses IDX image bytes into (count, rows, columns, pixels).
-pub fn parse_images(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
+pub fn parse_images(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
     if bytes.len() < 16 {
-        return Err(corrupt(path, format!("{} bytes, shorter than an IDX image header", bytes.len())));
+        return Err(corrupt(
+            path,
+            format!("{} bytes, shorter than an IDX image header", bytes.len()),
+        ));
     }
     let magic = be_u32(bytes, 0);
     if magic != 0x0803 {
-        return Err(corrupt(path, format!("magic number {magic:#010x}, expected 0x00000803 (unsigned-byte images)")));
+        return Err(corrupt(
+            path,
+            format!("magic number {magic:#010x}, expected 0x00000803 (unsigned-byte images)"),
+        ));
     }
-    let (n, rows, cols) = (be_u32(bytes, 4) as usize, be_u32(bytes, 8) as usize, be_u32(bytes, 12) as usize);
+    let (n, rows, cols) = (
+        be_u32(bytes, 4) as usize,
+        be_u32(bytes, 8) as usize,
+        be_u32(bytes, 12) as usize,
+    );
     let need = n * rows * cols;
     if bytes.len() - 16 != need {
-        return Err(corrupt(path, format!("header says {n} images of {rows}x{cols} ({need} bytes) but {} pixel bytes follow", bytes.len() - 16)));
+        return Err(corrupt(
+            path,
+            format!(
+                "header says {n} images of {rows}x{cols} ({need} bytes) but {} pixel bytes follow",
+                bytes.len() - 16
+            ),
+        ));
     }
     Ok((n, rows, cols, bytes[16..].to_vec()))
 }
@@ -62,15 +93,24 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, V
 /// Parses IDX label bytes.
 pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u32>, DataError> {
     if bytes.len() < 8 {
-        return Err(corrupt(path, format!("{} bytes, shorter than an IDX label header", bytes.len())));
+        return Err(corrupt(
+            path,
+            format!("{} bytes, shorter than an IDX label header", bytes.len()),
+        ));
     }
     let magic = be_u32(bytes, 0);
     if magic != 0x0801 {
-        return Err(corrupt(path, format!("magic number {magic:#010x}, expected 0x00000801 (unsigned-byte labels)")));
+        return Err(corrupt(
+            path,
+            format!("magic number {magic:#010x}, expected 0x00000801 (unsigned-byte labels)"),
+        ));
     }
     let n = be_u32(bytes, 4) as usize;
     if bytes.len() - 8 != n {
-        return Err(corrupt(path, format!("header says {n} labels but {} follow", bytes.len() - 8)));
+        return Err(corrupt(
+            path,
+            format!("header says {n} labels but {} follow", bytes.len() - 8),
+        ));
     }
     Ok(bytes[8..].iter().map(|&b| u32::from(b)).collect())
 }
@@ -82,17 +122,36 @@ pub fn read_split(dir: &Path, prefix: &str, hint: &'static str) -> Result<ImageS
     let (n, rows, cols, pixels) = parse_images(&read_maybe_gz(&img_path)?, &img_path)?;
     let labels = parse_labels(&read_maybe_gz(&lbl_path)?, &lbl_path)?;
     if labels.len() != n {
-        return Err(corrupt(&lbl_path, format!("{} labels for the {n} images of {}", labels.len(), img_path.display())));
+        return Err(corrupt(
+            &lbl_path,
+            format!(
+                "{} labels for the {n} images of {}",
+                labels.len(),
+                img_path.display()
+            ),
+        ));
     }
     let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
-    Ok(ImageSet { pixels, labels, height: rows, width: cols, channels: 1, classes })
+    Ok(ImageSet {
+        pixels,
+        labels,
+        height: rows,
+        width: cols,
+        channels: 1,
+        classes,
+    })
 }
 
 /// Writes an image set as the two IDX files (gzipped when `gz`), for fixtures and exports.
 pub fn write_split(dir: &Path, prefix: &str, set: &ImageSet, gz: bool) -> std::io::Result<()> {
     use std::io::Write;
     let mut images = Vec::new();
-    for v in [0x0803u32, set.len() as u32, set.height as u32, set.width as u32] {
+    for v in [
+        0x0803u32,
+        set.len() as u32,
+        set.height as u32,
+        set.width as u32,
+    ] {
         images.extend_from_slice(&v.to_be_bytes());
     }
     images.extend_from_slice(&set.pixels);

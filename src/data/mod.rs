@@ -22,7 +22,15 @@ impl DatasetKind {
     pub fn class_names(self) -> Vec<String> {
         let names: &[&str] = match self {
             DatasetKind::FashionMnist => &[
-                "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
                 "Ankle boot",
             ],
             DatasetKind::Mnist => &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
@@ -185,13 +193,22 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
     let hint = spec.dataset.install_hint();
     let train = idx::read_split(&spec.path, "train", hint)?;
     let test = idx::read_split(&spec.path, "t10k", hint)?;
-    let pick = |set: ImageSet, n: Option<usize>, key, split| -> Result<(ImageSet, Vec<usize>), DataError> {
+    let pick = |set: ImageSet,
+                n: Option<usize>,
+                key,
+                split|
+     -> Result<(ImageSet, Vec<usize>), DataError> {
         match n {
             None => {
                 let all = (0..set.len()).collect();
                 Ok((set, all))
             }
-            Some(n) if n > set.len() => Err(DataError::SubsetTooLarge { key, split, asked: n, have: set.len() }),
+            Some(n) if n > set.len() => Err(DataError::SubsetTooLarge {
+                key,
+                split,
+                asked: n,
+                have: set.len(),
+            }),
             Some(n) => {
                 let idx = subset::stratified(&set.labels, n, seed);
                 Ok((set.take(&idx), idx))
@@ -200,5 +217,10 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
     };
     let (train, train_source_index) = pick(train, spec.subset, "subset", "training")?;
     let (test, _) = pick(test, spec.test_subset, "test_subset", "test")?;
-    Ok(Splits { train, train_source_index, test, class_names: spec.dataset.class_names() })
+    Ok(Splits {
+        train,
+        train_source_index,
+        test,
+        class_names: spec.dataset.class_names(),
+    })
 }

@@ -281,11 +281,16 @@ impl StoreWriter {
             return Ok(());
         }
         let io = |e| DynamicsError::io(&self.path, e);
-        let next = Header { epochs: epochs as u64, ..self.header };
+        let next = Header {
+            epochs: epochs as u64,
+            ..self.header
+        };
         self.file.seek(SeekFrom::Start(0)).map_err(io)?;
         self.file.write_all(&next.encode()).map_err(io)?;
         self.file.sync_data().map_err(io)?;
-        self.file.set_len(next.epoch_offset(next.epochs)).map_err(io)?;
+        self.file
+            .set_len(next.epoch_offset(next.epochs))
+            .map_err(io)?;
         self.header = next;
         Ok(())
     }

@@ -15,7 +15,11 @@ impl Lock {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(".lock");
         for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(mut f) => {
                     writeln!(f, "{}", std::process::id())?;
                     return Ok(Lock { path });
@@ -30,7 +34,9 @@ impl Lock {
                             dir.display()
                         );
                     }
-                    eprintln!("note: removing a stale lock left by process {pid}, which is no longer running");
+                    eprintln!(
+                        "note: removing a stale lock left by process {pid}, which is no longer running"
+                    );
                     std::fs::remove_file(&path)?;
                 }
                 Err(e) => return Err(e.into()),

@@ -68,11 +68,19 @@ struct RunInfo<'a> {
 
 /// The git commit of the working directory, with `-dirty` when it has changes.
 pub fn git_commit() -> String {
-    let run = |args: &[&str]| std::process::Command::new("git").args(args).output().ok().filter(|o| o.status.success());
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
     match run(&["rev-parse", "HEAD"]) {
         Some(out) => {
             let mut c = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|o| !o.stdout.is_empty()) {
+            if run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|o| !o.stdout.is_empty())
+            {
                 c.push_str("-dirty");
             }
             c
@@ -91,7 +99,8 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
 
     // The resolved file pins what the results in this folder mean: a different experiment
     // must not continue them.
-    let resolved = serde_saphyr::to_string(&exp.resolved).context("serialising the resolved experiment")?;
+    let resolved =
+        serde_saphyr::to_string(&exp.resolved).context("serialising the resolved experiment")?;
     let resolved_path = dir.join("experiment.resolved.yaml");
     if let Ok(previous) = std::fs::read_to_string(&resolved_path)
         && previous != resolved
@@ -133,13 +142,25 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         train_samples: splits.train.len(),
         test_samples: splits.test.len(),
         classes: splits.train.classes,
-        started_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        started_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
-    crate::atomic::write(&dir.join("run_info.yaml"), serde_saphyr::to_string(&info)?.as_bytes())?;
+    crate::atomic::write(
+        &dir.join("run_info.yaml"),
+        serde_saphyr::to_string(&info)?.as_bytes(),
+    )?;
 
     let norm = Normalize::fit(&splits.train);
-    let ctx = Ctx { exp: &exp, splits, norm, device, work, opts };
+    let ctx = Ctx {
+        exp: &exp,
+        splits,
+        norm,
+        device,
+        work,
+        opts,
+    };
     let scores = scoring::scores(&ctx)?;
     let rows = retrain::all(&ctx, &scores)?;
 

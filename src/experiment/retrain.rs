@@ -32,11 +32,18 @@ impl Job {
     }
 
     fn key(&self) -> String {
-        format!("{}-p{}-s{}", self.method_name(), self.prune_ratio, self.seed)
+        format!(
+            "{}-p{}-s{}",
+            self.method_name(),
+            self.prune_ratio,
+            self.seed
+        )
     }
 
     fn matches(&self, row: &MainRow) -> bool {
-        row.method == self.method_name() && row.prune_ratio == self.prune_ratio && row.seed == self.seed
+        row.method == self.method_name()
+            && row.prune_ratio == self.prune_ratio
+            && row.seed == self.seed
     }
 }
 
@@ -50,12 +57,20 @@ fn jobs(ctx: &Ctx<'_>) -> Vec<Job> {
     let r = &ctx.exp.retrain;
     let mut jobs = Vec::new();
     if r.full_data {
-        jobs.extend(r.seeds.iter().map(|&seed| Job { method: None, prune_ratio: 0.0, seed }));
+        jobs.extend(r.seeds.iter().map(|&seed| Job {
+            method: None,
+            prune_ratio: 0.0,
+            seed,
+        }));
     }
     for &prune_ratio in &r.prune_ratios {
         for &method in &ctx.exp.methods {
             for &seed in &r.seeds {
-                jobs.push(Job { method: Some(method), prune_ratio, seed });
+                jobs.push(Job {
+                    method: Some(method),
+                    prune_ratio,
+                    seed,
+                });
             }
         }
     }
@@ -70,13 +85,27 @@ fn subset(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<Vec<usize>> {
     };
     let owned;
     let s = if seeded(method) {
-        let params = ScoreParams { seed: derive_seed(job.seed, 0x5e1ec7, 0), ..ctx.exp.score_params.clone() };
-        let mut shape_only = InMemory { classes: train.classes, labels: None, epochs: vec![] };
-        shape_only.epochs.push(crate::dynamics::EpochColumns::from_p_true(vec![0.0; train.len()]));
+        let params = ScoreParams {
+            seed: derive_seed(job.seed, 0x5e1ec7, 0),
+            ..ctx.exp.score_params.clone()
+        };
+        let mut shape_only = InMemory {
+            classes: train.classes,
+            labels: None,
+            epochs: vec![],
+        };
+        shape_only
+            .epochs
+            .push(crate::dynamics::EpochColumns::from_p_true(vec![
+                0.0;
+                train.len()
+            ]));
         owned = score::score_one(&mut shape_only, method, &params)?;
         &owned[..]
     } else {
-        scores.get(method.info().name).context("scores of a listed method are missing")?
+        scores
+            .get(method.info().name)
+            .context("scores of a listed method are missing")?
     };
     let fraction = Amount::Prune(job.prune_ratio).keep_fraction("retrain.prune_ratios")?;
     let labels = ctx.exp.class_balanced.then_some(&train.labels[..]);
@@ -102,11 +131,22 @@ fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<MainRow> {
         view: exp.view,
         norm: ctx.norm,
         checkpoint: Some(checkpoint.clone()),
-        label: format!("{} {:.0}% s{}", job.method_name(), 100.0 * job.prune_ratio, job.seed),
+        label: format!(
+            "{} {:.0}% s{}",
+            job.method_name(),
+            100.0 * job.prune_ratio,
+            job.seed
+        ),
     };
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let observers: &mut [&mut dyn Observer] = &mut [&mut progress];
-    let model = fit(new_model(ctx, job.seed), &data, &opts, &ctx.device.clone().autodiff(), observers)?;
+    let model = fit(
+        new_model(ctx, job.seed),
+        &data,
+        &opts,
+        &ctx.device.clone().autodiff(),
+        observers,
+    )?;
     let (acc, _) = evaluate(&model.valid(), &ctx.splits.test, ctx.norm, &ctx.device)?;
     Ok(MainRow {
         experiment: exp.name.clone(),
@@ -138,7 +178,8 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<Vec<MainRow>> {
         if done.iter().any(|r| job.matches(r)) {
             continue;
         }
-        let row = train_one(ctx, scores, job).with_context(|| format!("retraining {}", job.key()))?;
+        let row =
+            train_one(ctx, scores, job).with_context(|| format!("retraining {}", job.key()))?;
         eprintln!(
             "[{}/{total}] {:<12} prune {:>4.0}% seed {}: {} samples, test accuracy {:.2}% ({:.1}s)",
             i + 1,
@@ -153,5 +194,8 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<Vec<MainRow>> {
         crate::atomic::write_csv(&done_path, &done)?;
         Checkpoint::new(ctx.work.join("checkpoints").join(job.key())).remove()?;
     }
-    Ok(jobs.iter().filter_map(|j| done.iter().find(|r| j.matches(r)).cloned()).collect())
+    Ok(jobs
+        .iter()
+        .filter_map(|j| done.iter().find(|r| j.matches(r)).cloned())
+        .collect())
 }

@@ -22,7 +22,10 @@ pub(crate) struct Scores {
 
 impl Scores {
     pub(crate) fn get(&self, name: &str) -> Option<&[f32]> {
-        self.by_method.iter().find(|(s, _)| s.info().name == name).map(|(_, v)| v.as_slice())
+        self.by_method
+            .iter()
+            .find(|(s, _)| s.info().name == name)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -33,7 +36,12 @@ pub(crate) fn seeded(method: &dyn Scorer) -> bool {
 
 pub(crate) fn input_shape(ctx: &Ctx<'_>) -> InputShape {
     let t = &ctx.splits.train;
-    InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes.max(ctx.splits.test.classes) }
+    InputShape {
+        channels: t.channels,
+        height: t.height,
+        width: t.width,
+        classes: t.classes.max(ctx.splits.test.classes),
+    }
 }
 
 /// A freshly initialised model for `seed`, on the autodiff device.
@@ -49,7 +57,11 @@ fn record(ctx: &Ctx<'_>) -> Result<()> {
     if let Ok(r) = StoreReader::open(&store)
         && r.shape().epochs == exp.train.epochs
     {
-        eprintln!("scoring run: {} epochs of dynamics already recorded in {}", r.shape().epochs, store.display());
+        eprintln!(
+            "scoring run: {} epochs of dynamics already recorded in {}",
+            r.shape().epochs,
+            store.display()
+        );
         return Ok(());
     }
     let train = &ctx.splits.train;
@@ -66,8 +78,19 @@ fn record(ctx: &Ctx<'_>) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let observers: &mut [&mut dyn Observer] = &mut [&mut recorder, &mut progress];
-    let model = fit(new_model(ctx, exp.seed), train, &opts, &ctx.device.clone().autodiff(), observers)?;
-    let (acc, _) = evaluate(&burn::module::Module::valid(&model), &ctx.splits.test, ctx.norm, &ctx.device)?;
+    let model = fit(
+        new_model(ctx, exp.seed),
+        train,
+        &opts,
+        &ctx.device.clone().autodiff(),
+        observers,
+    )?;
+    let (acc, _) = evaluate(
+        &burn::module::Module::valid(&model),
+        &ctx.splits.test,
+        ctx.norm,
+        &ctx.device,
+    )?;
     eprintln!(
         "scoring run: {} epochs recorded for {} samples in {:.1}s; its test accuracy {:.2}%",
         recorder.epochs(),
@@ -75,7 +98,9 @@ fn record(ctx: &Ctx<'_>) -> Result<()> {
         started.elapsed().as_secs_f64(),
         100.0 * acc
     );
-    checkpoint.remove().context("removing the scoring run's checkpoint")?;
+    checkpoint
+        .remove()
+        .context("removing the scoring run's checkpoint")?;
     Ok(())
 }
 
@@ -85,13 +110,21 @@ pub(crate) fn scores(ctx: &Ctx<'_>) -> Result<Scores> {
     record(ctx)?;
     let dir = ctx.work.join("scores");
     let n = ctx.splits.train.len();
-    let methods: Vec<&'static dyn Scorer> = ctx.exp.methods.iter().copied().filter(|m| !seeded(*m)).collect();
+    let methods: Vec<&'static dyn Scorer> = ctx
+        .exp
+        .methods
+        .iter()
+        .copied()
+        .filter(|m| !seeded(*m))
+        .collect();
     let path = |m: &dyn Scorer| dir.join(format!("{}.csv", m.info().name));
     let mut by_method = Vec::new();
     let mut missing = Vec::new();
     for m in methods {
         match read_scores(&path(m)) {
-            Ok(rows) if rows.len() == n => by_method.push((m, rows.iter().map(|r| r.score).collect())),
+            Ok(rows) if rows.len() == n => {
+                by_method.push((m, rows.iter().map(|r| r.score).collect()))
+            }
             _ => missing.push(m),
         }
     }
@@ -103,12 +136,25 @@ pub(crate) fn scores(ctx: &Ctx<'_>) -> Result<Scores> {
             .with_context(|| format!("scoring {}", store.display()))?;
         let labels = &ctx.splits.train.labels;
         for (m, s) in missing.iter().zip(scores) {
-            let rows: Vec<ScoreRow> = s.iter().enumerate().map(|(index, &score)| ScoreRow { index, label: Some(labels[index]), score }).collect();
+            let rows: Vec<ScoreRow> = s
+                .iter()
+                .enumerate()
+                .map(|(index, &score)| ScoreRow {
+                    index,
+                    label: Some(labels[index]),
+                    score,
+                })
+                .collect();
             crate::atomic::write_csv(&path(*m), &rows)?;
             by_method.push((*m, s));
         }
         let names: Vec<_> = missing.iter().map(|m| m.info().name).collect();
-        eprintln!("scored {n} samples with {} in {:.2}s -> {}", names.join(", "), started.elapsed().as_secs_f64(), dir.display());
+        eprintln!(
+            "scored {n} samples with {} in {:.2}s -> {}",
+            names.join(", "),
+            started.elapsed().as_secs_f64(),
+            dir.display()
+        );
     }
     Ok(Scores { by_method })
 }

@@ -45,13 +45,21 @@ pub fn read_rows(path: &Path) -> Result<Vec<MainRow>, csv::Error> {
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     (mean, var.sqrt())
 }
 
 /// Test accuracy (%) per method and prune ratio as a Markdown table, mean ± std over seeds.
 pub fn markdown_table(rows: &[MainRow]) -> String {
-    let mut ratios: Vec<f64> = rows.iter().map(|r| r.prune_ratio).filter(|&p| p > 0.0).collect();
+    let mut ratios: Vec<f64> = rows
+        .iter()
+        .map(|r| r.prune_ratio)
+        .filter(|&p| p > 0.0)
+        .collect();
     ratios.sort_by(f64::total_cmp);
     ratios.dedup();
     let mut methods: Vec<&str> = Vec::new();
@@ -62,7 +70,10 @@ pub fn markdown_table(rows: &[MainRow]) -> String {
     }
     let mut cells: BTreeMap<(&str, u64), Vec<f64>> = BTreeMap::new();
     for r in rows {
-        cells.entry((r.method.as_str(), r.prune_ratio.to_bits())).or_default().push(100.0 * r.test_acc);
+        cells
+            .entry((r.method.as_str(), r.prune_ratio.to_bits()))
+            .or_default()
+            .push(100.0 * r.test_acc);
     }
     let cell = |method: &str, ratio: f64| match cells.get(&(method, ratio.to_bits())) {
         Some(v) if v.len() > 1 => {
@@ -89,9 +100,16 @@ pub fn markdown_table(rows: &[MainRow]) -> String {
     }
     if let Some(full) = cells.get(&("full", 0f64.to_bits())) {
         let (m, s) = mean_std(full);
-        let _ = writeln!(out, "\nFull data (0% pruned): {m:.2} ± {s:.2} over {} seed(s).", full.len());
+        let _ = writeln!(
+            out,
+            "\nFull data (0% pruned): {m:.2} ± {s:.2} over {} seed(s).",
+            full.len()
+        );
     }
     let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
-    let _ = writeln!(out, "\nTest accuracy in %, mean ± sample std over seeds {seeds:?}; one row of main.csv per trained model.");
+    let _ = writeln!(
+        out,
+        "\nTest accuracy in %, mean ± sample std over seeds {seeds:?}; one row of main.csv per trained model."
+    );
     out
 }

@@ -174,11 +174,9 @@ impl Accumulator for DynUncPass {
                     if was_seen {
                         *seen += 1;
                     }
-                    if count_window {
-                        if let Some(sd) = window_std(slots) {
-                            sum[i] += sd;
-                            windows[i] += 1;
-                        }
+                    if count_window && let Some(sd) = window_std(slots) {
+                        sum[i] += sd;
+                        windows[i] += 1;
                     }
                 }
             });

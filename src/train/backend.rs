@@ -19,10 +19,20 @@ pub enum BackendChoice {
 pub fn select(choice: BackendChoice) -> Result<(Device, String), TrainError> {
     match choice {
         BackendChoice::Flex => Ok((Device::flex(), "flex (CPU), as configured".into())),
-        BackendChoice::Wgpu => wgpu_device().map(|(d, name)| (d, format!("wgpu on {name}, as configured"))),
+        BackendChoice::Wgpu => {
+            wgpu_device().map(|(d, name)| (d, format!("wgpu on {name}, as configured")))
+        }
         BackendChoice::Auto => match real_gpu() {
-            Some(name) => wgpu_device().map(|(d, _)| (d, format!("wgpu on {name} (auto: a GPU adapter is present)"))),
-            None => Ok((Device::flex(), format!("flex (CPU) (auto: {})", no_gpu_reason()))),
+            Some(name) => wgpu_device().map(|(d, _)| {
+                (
+                    d,
+                    format!("wgpu on {name} (auto: a GPU adapter is present)"),
+                )
+            }),
+            None => Ok((
+                Device::flex(),
+                format!("flex (CPU) (auto: {})", no_gpu_reason()),
+            )),
         },
     }
 }
@@ -42,13 +52,17 @@ fn no_gpu_reason() -> &'static str {
 fn real_gpu() -> Option<String> {
     use burn::tensor::wgpu::wgpu;
     let instance = wgpu::Instance::default();
-    let adapters = pollster_block(instance.enumerate_adapters(wgpu::Backends::all()));
-    adapters.into_iter().map(|a| a.get_info()).find(|i| matches!(i.device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu)).map(|i| i.name)
-}
-
-#[cfg(feature = "wgpu")]
-fn pollster_block<T>(v: T) -> T {
-    v
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters
+        .into_iter()
+        .map(|a| a.get_info())
+        .find(|i| {
+            matches!(
+                i.device_type,
+                wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
+            )
+        })
+        .map(|i| i.name)
 }
 
 #[cfg(not(feature = "wgpu"))]

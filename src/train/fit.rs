@@ -23,7 +23,9 @@ use crate::data::augment::{Normalize, fill_batch};
 /// and initialisation never share a generator and each is reproducible on its own.
 pub fn derive_seed(seed: u64, stream: u64, epoch: u64) -> u64 {
     // splitmix64 over the three words
-    let mut z = seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ epoch.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let mut z = seed
+        ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ epoch.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -47,35 +49,68 @@ impl Checkpoint {
     }
 
     fn err(&self, what: impl ToString) -> TrainError {
-        TrainError::Checkpoint { path: self.dir.display().to_string(), what: what.to_string() }
+        TrainError::Checkpoint {
+            path: self.dir.display().to_string(),
+            what: what.to_string(),
+        }
     }
 
     /// Epochs completed by the saved state, if any.
     pub fn epochs_done(&self) -> Result<Option<usize>, TrainError> {
         match std::fs::read_to_string(self.dir.join("epochs_done")) {
-            Ok(s) => s.trim().parse().map(Some).map_err(|_| self.err(format!("unreadable epoch count `{}`", s.trim()))),
+            Ok(s) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| self.err(format!("unreadable epoch count `{}`", s.trim()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.err(e)),
         }
     }
 
-    fn save(&self, model: &Model, optim: &ModuleOptimizer, epochs_done: usize) -> Result<(), TrainError> {
+    fn save(
+        &self,
+        model: &Model,
+        optim: &ModuleOptimizer,
+        epochs_done: usize,
+    ) -> Result<(), TrainError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| self.err(e))?;
         let tmp_model = self.dir.join("model.bpk.tmp");
         let tmp_optim = self.dir.join("optim.bpk.tmp");
-        model.clone().into_record().save(&tmp_model).map_err(|e| self.err(format!("{e:?}")))?;
-        optim.save(&tmp_optim).map_err(|e| self.err(format!("{e:?}")))?;
+        model
+            .clone()
+            .into_record()
+            .save(&tmp_model)
+            .map_err(|e| self.err(format!("{e:?}")))?;
+        optim
+            .save(&tmp_optim)
+            .map_err(|e| self.err(format!("{e:?}")))?;
         // The epoch count is written last: it names which files are complete.
-        let rename = |from: &Path, to: &str| std::fs::rename(from, self.dir.join(to)).map_err(|e| self.err(e));
+        let rename = |from: &Path, to: &str| {
+            std::fs::rename(from, self.dir.join(to)).map_err(|e| self.err(e))
+        };
         rename(&tmp_model, "model.bpk")?;
         rename(&tmp_optim, "optim.bpk")?;
-        crate::atomic::write(&self.dir.join("epochs_done"), epochs_done.to_string().as_bytes()).map_err(|e| self.err(e))
+        crate::atomic::write(
+            &self.dir.join("epochs_done"),
+            epochs_done.to_string().as_bytes(),
+        )
+        .map_err(|e| self.err(e))
     }
 
-    fn load(&self, model: Model, optim: ModuleOptimizer) -> Result<(Model, ModuleOptimizer), TrainError> {
-        let record = ModuleRecord::load(self.dir.join("model.bpk")).map_err(|e| self.err(format!("{e:?}")))?;
-        let model = model.try_load_record(record).map_err(|e| self.err(format!("{e:?}")))?;
-        let optim = optim.load(self.dir.join("optim.bpk")).map_err(|e| self.err(format!("{e:?}")))?;
+    fn load(
+        &self,
+        model: Model,
+        optim: ModuleOptimizer,
+    ) -> Result<(Model, ModuleOptimizer), TrainError> {
+        let record = ModuleRecord::load(self.dir.join("model.bpk"))
+            .map_err(|e| self.err(format!("{e:?}")))?;
+        let model = model
+            .try_load_record(record)
+            .map_err(|e| self.err(format!("{e:?}")))?;
+        let optim = optim
+            .load(self.dir.join("optim.bpk"))
+            .map_err(|e| self.err(format!("{e:?}")))?;
         Ok((model, optim))
     }
 
@@ -91,19 +126,43 @@ impl Checkpoint {
 fn optimizer(spec: &TrainSpec) -> ModuleOptimizer {
     let decay = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
     match spec.optimizer {
-        OptimizerSpec::Adam { weight_decay } => AdamConfig::new().with_weight_decay(decay(weight_decay)).init(),
-        OptimizerSpec::AdamW { weight_decay } => AdamWConfig::new().with_weight_decay(weight_decay as f32).init(),
-        OptimizerSpec::Sgd { momentum, weight_decay } => SgdConfig::new()
+        OptimizerSpec::Adam { weight_decay } => AdamConfig::new()
             .with_weight_decay(decay(weight_decay))
-            .with_momentum((momentum > 0.0).then(|| MomentumConfig::new().with_momentum(momentum).with_dampening(0.0)))
+            .init(),
+        OptimizerSpec::AdamW { weight_decay } => AdamWConfig::new()
+            .with_weight_decay(weight_decay as f32)
+            .init(),
+        OptimizerSpec::Sgd {
+            momentum,
+            weight_decay,
+        } => SgdConfig::new()
+            .with_weight_decay(decay(weight_decay))
+            .with_momentum((momentum > 0.0).then(|| {
+                MomentumConfig::new()
+                    .with_momentum(momentum)
+                    .with_dampening(0.0)
+            }))
             .init(),
     }
 }
 
 /// Builds the `[batch, C, H, W]` input tensor of `indices`.
-fn images(set: &ImageSet, indices: &[usize], norm: Normalize, aug: Option<(&super::Augment, &mut ChaCha8Rng)>, device: &Device, buf: &mut Vec<f32>) -> Tensor<4> {
+fn images(
+    set: &ImageSet,
+    indices: &[usize],
+    norm: Normalize,
+    aug: Option<(&super::Augment, &mut ChaCha8Rng)>,
+    device: &Device,
+    buf: &mut Vec<f32>,
+) -> Tensor<4> {
     buf.clear();
-    fill_batch(set, indices, norm, aug.map(|(a, r)| (a, r as &mut dyn rand::RngCore)), buf);
+    fill_batch(
+        set,
+        indices,
+        norm,
+        aug.map(|(a, r)| (a, r as &mut dyn rand::RngCore)),
+        buf,
+    );
     let shape = [indices.len(), set.channels, set.height, set.width];
     Tensor::from_data(TensorData::new(buf.clone(), shape), device)
 }
@@ -135,7 +194,13 @@ pub struct FitOptions<'a> {
 /// Epoch e visits the samples in a permutation seeded by (seed, e), in batches of
 /// `batch_size` (the last one may be smaller, so every sample is seen every epoch). When a
 /// checkpoint exists, training resumes after its last completed epoch.
-pub fn fit(mut model: Model, set: &ImageSet, opts: &FitOptions<'_>, device: &Device, observers: &mut [&mut dyn Observer]) -> Result<Model, TrainError> {
+pub fn fit(
+    mut model: Model,
+    set: &ImageSet,
+    opts: &FitOptions<'_>,
+    device: &Device,
+    observers: &mut [&mut dyn Observer],
+) -> Result<Model, TrainError> {
     let spec = opts.spec;
     let n = set.len();
     let batches = n.div_ceil(spec.batch_size);
@@ -150,7 +215,12 @@ pub fn fit(mut model: Model, set: &ImageSet, opts: &FitOptions<'_>, device: &Dev
         (model, optim) = ck.load(model, optim)?;
         start = done;
     }
-    let info = RunInfo { label: opts.label.clone(), epochs, batches, start_epoch: start };
+    let info = RunInfo {
+        label: opts.label.clone(),
+        epochs,
+        batches,
+        start_epoch: start,
+    };
     for o in observers.iter_mut() {
         o.run_start(&info)?;
     }
@@ -165,7 +235,11 @@ pub fn fit(mut model: Model, set: &ImageSet, opts: &FitOptions<'_>, device: &Dev
             o.epoch_start(epoch);
         }
         let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, ORDER, epoch as u64)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+            opts.seed,
+            ORDER,
+            epoch as u64,
+        )));
         let mut aug_rng = ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, AUGMENT, epoch as u64));
         let augment = (!spec.augment.is_identity()).then_some(&spec.augment);
         let mut loss_sum = 0.0f64;
@@ -175,18 +249,39 @@ pub fn fit(mut model: Model, set: &ImageSet, opts: &FitOptions<'_>, device: &Dev
                 break;
             }
             let lr = rate(spec.schedule, spec.lr, step, total_steps, batches, warmup);
-            let x = images(set, idx, opts.norm, augment.map(|a| (a, &mut aug_rng)), device, &mut buf);
+            let x = images(
+                set,
+                idx,
+                opts.norm,
+                augment.map(|a| (a, &mut aug_rng)),
+                device,
+                &mut buf,
+            );
             let y = targets(set, idx, device);
             let logits = model.forward(x);
             if wants {
                 let recorded = match (opts.view, augment) {
-                    (View::Clean, Some(_)) => model.valid().forward(images(set, idx, opts.norm, None, &device.clone().inner(), &mut buf)),
+                    (View::Clean, Some(_)) => model.valid().forward(images(
+                        set,
+                        idx,
+                        opts.norm,
+                        None,
+                        &device.clone().inner(),
+                        &mut buf,
+                    )),
                     _ => logits.clone().inner(),
                 };
                 let data = recorded.into_data();
-                let values = data.as_slice::<f32>().map_err(|e| TrainError::Backend(format!("{e:?}")))?;
+                let values = data
+                    .as_slice::<f32>()
+                    .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
                 let labels: Vec<u32> = idx.iter().map(|&i| set.labels[i]).collect();
-                let outputs = BatchOutputs { indices: idx, labels: &labels, logits: values, classes: values.len() / idx.len() };
+                let outputs = BatchOutputs {
+                    indices: idx,
+                    labels: &labels,
+                    logits: values,
+                    classes: values.len() / idx.len(),
+                };
                 for o in observers.iter_mut() {
                     o.batch_outputs(epoch, outputs);
                 }
@@ -194,7 +289,12 @@ pub fn fit(mut model: Model, set: &ImageSet, opts: &FitOptions<'_>, device: &Dev
             let loss = loss_fn.forward(logits, y);
             let loss_value: f32 = loss.clone().into_scalar();
             if !loss_value.is_finite() {
-                return Err(TrainError::NonFiniteLoss { loss: loss_value, epoch: epoch + 1, batch: b + 1, lr });
+                return Err(TrainError::NonFiniteLoss {
+                    loss: loss_value,
+                    epoch: epoch + 1,
+                    batch: b + 1,
+                    lr,
+                });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
@@ -220,7 +320,12 @@ pub fn fit(mut model: Model, set: &ImageSet, opts: &FitOptions<'_>, device: &Dev
 }
 
 /// Top-1 accuracy of `model` (without autodiff) on `set`, and the logits (row-major).
-pub fn evaluate(model: &Model, set: &ImageSet, norm: Normalize, device: &Device) -> Result<(f64, Vec<f32>), TrainError> {
+pub fn evaluate(
+    model: &Model,
+    set: &ImageSet,
+    norm: Normalize,
+    device: &Device,
+) -> Result<(f64, Vec<f32>), TrainError> {
     let mut buf = Vec::new();
     let mut correct = 0usize;
     let mut all = Vec::new();
@@ -228,10 +333,15 @@ pub fn evaluate(model: &Model, set: &ImageSet, norm: Normalize, device: &Device)
     for idx in indices.chunks(500) {
         let logits = model.forward(images(set, idx, norm, None, device, &mut buf));
         let data = logits.into_data();
-        let values = data.as_slice::<f32>().map_err(|e| TrainError::Backend(format!("{e:?}")))?;
+        let values = data
+            .as_slice::<f32>()
+            .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
         let classes = values.len() / idx.len();
         for (row, &i) in values.chunks_exact(classes).zip(idx) {
-            let pred = row.iter().enumerate().fold(0, |best, (c, &v)| if v > row[best] { c } else { best });
+            let pred = row
+                .iter()
+                .enumerate()
+                .fold(0, |best, (c, &v)| if v > row[best] { c } else { best });
             correct += usize::from(pred as u32 == set.labels[i]);
         }
         all.extend_from_slice(values);

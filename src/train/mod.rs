@@ -76,7 +76,9 @@ pub struct TrainSpec {
 #[derive(Debug, Error)]
 pub enum TrainError {
     /// The loss became NaN or infinite.
-    #[error("the loss is {loss} at epoch {epoch}, batch {batch} (learning rate {lr:.3e}): training diverged; lower train.lr, add warm-up (train.warmup_epochs) or check the data")]
+    #[error(
+        "the loss is {loss} at epoch {epoch}, batch {batch} (learning rate {lr:.3e}): training diverged; lower train.lr, add warm-up (train.warmup_epochs) or check the data"
+    )]
     NonFiniteLoss {
         /// Loss value.
         loss: f32,

@@ -107,6 +107,8 @@ pub struct Cnn {
 }
 
 /// A network of any architecture.
+// The variants hold tensor handles, not weights: moving the larger one per step costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Model {
     /// See [`Arch::Mlp`].
@@ -118,13 +120,25 @@ pub enum Model {
 impl Model {
     /// A freshly initialised network (seed the device first for reproducible weights).
     pub fn new(spec: ModelSpec, input: InputShape, device: &Device) -> Self {
-        let InputShape { channels, height, width, classes } = input;
+        let InputShape {
+            channels,
+            height,
+            width,
+            classes,
+        } = input;
         match spec.arch {
-            Arch::Mlp => Model::Mlp(Mlp { head: Head::new(channels * height * width, spec.hidden, classes, device) }),
+            Arch::Mlp => Model::Mlp(Mlp {
+                head: Head::new(channels * height * width, spec.hidden, classes, device),
+            }),
             Arch::Cnn => Model::Cnn(Cnn {
                 block1: ConvBlock::new(channels, 32, device),
                 block2: ConvBlock::new(32, 64, device),
-                head: Head::new(64 * (height / 4) * (width / 4), spec.hidden, classes, device),
+                head: Head::new(
+                    64 * (height / 4) * (width / 4),
+                    spec.hidden,
+                    classes,
+                    device,
+                ),
             }),
         }
     }

@@ -19,7 +19,11 @@ pub struct Recorder {
 impl Recorder {
     /// Opens (or resumes) the store at `path` for a training set with these labels.
     pub fn open(path: &Path, labels: &[u32], classes: usize) -> Result<Self, DynamicsError> {
-        Ok(Self { writer: StoreWriter::open(path, labels, classes, FieldSet::ALL)?, epoch: EpochColumns::unseen(labels.len()), samples: labels.len() })
+        Ok(Self {
+            writer: StoreWriter::open(path, labels, classes, FieldSet::ALL)?,
+            epoch: EpochColumns::unseen(labels.len()),
+            samples: labels.len(),
+        })
     }
 
     /// Epochs in the store.
@@ -55,8 +59,14 @@ impl Observer for Recorder {
     }
 
     fn batch_outputs(&mut self, _epoch: usize, out: BatchOutputs<'_>) {
-        for ((row, &i), &label) in out.logits.chunks_exact(out.classes).zip(out.indices).zip(out.labels) {
-            self.epoch.set(i, &SampleStats::from_logits(row, label as usize));
+        for ((row, &i), &label) in out
+            .logits
+            .chunks_exact(out.classes)
+            .zip(out.indices)
+            .zip(out.labels)
+        {
+            self.epoch
+                .set(i, &SampleStats::from_logits(row, label as usize));
         }
     }
 

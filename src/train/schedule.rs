@@ -18,7 +18,14 @@ pub enum Schedule {
 
 /// The rate at optimizer step `step` (0-based) of `total` steps with `per_epoch` steps per
 /// epoch: linear warm-up from `peak / warmup` to `peak` over `warmup` steps, then `schedule`.
-pub fn rate(schedule: Schedule, peak: f64, step: usize, total: usize, per_epoch: usize, warmup: usize) -> f64 {
+pub fn rate(
+    schedule: Schedule,
+    peak: f64,
+    step: usize,
+    total: usize,
+    per_epoch: usize,
+    warmup: usize,
+) -> f64 {
     if step < warmup {
         return peak * (step + 1) as f64 / warmup as f64;
     }
@@ -29,7 +36,10 @@ pub fn rate(schedule: Schedule, peak: f64, step: usize, total: usize, per_epoch:
             let t = (step - warmup) as f64 / span;
             0.5 * peak * (1.0 + (std::f64::consts::PI * t).cos())
         }
-        Schedule::Step { every_epochs, gamma } => {
+        Schedule::Step {
+            every_epochs,
+            gamma,
+        } => {
             let epoch = step / per_epoch.max(1);
             peak * gamma.powi((epoch / every_epochs.max(1)) as i32)
         }
@@ -43,7 +53,9 @@ mod tests {
     #[test]
     fn warmup_then_cosine() {
         // 10 steps, 2 of warm-up: 0.5, 1.0, then cosine over 8 steps: t = 0, 1/8, ... 7/8.
-        let r: Vec<f64> = (0..10).map(|s| rate(Schedule::Cosine, 1.0, s, 10, 5, 2)).collect();
+        let r: Vec<f64> = (0..10)
+            .map(|s| rate(Schedule::Cosine, 1.0, s, 10, 5, 2))
+            .collect();
         assert!((r[0] - 0.5).abs() < 1e-12 && (r[1] - 1.0).abs() < 1e-12);
         assert!((r[2] - 1.0).abs() < 1e-12);
         // t = 4/8: 0.5 (1 + cos(pi/2)) = 0.5
@@ -54,7 +66,10 @@ mod tests {
 
     #[test]
     fn step_decay() {
-        let s = Schedule::Step { every_epochs: 2, gamma: 0.1 };
+        let s = Schedule::Step {
+            every_epochs: 2,
+            gamma: 0.1,
+        };
         // 3 steps per epoch: epochs 0-1 at 1.0, 2-3 at 0.1, 4 at 0.01.
         assert_eq!(rate(s, 1.0, 5, 15, 3, 0), 1.0);
         assert!((rate(s, 1.0, 6, 15, 3, 0) - 0.1).abs() < 1e-12);

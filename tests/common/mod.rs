@@ -32,7 +32,14 @@ pub fn synthetic(n: usize, salt: u64) -> ImageSet {
         }
         labels.push(c);
     }
-    ImageSet { pixels, labels, height: 28, width: 28, channels: 1, classes: 10 }
+    ImageSet {
+        pixels,
+        labels,
+        height: 28,
+        width: 28,
+        channels: 1,
+        classes: 10,
+    }
 }
 
 /// Writes the fixture's four IDX files (train gzipped, test plain) into `dir`.
@@ -71,7 +78,15 @@ pub fn csv_without_wall_time(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
-        .map(|l| l.rsplit_once(',').unwrap().0.split_once(',').unwrap().1.to_owned())
+        .map(|l| {
+            l.rsplit_once(',')
+                .unwrap()
+                .0
+                .split_once(',')
+                .unwrap()
+                .1
+                .to_owned()
+        })
         .collect()
 }
 

@@ -1,0 +1,210 @@
+//! `dynunc score` and `dynunc select` on dynamics imported from a `.npy`, and their errors.
+
+mod common;
+
+use common::*;
+use dynunc::dynamics::npy;
+
+fn write_labels(path: &std::path::Path, labels: &[i64]) {
+    let mut header = format!(
+        "{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}",
+        labels.len()
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for l in labels {
+        out.extend_from_slice(&l.to_le_bytes());
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn score_and_select_an_imported_npy() {
+    let dir = temp();
+    let d = dir.path();
+    // 4 samples x 3 epochs. With J = 2 (paper), sample scores by hand:
+    // s0 [0.1, 0.3, 0.6]: (0.2 + 0.3) / √2 / 2 = 0.176777
+    // s1 [0.5, 0.5, 0.5]: 0
+    // s2 [0.9, 0.1, 0.9]: 0.8 / √2 = 0.565685
+    // s3 [0.2, 0.4, 0.2]: 0.2 / √2 = 0.141421
+    let p = vec![
+        vec![0.1, 0.3, 0.6],
+        vec![0.5, 0.5, 0.5],
+        vec![0.9, 0.1, 0.9],
+        vec![0.2, 0.4, 0.2],
+    ];
+    npy::write_probabilities(&d.join("p.npy"), &p).unwrap();
+    write_labels(&d.join("y.npy"), &[0, 0, 1, 1]);
+    let o = run_in(
+        d,
+        &[
+            "score",
+            "--dynamics",
+            "p.npy",
+            "--labels",
+            "y.npy",
+            "--method",
+            "dyn_unc",
+            "--window",
+            "2",
+            "--out",
+            "s.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = dynunc::cli::read_scores(&d.join("s.csv")).unwrap();
+    let want = [0.176777, 0.0, 0.565685, 0.141421];
+    for (r, w) in rows.iter().zip(want) {
+        assert!((r.score - w).abs() < 1e-5, "{r:?} vs {w}");
+    }
+    assert_eq!(
+        rows.iter().map(|r| r.label).collect::<Vec<_>>(),
+        vec![Some(0), Some(0), Some(1), Some(1)]
+    );
+
+    // Global keep 0.5: samples 2 and 0. Class-balanced: best of {0, 1} is 0, of {2, 3} is 2.
+    let o = run_in(
+        d,
+        &[
+            "select", "--scores", "s.csv", "--keep", "0.5", "--out", "k.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("keep fraction 0.5000, prune ratio 0.5000"),
+        "{}",
+        stderr(&o)
+    );
+    let kept: Vec<usize> = dynunc::cli::read_scores_unordered(&d.join("k.csv"))
+        .unwrap()
+        .iter()
+        .map(|r| r.index)
+        .collect();
+    assert_eq!(kept, vec![0, 2]);
+
+    // Without labels, class-balanced selection cannot work and says why.
+    let o = run_in(
+        d,
+        &[
+            "score",
+            "--dynamics",
+            "p.npy",
+            "--method",
+            "dyn_unc",
+            "--window",
+            "2",
+            "--out",
+            "n.csv",
+        ],
+    );
+    assert!(o.status.success());
+    let o = run_in(
+        d,
+        &[
+            "select",
+            "--scores",
+            "n.csv",
+            "--keep",
+            "0.5",
+            "--class-balanced",
+            "--out",
+            "k2.csv",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("needs labels"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_arguments_name_the_value_and_the_fix() {
+    let dir = temp();
+    let d = dir.path();
+    npy::write_probabilities(&d.join("p.npy"), &[vec![0.1, 0.2, 0.3]]).unwrap();
+    let err = stderr(&run_in(
+        d,
+        &[
+            "score",
+            "--dynamics",
+            "p.npy",
+            "--window",
+            "10",
+            "--out",
+            "s.csv",
+        ],
+    ));
+    assert!(err.contains("window 10") && err.contains("hold 3"), "{err}");
+    let err = stderr(&run_in(
+        d,
+        &[
+            "score",
+            "--dynamics",
+            "p.npy",
+            "--method",
+            "el2m",
+            "--out",
+            "s.csv",
+        ],
+    ));
+    assert!(err.contains("`el2m`") && err.contains("el2n"), "{err}");
+    let err = stderr(&run_in(
+        d,
+        &[
+            "score",
+            "--dynamics",
+            "p.npy",
+            "--method",
+            "el2n",
+            "--out",
+            "s.csv",
+        ],
+    ));
+    assert!(err.contains("`el2n`") && err.contains("p_true"), "{err}");
+    let o = run_in(
+        d,
+        &[
+            "score",
+            "--dynamics",
+            "p.npy",
+            "--window",
+            "2",
+            "--out",
+            "s.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&run_in(
+        d,
+        &[
+            "select", "--scores", "s.csv", "--keep", "1.5", "--out", "k.csv",
+        ],
+    ));
+    assert!(
+        err.contains("--keep: keep fraction 1.5 is outside (0, 1]"),
+        "{err}"
+    );
+    let err = stderr(&run_in(
+        d,
+        &[
+            "select", "--scores", "s.csv", "--prune", "1", "--out", "k.csv",
+        ],
+    ));
+    assert!(
+        err.contains("--prune: prune ratio 1 is outside [0, 1)"),
+        "{err}"
+    );
+    let err = stderr(&run_in(
+        d,
+        &["score", "--dynamics", "missing.dyn", "--out", "s.csv"],
+    ));
+    assert!(err.contains("missing.dyn"), "{err}");
+    let o = run_in(d, &["--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    for cmd in ["run", "score", "select", "methods", "report"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+}
