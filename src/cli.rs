@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use serde::{Deserialize, Serialize};
 
 use crate::dynamics::{EpochSource, npy, store::StoreReader};
+use crate::score::rows::{ScoreRow, read_scores};
 use crate::score::{self, Keep, ScoreParams, UncertaintyKind, WindowMode};
 use crate::select::{self, Amount};
 
@@ -124,17 +124,6 @@ fn parse_keep(s: &str) -> Result<Keep, String> {
         "lowest" => Ok(Keep::Lowest),
         other => Err(format!("`{other}`: expected highest or lowest")),
     }
-}
-
-/// One row of a scores CSV.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ScoreRow {
-    /// Sample index in the training set.
-    pub index: usize,
-    /// True label, when known.
-    pub label: Option<u32>,
-    /// Score.
-    pub score: f32,
 }
 
 /// Runs the parsed command line.
@@ -257,44 +246,6 @@ fn score_cmd(args: &ScoreArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
-}
-
-/// Reads the rows of a scores-shaped CSV (a scores file, or a kept/pruned list) in file order.
-pub fn read_scores_unordered(path: &Path) -> Result<Vec<ScoreRow>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
-    reader
-        .deserialize()
-        .enumerate()
-        .map(|(line, row)| {
-            row.with_context(|| {
-                format!(
-                    "{} line {}: expected columns index,label,score",
-                    path.display(),
-                    line + 2
-                )
-            })
-        })
-        .collect()
-}
-
-/// Reads a scores CSV written by `dynunc score`: every sample once, in index order.
-pub fn read_scores(path: &Path) -> Result<Vec<ScoreRow>> {
-    let all = read_scores_unordered(path)?;
-    let mut rows = Vec::with_capacity(all.len());
-    for (line, row) in all.into_iter().enumerate() {
-        if row.index != rows.len() {
-            bail!(
-                "{} line {}: index {} out of order (expected {}); the file must list every sample once, in order",
-                path.display(),
-                line + 2,
-                row.index,
-                rows.len()
-            );
-        }
-        rows.push(row);
-    }
-    Ok(rows)
 }
 
 fn select_cmd(args: &SelectArgs) -> Result<()> {

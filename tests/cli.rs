@@ -57,7 +57,7 @@ fn score_and_select_an_imported_npy() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows = dynunc::cli::read_scores(&d.join("s.csv")).unwrap();
+    let rows = dynunc::score::rows::read_scores(&d.join("s.csv")).unwrap();
     let want = [0.176777, 0.0, 0.565685, 0.141421];
     for (r, w) in rows.iter().zip(want) {
         assert!((r.score - w).abs() < 1e-5, "{r:?} vs {w}");
@@ -80,7 +80,7 @@ fn score_and_select_an_imported_npy() {
         "{}",
         stderr(&o)
     );
-    let kept: Vec<usize> = dynunc::cli::read_scores_unordered(&d.join("k.csv"))
+    let kept: Vec<usize> = dynunc::score::rows::read_scores_unordered(&d.join("k.csv"))
         .unwrap()
         .iter()
         .map(|r| r.index)

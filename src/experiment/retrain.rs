@@ -47,12 +47,6 @@ impl Job {
     }
 }
 
-impl std::fmt::Debug for dyn Scorer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.info().name)
-    }
-}
-
 fn jobs(ctx: &Ctx<'_>) -> Vec<Job> {
     let r = &ctx.exp.retrain;
     let mut jobs = Vec::new();

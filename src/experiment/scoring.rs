@@ -4,9 +4,9 @@
 use anyhow::{Context as _, Result};
 
 use super::Ctx;
-use crate::cli::{ScoreRow, read_scores};
 use crate::dynamics::EpochSource;
 use crate::dynamics::store::StoreReader;
+use crate::score::rows::{ScoreRow, read_scores};
 use crate::score::{self, Scorer};
 use crate::train::fit::{FitOptions, INIT, derive_seed};
 use crate::train::model::InputShape;

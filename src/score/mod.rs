@@ -10,6 +10,7 @@
 //! in `baselines/mod.rs`, and add one line to [`REGISTRY`].
 
 pub mod dyn_unc;
+pub mod rows;
 
 use thiserror::Error;
 
@@ -27,6 +28,12 @@ pub static REGISTRY: &[&dyn Scorer] = &[
     &baselines::el2n::El2n,
     &baselines::uncertainty::Uncertainty,
 ];
+
+impl std::fmt::Debug for dyn Scorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.info().name)
+    }
+}
 
 /// Which end of the score range is kept when pruning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -260,6 +260,9 @@ pub fn fit(
             let y = targets(set, idx, device);
             let logits = model.forward(x);
             if wants {
+                // Without augmentation the training input is already the clean sample, and
+                // these models have no train-only layers, so the training logits are the
+                // clean view and no second pass is needed.
                 let recorded = match (opts.view, augment) {
                     (View::Clean, Some(_)) => model.valid().forward(images(
                         set,
