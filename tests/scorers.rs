@@ -359,3 +359,88 @@ fn missing_field_is_reported() {
     .to_string();
     assert!(err.contains("`el2n`"), "{err}");
 }
+
+/// Two-pass std (ddof 1) of a slice; None with fewer than two values.
+fn naive_std(v: &[f64]) -> Option<f64> {
+    (v.len() >= 2).then(|| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+    })
+}
+
+#[test]
+fn dyn_unc_matches_a_direct_implementation_of_both_conventions() {
+    // Pseudo-random dynamics with ~15% unseen entries, scored by the streaming O(1) window and
+    // by the definitions written out directly.
+    let (n, k, j) = (200, 23, 5);
+    let mut x = 0x2545_f491u32;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    let mut d = InMemory {
+        classes: 2,
+        labels: None,
+        epochs: vec![],
+    };
+    let mut values = vec![vec![None; k]; n];
+    for e in 0..k {
+        let mut cols = EpochColumns::from_p_true(vec![0.0; n]);
+        for (i, row) in values.iter_mut().enumerate() {
+            if next() % 100 < 15 {
+                cols.flags[i] = 0;
+                cols.p_true[i] = 0.123; // must be ignored
+            } else {
+                let p = (next() % 10_000) as f32 / 10_000.0;
+                cols.p_true[i] = p;
+                row[e] = Some(f64::from(p));
+            }
+        }
+        d.epochs.push(cols);
+    }
+    let paper = run(
+        "dyn_unc",
+        &mut d,
+        &ScoreParams {
+            window: j,
+            ..ScoreParams::default()
+        },
+    );
+    let released = run(
+        "dyn_unc",
+        &mut d,
+        &ScoreParams {
+            window: j,
+            windows: WindowMode::ReleasedCode,
+            ..ScoreParams::default()
+        },
+    );
+    for (i, row) in values.iter().enumerate() {
+        let stds: Vec<f64> = (0..=k - j)
+            .filter_map(|s| naive_std(&row[s..s + j].iter().flatten().copied().collect::<Vec<_>>()))
+            .collect();
+        let want_paper = if stds.is_empty() {
+            0.0
+        } else {
+            stds.iter().sum::<f64>() / stds.len() as f64
+        };
+        let mut total = 0.0;
+        for end in j - 1..k - 1 {
+            let seen: Vec<f64> = row[..=end].iter().flatten().copied().collect();
+            total += naive_std(&seen[seen.len().saturating_sub(j)..]).unwrap_or(0.0);
+        }
+        let want_released = total / (k - j) as f64;
+        assert!(
+            (f64::from(paper[i]) - want_paper).abs() < 1e-5,
+            "paper, sample {i}: {} vs {want_paper}",
+            paper[i]
+        );
+        assert!(
+            (f64::from(released[i]) - want_released).abs() < 1e-5,
+            "released, sample {i}: {} vs {want_released}",
+            released[i]
+        );
+    }
+}

@@ -20,7 +20,7 @@
 //!   divided by K - J. Needs K > J.
 //!
 //! When every sample is seen every epoch, `released_code` equals `paper` with the last window
-//! dropped. Memory is N x J values; each epoch costs O(N x J).
+//! dropped. Memory is N x J values plus a few numbers per sample; each epoch costs O(N).
 
 use rayon::prelude::*;
 
@@ -100,9 +100,7 @@ impl Scorer for DynUnc {
             j,
             epochs: k,
             ring: vec![f32::NAN; n * j],
-            seen: vec![0; n],
-            sum: vec![0.0; n],
-            windows: vec![0; n],
+            state: vec![SampleState::default(); n],
         }))
     }
 }
@@ -113,36 +111,57 @@ struct DynUncPass {
     epochs: usize,
     /// Sample-major ring of the last J values (NaN = no value).
     ring: Vec<f32>,
-    /// Per sample: number of values seen so far.
-    seen: Vec<u32>,
-    /// Per sample: sum of window stds.
-    sum: Vec<f64>,
-    /// Per sample: number of windows with a std (the paper's divisor).
-    windows: Vec<u32>,
+    state: Vec<SampleState>,
 }
 
-/// Sample standard deviation (ddof = 1) of the non-NaN values; `None` with fewer than two.
-fn window_std(values: &[f32]) -> Option<f64> {
-    let (mut n, mut total) = (0u32, 0.0f64);
-    for &v in values.iter().filter(|v| !v.is_nan()) {
-        n += 1;
-        total += f64::from(v);
+/// One sample's running window and score.
+#[derive(Debug, Clone, Copy, Default)]
+struct SampleState {
+    /// Sum and sum of squares of the values in the ring, and how many there are.
+    sum: f64,
+    sq: f64,
+    n: u32,
+    /// Values seen so far (the released-code ring position).
+    seen: u32,
+    /// Sum of window stds, and the number of windows with a std (the paper's divisor).
+    total: f64,
+    windows: u32,
+}
+
+impl SampleState {
+    /// Replaces `*slot` by `value` (NaN = none), keeping the window sums current.
+    fn put(&mut self, slot: &mut f32, value: f32) {
+        if !slot.is_nan() {
+            let old = f64::from(*slot);
+            self.sum -= old;
+            self.sq -= old * old;
+            self.n -= 1;
+        }
+        if !value.is_nan() {
+            let v = f64::from(value);
+            self.sum += v;
+            self.sq += v * v;
+            self.n += 1;
+        }
+        *slot = value;
     }
-    if n < 2 {
-        return None;
+
+    /// Sample standard deviation (ddof = 1) of the window; `None` with fewer than two values.
+    fn std(&self) -> Option<f64> {
+        (self.n >= 2).then(|| {
+            let n = f64::from(self.n);
+            ((self.sq - self.sum * self.sum / n) / (n - 1.0))
+                .max(0.0)
+                .sqrt()
+        })
     }
-    let mean = total / f64::from(n);
-    let ss: f64 = values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .map(|&v| (f64::from(v) - mean).powi(2))
-        .sum();
-    Some((ss / f64::from(n - 1)).sqrt())
 }
 
 const CHUNK: usize = 4096;
 
 impl Accumulator for DynUncPass {
+    /// O(1) per sample: the window's sums are updated by the value entering and the one leaving
+    /// (in f64; p is in [0, 1], so the cancellation error is around 1e-15, far below any score).
     fn observe(&mut self, epoch: usize, cols: &EpochColumns) {
         let (j, mode) = (self.j, self.mode);
         let count_window = match mode {
@@ -151,32 +170,28 @@ impl Accumulator for DynUncPass {
         };
         self.ring
             .par_chunks_mut(CHUNK * j)
-            .zip(self.seen.par_chunks_mut(CHUNK))
-            .zip(self.sum.par_chunks_mut(CHUNK))
-            .zip(self.windows.par_chunks_mut(CHUNK))
+            .zip(self.state.par_chunks_mut(CHUNK))
             .enumerate()
-            .for_each(|(c, (((ring, seen), sum), windows))| {
+            .for_each(|(c, (ring, state))| {
                 let base = c * CHUNK;
-                for (i, seen) in seen.iter_mut().enumerate() {
+                for (i, st) in state.iter_mut().enumerate() {
                     let s = base + i;
                     let slots = &mut ring[i * j..(i + 1) * j];
                     let was_seen = cols.seen(s);
                     match mode {
                         WindowMode::Paper => {
-                            slots[epoch % j] = if was_seen { cols.p_true[s] } else { f32::NAN };
+                            let v = if was_seen { cols.p_true[s] } else { f32::NAN };
+                            st.put(&mut slots[epoch % j], v);
                         }
-                        WindowMode::ReleasedCode => {
-                            if was_seen {
-                                slots[*seen as usize % j] = cols.p_true[s];
-                            }
+                        WindowMode::ReleasedCode if was_seen => {
+                            st.put(&mut slots[st.seen as usize % j], cols.p_true[s]);
                         }
+                        WindowMode::ReleasedCode => {}
                     }
-                    if was_seen {
-                        *seen += 1;
-                    }
-                    if count_window && let Some(sd) = window_std(slots) {
-                        sum[i] += sd;
-                        windows[i] += 1;
+                    st.seen += u32::from(was_seen);
+                    if count_window && let Some(sd) = st.std() {
+                        st.total += sd;
+                        st.windows += 1;
                     }
                 }
             });
@@ -184,13 +199,12 @@ impl Accumulator for DynUncPass {
 
     fn finish(self: Box<Self>) -> Vec<f32> {
         let released_windows = self.epochs.saturating_sub(self.j) as f64;
-        self.sum
+        self.state
             .iter()
-            .zip(&self.windows)
-            .map(|(&s, &w)| match self.mode {
-                WindowMode::Paper if w > 0 => (s / f64::from(w)) as f32,
+            .map(|st| match self.mode {
+                WindowMode::Paper if st.windows > 0 => (st.total / f64::from(st.windows)) as f32,
                 WindowMode::Paper => 0.0,
-                WindowMode::ReleasedCode => (s / released_windows) as f32,
+                WindowMode::ReleasedCode => (st.total / released_windows) as f32,
             })
             .collect()
     }
