@@ -2,7 +2,8 @@
 //! that only reads the same column, so the ratio shows how close scoring is to read-bound.
 //!
 //! `cargo bench --bench scoring` (1,000,000 samples x 100 epochs; the store is ~500 MB in the
-//! system temp folder). `DYNUNC_BENCH_SAMPLES` changes N. Prints the peak resident memory.
+//! system temp folder). `DYNUNC_BENCH_SAMPLES` and `DYNUNC_BENCH_EPOCHS` change the size
+//! (13000000 and 90 is ImageNet-21K's). Prints the peak resident memory.
 
 use std::path::PathBuf;
 
@@ -10,8 +11,6 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dynunc::dynamics::store::{StoreReader, StoreWriter};
 use dynunc::dynamics::{EpochColumns, EpochSource, Field, FieldSet, flags};
 use dynunc::score::{self, ScoreParams};
-
-const EPOCHS: usize = 100;
 
 fn samples() -> usize {
     std::env::var("DYNUNC_BENCH_SAMPLES")
@@ -22,8 +21,8 @@ fn samples() -> usize {
 
 fn store() -> PathBuf {
     let n = samples();
-    let path = std::env::temp_dir().join(format!("dynunc-bench-{n}x{EPOCHS}.dyn"));
-    if StoreReader::open(&path).is_ok_and(|r| r.shape().epochs == EPOCHS) {
+    let path = std::env::temp_dir().join(format!("dynunc-bench-{n}x{epochs()}.dyn"));
+    if StoreReader::open(&path).is_ok_and(|r| r.shape().epochs == epochs()) {
         return path;
     }
     let _ = std::fs::remove_file(&path);
@@ -31,13 +30,13 @@ fn store() -> PathBuf {
     let fields = FieldSet::of(&[Field::PTrue, Field::Flags]);
     let mut w = StoreWriter::open(&path, &labels, 1000, fields).unwrap();
     let mut x = 0x9e37_79b9u32;
-    for k in 0..EPOCHS {
+    for k in 0..epochs() {
         let p = (0..n)
             .map(|i| {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                let drift = (k as f32 / EPOCHS as f32) * ((i % 7) as f32 / 7.0);
+                let drift = (k as f32 / epochs() as f32) * ((i % 7) as f32 / 7.0);
                 (drift + (x >> 8) as f32 / 16_777_216.0 * 0.2).min(1.0)
             })
             .collect();
@@ -60,13 +59,13 @@ fn bench(c: &mut Criterion) {
     let n = samples();
     let mut group = c.benchmark_group("scoring");
     group.sample_size(10);
-    group.throughput(Throughput::Elements((n * EPOCHS) as u64));
+    group.throughput(Throughput::Elements((n * epochs()) as u64));
     group.bench_function("read p_true only", |b| {
         b.iter(|| {
             let mut r = StoreReader::open(&path).unwrap();
             let mut cols = EpochColumns::default();
             let mut sum = 0.0f32;
-            for k in 0..EPOCHS {
+            for k in 0..epochs() {
                 r.read_epoch(k, FieldSet::of(&[Field::PTrue, Field::Flags]), &mut cols)
                     .unwrap();
                 sum += cols.p_true[k];
@@ -84,7 +83,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
     if let Some(mb) = peak_rss_mb() {
         println!(
-            "peak resident memory: {mb:.0} MB for {n} samples x {EPOCHS} epochs (one epoch of p_true = {:.0} MB, the J=10 window = {:.0} MB)",
+            "peak resident memory: {mb:.0} MB for {n} samples x {epochs()} epochs (one epoch of p_true = {:.0} MB, the J=10 window = {:.0} MB)",
             n as f64 * 4.0 / 1e6,
             n as f64 * 40.0 / 1e6
         );

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod dynamics;
+pub mod eval;
 pub mod experiment;
 pub mod report;
 pub mod score;
