@@ -1,4 +1,6 @@
-//! Results: the typed rows of `main.csv` and the Markdown table made from them.
+//! Results: the typed rows of `main.csv` and the Markdown tables made from them.
+
+pub mod stats;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -51,6 +53,85 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
         0.0
     };
     (mean, var.sqrt())
+}
+
+/// Dyn-Unc against each other method per ratio: the difference of mean accuracy (percentage
+/// points) with the paired t-test's p-value over seeds, a 95% interval of Dyn-Unc's mean, and
+/// each method's lossless pruning ratio. Empty when Dyn-Unc is not among the methods.
+fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> String {
+    const OURS: &str = "dyn_unc";
+    if !methods.contains(&OURS) {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nDyn-Unc minus each baseline, percentage points (paired t-test p over seeds; * = p < 0.05):\n\n| baseline |",
+    );
+    for p in ratios {
+        let _ = write!(out, " prune {:.0}% |", p * 100.0);
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(ratios.len()));
+    out.push('\n');
+    for m in methods.iter().filter(|&&m| m != OURS) {
+        let _ = write!(out, "| {m} |");
+        for &p in ratios {
+            let ours = stats::accuracies(rows, OURS, p);
+            let theirs = stats::accuracies(rows, m, p);
+            // Pair by seed.
+            let (a, b): (Vec<f64>, Vec<f64>) = ours
+                .iter()
+                .filter_map(|&(s, x)| theirs.iter().find(|&&(t, _)| t == s).map(|&(_, y)| (x, y)))
+                .unzip();
+            if a.is_empty() {
+                out.push_str(" – |");
+                continue;
+            }
+            let diff = 100.0 * (mean_std(&a).0 - mean_std(&b).0);
+            match stats::paired_t_test(&a, &b) {
+                Some(pv) => {
+                    let star = if pv < 0.05 { "*" } else { "" };
+                    let _ = write!(out, " {diff:+.2} (p={pv:.3}){star} |");
+                }
+                None => {
+                    let _ = write!(out, " {diff:+.2} |");
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("\n95% confidence interval of Dyn-Unc's mean accuracy (Student t over seeds):");
+    for &p in ratios {
+        let acc: Vec<f64> = stats::accuracies(rows, OURS, p)
+            .into_iter()
+            .map(|(_, a)| 100.0 * a)
+            .collect();
+        if acc.is_empty() {
+            continue;
+        }
+        let s = stats::summarize(&acc);
+        match s.ci95 {
+            Some(h) => {
+                let _ = write!(
+                    out,
+                    " {:.0}%: [{:.2}, {:.2}];",
+                    p * 100.0,
+                    s.mean - h,
+                    s.mean + h
+                );
+            }
+            None => {
+                let _ = write!(out, " {:.0}%: n/a (one seed);", p * 100.0);
+            }
+        }
+    }
+    out.push_str("\n\nLossless pruning ratio (largest ratio whose mean accuracy is at least the full-data mean minus one full-data std):");
+    for m in methods {
+        let ratio = stats::lossless_ratio(rows, m)
+            .map_or("none".to_owned(), |p| format!("{:.0}%", p * 100.0));
+        let _ = write!(out, " {m} {ratio};");
+    }
+    out.push('\n');
+    out
 }
 
 /// Test accuracy (%) per method and prune ratio as a Markdown table, mean ± std over seeds.
@@ -106,6 +187,7 @@ pub fn markdown_table(rows: &[MainRow]) -> String {
             full.len()
         );
     }
+    out.push_str(&comparison_table(rows, &methods, &ratios));
     let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
     let _ = writeln!(
         out,

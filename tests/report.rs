@@ -1,0 +1,66 @@
+//! Result statistics on numbers worked out by hand.
+
+use dynunc::report::stats::{lossless_ratio, paired_t_test, summarize};
+use dynunc::report::{MainRow, markdown_table};
+
+fn row(method: &str, prune_ratio: f64, seed: u64, test_acc: f64) -> MainRow {
+    MainRow {
+        experiment: "t".into(),
+        method: method.into(),
+        prune_ratio,
+        keep_fraction: 1.0 - prune_ratio,
+        kept: 0,
+        class_balanced: false,
+        seed,
+        arch: "mlp".into(),
+        epochs: 1,
+        steps: 1,
+        test_acc,
+        wall_seconds: 0.0,
+    }
+}
+
+#[test]
+fn confidence_interval() {
+    // [1, 2, 3]: mean 2, sd 1; t(0.975, df 2) = 4.302653; half-width 4.302653 / √3 = 2.484138.
+    let s = summarize(&[1.0, 2.0, 3.0]);
+    assert!((s.mean - 2.0).abs() < 1e-12 && (s.std - 1.0).abs() < 1e-12);
+    assert!((s.ci95.unwrap() - 2.484138).abs() < 1e-5, "{s:?}");
+    assert_eq!(summarize(&[5.0]).ci95, None);
+}
+
+#[test]
+fn paired_test() {
+    // d = [0.02, 0.01, 0.03]: mean 0.02, sd 0.01, t = 0.02 / (0.01 / √3) = 3.464102, df 2.
+    // For df 2, CDF(t) = 1/2 + t / (2 √(2 + t²)) = 1/2 + 3.464102 / (2 √14) = 0.962910,
+    // so p = 2 (1 - 0.962910) = 0.074180.
+    let p = paired_t_test(&[0.90, 0.91, 0.92], &[0.88, 0.90, 0.89]).unwrap();
+    assert!((p - 0.074180).abs() < 1e-5, "{p}");
+    assert_eq!(paired_t_test(&[1.0], &[0.0]), None);
+    assert_eq!(paired_t_test(&[1.0, 2.0], &[0.0, 1.0]), Some(0.0));
+}
+
+#[test]
+fn lossless_ratio_uses_full_data_mean_minus_std() {
+    // full: [0.90, 0.92] -> mean 0.91, std 0.014142; threshold 0.895858.
+    // dyn_unc: 25% -> 0.91, 50% -> 0.90, 75% -> 0.85: lossless up to 50%.
+    // random: 0.0075 lower everywhere: 25% -> 0.9025 (lossless), 50% -> 0.8925 (not).
+    let mut rows = vec![row("full", 0.0, 0, 0.90), row("full", 0.0, 1, 0.92)];
+    for (p, a) in [(0.25, 0.91), (0.5, 0.90), (0.75, 0.85)] {
+        rows.push(row("dyn_unc", p, 0, a));
+        rows.push(row("dyn_unc", p, 1, a));
+        rows.push(row("random", p, 0, a - 0.01));
+        rows.push(row("random", p, 1, a - 0.005));
+    }
+    assert_eq!(lossless_ratio(&rows, "dyn_unc"), Some(0.5));
+    assert_eq!(lossless_ratio(&rows, "random"), Some(0.25));
+    let md = markdown_table(&rows);
+    assert!(
+        md.contains("| dyn_unc | 91.00 ± 0.00 | 90.00 ± 0.00 | 85.00 ± 0.00 |"),
+        "{md}"
+    );
+    // Differences 0.75 pp with d = [0.01, 0.005]: mean 0.0075, sd 0.0035355, t = 3, df 1:
+    // p = 2 (1/2 - atan(3) / π) = 0.204833.
+    assert!(md.contains("| random | +0.75 (p=0.205) |"), "{md}");
+    assert!(md.contains("dyn_unc 50%; random 25%;"), "{md}");
+}
