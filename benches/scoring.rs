@@ -12,16 +12,24 @@ use dynunc::dynamics::store::{StoreReader, StoreWriter};
 use dynunc::dynamics::{EpochColumns, EpochSource, Field, FieldSet, flags};
 use dynunc::score::{self, ScoreParams};
 
-fn samples() -> usize {
-    std::env::var("DYNUNC_BENCH_SAMPLES")
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000)
+        .unwrap_or(default)
+}
+
+fn samples() -> usize {
+    env_or("DYNUNC_BENCH_SAMPLES", 1_000_000)
+}
+
+fn epochs() -> usize {
+    env_or("DYNUNC_BENCH_EPOCHS", 100)
 }
 
 fn store() -> PathBuf {
     let n = samples();
-    let path = std::env::temp_dir().join(format!("dynunc-bench-{n}x{epochs()}.dyn"));
+    let path = std::env::temp_dir().join(format!("dynunc-bench-{n}x{}.dyn", epochs()));
     if StoreReader::open(&path).is_ok_and(|r| r.shape().epochs == epochs()) {
         return path;
     }
@@ -83,7 +91,8 @@ fn bench(c: &mut Criterion) {
     group.finish();
     if let Some(mb) = peak_rss_mb() {
         println!(
-            "peak resident memory: {mb:.0} MB for {n} samples x {epochs()} epochs (one epoch of p_true = {:.0} MB, the J=10 window = {:.0} MB)",
+            "peak resident memory: {mb:.0} MB for {n} samples x {} epochs (one epoch of p_true = {:.0} MB, the J=10 window = {:.0} MB)",
+            epochs(),
             n as f64 * 4.0 / 1e6,
             n as f64 * 40.0 / 1e6
         );

@@ -326,3 +326,83 @@ fn real_fashion_mnist_loads_when_installed() {
         assert_eq!(s.train.labels.iter().filter(|&&l| l == c).count(), 100);
     }
 }
+
+#[test]
+fn ood_detection_rows_for_every_model() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 200, 100);
+    // An OOD set in IDX form: the fixture's images turned upside down.
+    let mut flipped = synthetic(60, 3);
+    flipped.pixels = flipped
+        .pixels
+        .chunks(784)
+        .flat_map(|img| img.iter().rev().copied().collect::<Vec<_>>())
+        .collect();
+    let ood = p(dir.path(), "ood");
+    std::fs::create_dir_all(&ood).unwrap();
+    dynunc::data::idx::write_split(&ood, "t10k", &flipped, true).unwrap();
+    let out = p(dir.path(), "results");
+    let extra = format!(
+        "evaluation:\n  ood:\n    - name: upside_down\n      path: {}\n  gaussian_noise: 40\n",
+        ood.display()
+    );
+    let file = p(dir.path(), "o.yaml");
+    std::fs::write(&file, tiny_experiment("o", &data, &out, &extra)).unwrap();
+    let o = run_in(dir.path(), &["run", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = dynunc::report::read_ood_rows(&out.join("o/ood.csv")).unwrap();
+    // 22 models x 2 sets x 2 scores.
+    assert_eq!(rows.len(), 22 * 2 * 2);
+    for r in &rows {
+        assert!(
+            (0.0..=1.0).contains(&r.auroc)
+                && (0.0..=1.0).contains(&r.fpr_at_95_tpr)
+                && (0.0..=1.0).contains(&r.aupr_in),
+            "{r:?}"
+        );
+    }
+    let md = std::fs::read_to_string(out.join("o/ood.md")).unwrap();
+    assert!(
+        md.contains("### gaussian_noise, energy score")
+            && md.contains("### upside_down, msp score"),
+        "{md}"
+    );
+
+    std::fs::write(
+        &file,
+        tiny_experiment(
+            "o2",
+            &data,
+            &out,
+            "evaluation:\n  ood:\n    - name: x\n      path: /no/such/folder\n",
+        ),
+    )
+    .unwrap();
+    let err = stderr(&run_in(dir.path(), &["run", file.to_str().unwrap()]));
+    assert!(
+        err.contains("evaluation.ood[0].path") && err.contains("/no/such/folder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shared_ood_sets_load_when_given() {
+    let Some(root) = std::env::var_os("DYNUNC_OOD_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_dir())
+    else {
+        eprintln!(
+            "skipped: set DYNUNC_OOD_DIR to the folder holding mnist-test/ and notmnist-test/ to run this test"
+        );
+        return;
+    };
+    for name in ["mnist-test", "notmnist-test"] {
+        let set = dynunc::data::idx::read_split(&root.join(name), "t10k", "").unwrap();
+        assert_eq!(
+            (set.len(), set.height, set.width),
+            (10_000, 28, 28),
+            "{name}"
+        );
+    }
+}

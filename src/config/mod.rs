@@ -41,6 +41,10 @@ pub struct Experiment {
     pub class_balanced: bool,
     /// Retrain settings.
     pub retrain: RetrainSpec,
+    /// Out-of-distribution sets: (name, IDX folder).
+    pub ood_sets: Vec<(String, PathBuf)>,
+    /// Number of Gaussian-noise OOD images (0 = none).
+    pub gaussian_noise: usize,
     /// `<output.dir>/<name>`.
     pub results_dir: PathBuf,
     /// The file as resolved, every default filled in.
@@ -413,6 +417,31 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         ],
     );
 
+    let ev = &raw.evaluation;
+    for (i, set) in ev.ood.iter().enumerate() {
+        if set.name.is_empty()
+            || set.name == "gaussian_noise"
+            || ev.ood[..i].iter().any(|s| s.name == set.name)
+        {
+            c.fail(
+                &format!("evaluation.ood[{i}].name"),
+                format!(
+                    "`{}` must be non-empty, unique and not `gaussian_noise`",
+                    set.name
+                ),
+            );
+        }
+        if !Path::new(&set.path).is_dir() {
+            c.fail(
+                &format!("evaluation.ood[{i}].path"),
+                format!(
+                    "{} is not a folder; give the folder holding its t10k-images-idx3-ubyte(.gz)",
+                    set.path
+                ),
+            );
+        }
+    }
+
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -491,6 +520,12 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             budget,
             full_data: r.full_data,
         },
+        ood_sets: ev
+            .ood
+            .iter()
+            .map(|s| (s.name.clone(), PathBuf::from(&s.path)))
+            .collect(),
+        gaussian_noise: ev.gaussian_noise,
         results_dir: Path::new(&raw.output.dir).join(&name),
         resolved: raw,
     })

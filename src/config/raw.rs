@@ -28,6 +28,8 @@ pub struct RawExperiment {
     pub scoring: RawScoring,
     /// Retraining on the pruned subsets.
     pub retrain: RawRetrain,
+    /// Extra evaluation of every trained model.
+    pub evaluation: RawEvaluation,
     /// Where results go.
     pub output: RawOutput,
 }
@@ -44,6 +46,7 @@ impl Default for RawExperiment {
             dynamics: RawDynamics::default(),
             scoring: RawScoring::default(),
             retrain: RawRetrain::default(),
+            evaluation: RawEvaluation::default(),
             output: RawOutput::default(),
         }
     }
@@ -221,6 +224,27 @@ impl Default for RawRetrain {
             full_data: true,
         }
     }
+}
+
+/// `evaluation:`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawEvaluation {
+    /// Out-of-distribution sets, each a folder of IDX test files (`t10k-images-idx3-ubyte[.gz]`)
+    /// with images the size of the training images. Default: none.
+    pub ood: Vec<RawOodSet>,
+    /// Also detect this many seeded Gaussian-noise images as OOD. Default 0 (none).
+    pub gaussian_noise: usize,
+}
+
+/// One entry of `evaluation.ood`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOodSet {
+    /// Name in the results (e.g. `mnist`).
+    pub name: String,
+    /// Folder of the IDX files.
+    pub path: String,
 }
 
 /// `output:`

@@ -93,16 +93,17 @@ pub fn metrics(inside: &[f64], outside: &[f64]) -> OodMetrics {
         tp += step_tp;
         fp += step_fp;
         if step_tp > 0.0 {
-            ap += (step_tp / n_in) * (tp / (tp + fp));
+            ap += step_tp * (tp / (tp + fp));
         }
         if fpr95.is_none() && tp / n_in >= 0.95 {
             fpr95 = Some(fp / n_out);
         }
     }
+    // Sums of fractions can round a hair past 1; the quantities cannot.
     OodMetrics {
-        auroc: 1.0 - auc / (n_in * n_out),
+        auroc: (1.0 - auc / (n_in * n_out)).clamp(0.0, 1.0),
         fpr_at_95_tpr: fpr95.unwrap_or(1.0),
-        aupr_in: ap,
+        aupr_in: (ap / n_in).min(1.0),
     }
 }
 

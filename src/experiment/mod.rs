@@ -49,6 +49,8 @@ pub(crate) struct Ctx<'a> {
     pub device: Device,
     pub work: PathBuf,
     pub opts: RunOptions,
+    /// Out-of-distribution sets, by name.
+    pub ood: Vec<(String, crate::data::ImageSet)>,
 }
 
 #[derive(Serialize)]
@@ -87,6 +89,42 @@ pub fn git_commit() -> String {
         }
         None => "unknown (not a git checkout)".into(),
     }
+}
+
+/// Loads the experiment's OOD sets and checks each has the training images' shape.
+fn load_ood(
+    exp: &Experiment,
+    train: &crate::data::ImageSet,
+) -> Result<Vec<(String, crate::data::ImageSet)>> {
+    let mut sets = Vec::new();
+    for (name, path) in &exp.ood_sets {
+        let set = data::idx::read_split(
+            path,
+            "t10k",
+            "evaluation.ood lists folders holding t10k-images-idx3-ubyte(.gz)",
+        )?;
+        if (set.height, set.width, set.channels) != (train.height, train.width, train.channels) {
+            bail!(
+                "evaluation.ood `{name}` ({}): images are {}x{}x{} but the training images are {}x{}x{}; OOD images must have the training shape",
+                path.display(),
+                set.height,
+                set.width,
+                set.channels,
+                train.height,
+                train.width,
+                train.channels
+            );
+        }
+        sets.push((name.clone(), set));
+    }
+    if exp.gaussian_noise > 0 {
+        let seed = crate::train::fit::derive_seed(exp.seed, 0x0015e, 0);
+        sets.push((
+            "gaussian_noise".into(),
+            crate::eval::ood::gaussian_noise(train, exp.gaussian_noise, seed),
+        ));
+    }
+    Ok(sets)
 }
 
 /// Runs the experiment in `path`.
@@ -153,6 +191,7 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     )?;
 
     let norm = Normalize::fit(&splits.train);
+    let ood = load_ood(&exp, &splits.train)?;
     let ctx = Ctx {
         exp: &exp,
         splits,
@@ -160,9 +199,21 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         device,
         work,
         opts,
+        ood,
     };
     let scores = scoring::scores(&ctx)?;
-    let rows = retrain::all(&ctx, &scores)?;
+    let (rows, ood_rows) = retrain::all(&ctx, &scores)?;
+    if !ood_rows.is_empty() {
+        crate::atomic::write_csv(&dir.join("ood.csv"), &ood_rows)?;
+        let md = format!(
+            "# {}: out-of-distribution detection\n\nEvery trained model of main.csv, test set as in-distribution. Produced by `dynunc {}` (commit {}).\n{}",
+            exp.name,
+            path.display(),
+            info.commit,
+            report::ood_table(&ood_rows)
+        );
+        crate::atomic::write(&dir.join("ood.md"), md.as_bytes())?;
+    }
 
     crate::atomic::write_csv(&dir.join("main.csv"), &rows)?;
     let table = report::markdown_table(&rows);

@@ -11,7 +11,8 @@ use super::Ctx;
 use super::scoring::{Scores, new_model, seeded};
 use crate::config::Budget;
 use crate::dynamics::InMemory;
-use crate::report::{MainRow, read_rows};
+use crate::eval::ood::{self, OodScore};
+use crate::report::{MainRow, OodRow, read_ood_rows, read_rows};
 use crate::score::{self, ScoreParams, Scorer};
 use crate::select::{self, Amount};
 use crate::train::fit::{FitOptions, derive_seed};
@@ -106,7 +107,7 @@ fn subset(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<Vec<usize>> {
     Ok(select::select(s, fraction, method.info().keep, labels)?.kept)
 }
 
-fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<MainRow> {
+fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<(MainRow, Vec<OodRow>)> {
     let exp = ctx.exp;
     let started = Instant::now();
     let kept = subset(ctx, scores, job)?;
@@ -141,8 +142,31 @@ fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<MainRow> {
         &ctx.device.clone().autodiff(),
         observers,
     )?;
-    let (acc, _) = evaluate(&model.valid(), &ctx.splits.test, ctx.norm, &ctx.device)?;
-    Ok(MainRow {
+    let model = model.valid();
+    let (acc, test_logits) = evaluate(&model, &ctx.splits.test, ctx.norm, &ctx.device)?;
+    let classes = test_logits.len() / ctx.splits.test.len().max(1);
+    let mut ood_rows = Vec::new();
+    for (name, set) in &ctx.ood {
+        let (_, logits) = evaluate(&model, set, ctx.norm, &ctx.device)?;
+        for score in [OodScore::Msp, OodScore::Energy] {
+            let m = ood::metrics(
+                &score.scores(&test_logits, classes),
+                &score.scores(&logits, classes),
+            );
+            ood_rows.push(OodRow {
+                experiment: exp.name.clone(),
+                method: job.method_name().into(),
+                prune_ratio: job.prune_ratio,
+                seed: job.seed,
+                ood_set: name.clone(),
+                score: score.name().into(),
+                auroc: m.auroc,
+                fpr_at_95_tpr: m.fpr_at_95_tpr,
+                aupr_in: m.aupr_in,
+            });
+        }
+    }
+    let row = MainRow {
         experiment: exp.name.clone(),
         method: job.method_name().into(),
         prune_ratio: job.prune_ratio,
@@ -155,14 +179,21 @@ fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<MainRow> {
         steps,
         test_acc: acc,
         wall_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-    })
+    };
+    Ok((row, ood_rows))
 }
 
-/// Trains every job not already finished; returns all rows in job order.
-pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<Vec<MainRow>> {
+/// Trains every job not already finished; returns all rows (accuracy, OOD) in job order.
+pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<(Vec<MainRow>, Vec<OodRow>)> {
     let done_path = ctx.work.join("finished.csv");
+    let ood_path = ctx.work.join("finished_ood.csv");
     let mut done: Vec<MainRow> = if Path::new(&done_path).exists() {
         read_rows(&done_path).with_context(|| format!("reading {}", done_path.display()))?
+    } else {
+        Vec::new()
+    };
+    let mut ood_done: Vec<OodRow> = if Path::new(&ood_path).exists() {
+        read_ood_rows(&ood_path).with_context(|| format!("reading {}", ood_path.display()))?
     } else {
         Vec::new()
     };
@@ -172,7 +203,7 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<Vec<MainRow>> {
         if done.iter().any(|r| job.matches(r)) {
             continue;
         }
-        let row =
+        let (row, ood_rows) =
             train_one(ctx, scores, job).with_context(|| format!("retraining {}", job.key()))?;
         eprintln!(
             "[{}/{total}] {:<12} prune {:>4.0}% seed {}: {} samples, test accuracy {:.2}% ({:.1}s)",
@@ -184,12 +215,33 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<Vec<MainRow>> {
             100.0 * row.test_acc,
             row.wall_seconds
         );
+        // OOD rows first: finished.csv is what marks the job as done.
+        ood_done.retain(|r| {
+            !(r.method == row.method && r.prune_ratio == row.prune_ratio && r.seed == row.seed)
+        });
+        ood_done.extend(ood_rows);
+        crate::atomic::write_csv(&ood_path, &ood_done)?;
         done.push(row);
         crate::atomic::write_csv(&done_path, &done)?;
         Checkpoint::new(ctx.work.join("checkpoints").join(job.key())).remove()?;
     }
-    Ok(jobs
+    let rows = jobs
         .iter()
         .filter_map(|j| done.iter().find(|r| j.matches(r)).cloned())
-        .collect())
+        .collect();
+    let ood_rows = jobs
+        .iter()
+        .flat_map(|j| {
+            ood_done
+                .iter()
+                .filter(|r| {
+                    r.method == j.method_name()
+                        && r.prune_ratio == j.prune_ratio
+                        && r.seed == j.seed
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    Ok((rows, ood_rows))
 }

@@ -38,6 +38,87 @@ pub struct MainRow {
     pub wall_seconds: f64,
 }
 
+/// Out-of-distribution detection of one trained model: a row of `ood.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OodRow {
+    /// Experiment name.
+    pub experiment: String,
+    /// Scoring method, or `full`.
+    pub method: String,
+    /// Share of the training set removed.
+    pub prune_ratio: f64,
+    /// Seed of the training run.
+    pub seed: u64,
+    /// OOD set.
+    pub ood_set: String,
+    /// Confidence score (`msp` or `energy`).
+    pub score: String,
+    /// Area under the ROC curve.
+    pub auroc: f64,
+    /// False-positive rate at 95% true-positive rate.
+    pub fpr_at_95_tpr: f64,
+    /// Average precision, in-distribution positive.
+    pub aupr_in: f64,
+}
+
+/// Reads `ood.csv`.
+pub fn read_ood_rows(path: &Path) -> Result<Vec<OodRow>, csv::Error> {
+    csv::Reader::from_path(path)?.deserialize().collect()
+}
+
+/// AUROC and FPR@95TPR (%) per OOD set and score, method and prune ratio, mean ± std over seeds.
+pub fn ood_table(rows: &[OodRow]) -> String {
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    let mut methods: Vec<&str> = Vec::new();
+    let mut ratios: Vec<f64> = Vec::new();
+    for r in rows {
+        if !keys.contains(&(r.ood_set.as_str(), r.score.as_str())) {
+            keys.push((&r.ood_set, &r.score));
+        }
+        if !methods.contains(&r.method.as_str()) {
+            methods.push(&r.method);
+        }
+        if !ratios.contains(&r.prune_ratio) {
+            ratios.push(r.prune_ratio);
+        }
+    }
+    ratios.sort_by(f64::total_cmp);
+    let mut out = String::new();
+    for (set, score) in keys {
+        let _ = write!(
+            out,
+            "\n### {set}, {score} score: AUROC % / FPR at 95% TPR %\n\n| method |"
+        );
+        for p in &ratios {
+            let _ = write!(out, " prune {:.0}% |", p * 100.0);
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(ratios.len()));
+        out.push('\n');
+        for m in &methods {
+            let _ = write!(out, "| {m} |");
+            for &p in &ratios {
+                let sel: Vec<&OodRow> = rows
+                    .iter()
+                    .filter(|r| {
+                        r.ood_set == set && r.score == score && r.method == *m && r.prune_ratio == p
+                    })
+                    .collect();
+                if sel.is_empty() {
+                    out.push_str(" – |");
+                    continue;
+                }
+                let auroc: Vec<f64> = sel.iter().map(|r| 100.0 * r.auroc).collect();
+                let fpr: Vec<f64> = sel.iter().map(|r| 100.0 * r.fpr_at_95_tpr).collect();
+                let ((am, asd), (fm, _)) = (mean_std(&auroc), mean_std(&fpr));
+                let _ = write!(out, " {am:.2} ± {asd:.2} / {fm:.1} |");
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Reads `main.csv`.
 pub fn read_rows(path: &Path) -> Result<Vec<MainRow>, csv::Error> {
     csv::Reader::from_path(path)?.deserialize().collect()
