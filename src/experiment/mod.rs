@@ -68,7 +68,8 @@ struct RunInfo<'a> {
     command: String,
 }
 
-/// The git commit of the working directory, with `-dirty` when it has changes.
+/// The git commit of the working directory, with `-dirty` when tracked files outside
+/// `results/` (which runs rewrite themselves) have changes.
 pub fn git_commit() -> String {
     let run = |args: &[&str]| {
         std::process::Command::new("git")
@@ -80,7 +81,7 @@ pub fn git_commit() -> String {
     match run(&["rev-parse", "HEAD"]) {
         Some(out) => {
             let mut c = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if run(&["status", "--porcelain", "--untracked-files=no"])
+            if run(&["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"])
                 .is_some_and(|o| !o.stdout.is_empty())
             {
                 c.push_str("-dirty");
