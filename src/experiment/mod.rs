@@ -81,8 +81,15 @@ pub fn git_commit() -> String {
     match run(&["rev-parse", "HEAD"]) {
         Some(out) => {
             let mut c = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if run(&["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"])
-                .is_some_and(|o| !o.stdout.is_empty())
+            if run(&[
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)results",
+            ])
+            .is_some_and(|o| !o.stdout.is_empty())
             {
                 c.push_str("-dirty");
             }

@@ -87,14 +87,9 @@ pub fn ood_table(rows: &[OodRow]) -> String {
     for (set, score) in keys {
         let _ = write!(
             out,
-            "\n### {set}, {score} score: AUROC % / FPR at 95% TPR %\n\n| method |"
+            "\n### {set}, {score} score: AUROC % / FPR at 95% TPR %\n\n"
         );
-        for p in &ratios {
-            let _ = write!(out, " prune {:.0}% |", p * 100.0);
-        }
-        out.push_str("\n|---|");
-        out.push_str(&"---:|".repeat(ratios.len()));
-        out.push('\n');
+        out.push_str(&ratio_header("method", &ratios));
         for m in &methods {
             let _ = write!(out, "| {m} |");
             for &p in &ratios {
@@ -116,6 +111,16 @@ pub fn ood_table(rows: &[OodRow]) -> String {
             out.push('\n');
         }
     }
+    out
+}
+
+/// The header and alignment rows of a table with one column per prune ratio.
+fn ratio_header(first: &str, ratios: &[f64]) -> String {
+    let mut out = format!("| {first} |");
+    for p in ratios {
+        let _ = write!(out, " prune {:.0}% |", p * 100.0);
+    }
+    let _ = writeln!(out, "\n|---|{}", "---:|".repeat(ratios.len()));
     out
 }
 
@@ -145,14 +150,9 @@ fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> Strin
         return String::new();
     }
     let mut out = String::from(
-        "\nDyn-Unc minus each baseline, percentage points (paired t-test p over seeds; * = p < 0.05):\n\n| baseline |",
+        "\nDyn-Unc minus each baseline, percentage points (paired t-test p over seeds; * = p < 0.05):\n\n",
     );
-    for p in ratios {
-        let _ = write!(out, " prune {:.0}% |", p * 100.0);
-    }
-    out.push_str("\n|---|");
-    out.push_str(&"---:|".repeat(ratios.len()));
-    out.push('\n');
+    out.push_str(&ratio_header("baseline", ratios));
     for m in methods.iter().filter(|&&m| m != OURS) {
         let _ = write!(out, "| {m} |");
         for &p in ratios {
@@ -245,14 +245,7 @@ pub fn markdown_table(rows: &[MainRow]) -> String {
         Some(v) => format!("{:.2}", v[0]),
         None => "–".into(),
     };
-    let mut out = String::new();
-    let _ = write!(out, "| method |");
-    for p in &ratios {
-        let _ = write!(out, " prune {:.0}% |", p * 100.0);
-    }
-    out.push_str("\n|---|");
-    out.push_str(&"---:|".repeat(ratios.len()));
-    out.push('\n');
+    let mut out = ratio_header("method", &ratios);
     for m in &methods {
         let _ = write!(out, "| {m} |");
         for &p in &ratios {
