@@ -53,6 +53,23 @@ pub(crate) struct Ctx<'a> {
     pub ood: Vec<(String, crate::data::ImageSet)>,
 }
 
+/// What `run_info.yaml` records about how a results folder was made (the fields `report` uses).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RecordedRun {
+    /// The command line.
+    pub command: String,
+    /// The git commit.
+    pub commit: String,
+    /// The backend sentence.
+    pub backend: String,
+}
+
+/// Reads `run_info.yaml` of a results folder, if it is there and readable.
+pub fn read_run_info(dir: &Path) -> Option<RecordedRun> {
+    let text = std::fs::read_to_string(dir.join("run_info.yaml")).ok()?;
+    serde_saphyr::from_str(&text).ok()
+}
+
 #[derive(Serialize)]
 struct RunInfo<'a> {
     experiment: &'a str,
