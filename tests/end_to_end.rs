@@ -414,3 +414,27 @@ fn shared_ood_sets_load_when_given() {
         );
     }
 }
+
+#[test]
+fn equal_iterations_budget_gives_every_retrain_the_full_step_count() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 200, 50);
+    let out = p(dir.path(), "results");
+    let yaml = tiny_experiment("it", &data, &out, "").replace(
+        "retrain:\n  prune_ratios: [0.5, 0.75]\n  seeds: [0, 1]\n",
+        "retrain:\n  prune_ratios: [0.5, 0.75]\n  seeds: [0]\n  budget: equal_iterations\n",
+    );
+    let file = p(dir.path(), "it.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let o = run_in(dir.path(), &["run", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = dynunc::report::read_rows(&out.join("it/main.csv")).unwrap();
+    // Full data: 200 samples / batch 32 = 7 steps per epoch x 3 epochs = 21 steps. A 50-sample
+    // subset (2 steps per epoch) trains 21 steps too: 11 epochs, the last one cut short.
+    for r in &rows {
+        assert_eq!(r.steps, 21, "{r:?}");
+    }
+    let quarter = rows.iter().find(|r| r.prune_ratio == 0.75).unwrap();
+    assert_eq!((quarter.kept, quarter.epochs), (50, 11));
+}
