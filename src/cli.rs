@@ -173,6 +173,9 @@ fn report_cmd(dir: &Path) -> Result<()> {
         format!("# {name}\n\n{note}\n\n{table}").as_bytes(),
     )?;
     println!("{table}");
+    let svg = dir.join("accuracy.svg");
+    crate::report::plot::accuracy_svg(&rows, &format!("{name}: test accuracy after pruning"), &svg)
+        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
     let ood_csv = dir.join("ood.csv");
     if ood_csv.exists() {
         let ood = crate::report::read_ood_rows(&ood_csv)

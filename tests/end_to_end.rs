@@ -47,6 +47,11 @@ fn tiny_experiment_writes_every_row_and_is_reproducible() {
         std::fs::read(out.join("a/work/dynamics.dyn")).unwrap(),
         std::fs::read(out.join("b/work/dynamics.dyn")).unwrap()
     );
+    let svg = std::fs::read_to_string(out.join("a/accuracy.svg")).unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("dyn_unc") && svg.contains("prune ratio"),
+        "accuracy.svg lacks its series or labels"
+    );
     for f in ["main.md", "experiment.resolved.yaml", "run_info.yaml"] {
         assert!(out.join("a").join(f).is_file(), "{f} missing");
     }

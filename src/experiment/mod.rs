@@ -250,5 +250,11 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         why
     );
     crate::atomic::write(&dir.join("main.md"), md.as_bytes())?;
+    report::plot::accuracy_svg(
+        &rows,
+        &format!("{}: test accuracy after pruning", exp.name),
+        &dir.join("accuracy.svg"),
+    )
+    .map_err(|e| anyhow::anyhow!("drawing {}: {e}", dir.join("accuracy.svg").display()))?;
     Ok(Outcome { dir, rows, table })
 }

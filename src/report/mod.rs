@@ -1,5 +1,6 @@
 //! Results: the typed rows of `main.csv` and the Markdown tables made from them.
 
+pub mod plot;
 pub mod stats;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,137 @@
+//! The accuracy-versus-prune-ratio figure, as SVG (text is drawn by the viewer, so no font files
+//! are needed to make it).
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::{MainRow, mean_std};
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// A point of a method's line: prune ratio (%), mean accuracy (%), std (%).
+type Point = (f64, f64, f64);
+
+/// One line per method: mean test accuracy (%) against prune ratio (%), with ± std error bars
+/// over seeds, and the full-data mean as a grey band of ± one std.
+pub fn accuracy_svg(rows: &[MainRow], title: &str, path: &Path) -> Result<(), String> {
+    let mut methods: Vec<&str> = Vec::new();
+    for r in rows.iter().filter(|r| r.method != "full") {
+        if !methods.contains(&r.method.as_str()) {
+            methods.push(&r.method);
+        }
+    }
+    let series: Vec<(&str, Vec<Point>)> = methods
+        .iter()
+        .map(|&m| {
+            let mut ratios: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.method == m)
+                .map(|r| r.prune_ratio)
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            ratios.dedup();
+            let points = ratios
+                .into_iter()
+                .map(|p| {
+                    let acc: Vec<f64> = rows
+                        .iter()
+                        .filter(|r| r.method == m && r.prune_ratio == p)
+                        .map(|r| 100.0 * r.test_acc)
+                        .collect();
+                    let (mean, std) = mean_std(&acc);
+                    (100.0 * p, mean, std)
+                })
+                .collect();
+            (m, points)
+        })
+        .collect();
+    let full: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.method == "full")
+        .map(|r| 100.0 * r.test_acc)
+        .collect();
+    let all_y = series
+        .iter()
+        .flat_map(|(_, pts)| pts.iter().flat_map(|&(_, m, s)| [m - s, m + s]))
+        .chain(full.iter().copied());
+    let (lo, hi) = all_y.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+        (lo.min(y), hi.max(y))
+    });
+    if !lo.is_finite() {
+        return Err("no rows to plot".into());
+    }
+    let pad = ((hi - lo) * 0.05).max(0.5);
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..100f64, (lo - pad)..(hi + pad))
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("prune ratio (% of training samples removed)")
+        .y_desc("test accuracy (%)")
+        .draw()
+        .map_err(e)?;
+    if !full.is_empty() {
+        let (m, s) = mean_std(&full);
+        let grey = RGBColor(170, 170, 170);
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(0.0, m - s), (100.0, m + s)],
+                grey.mix(0.25).filled(),
+            )))
+            .map_err(e)?;
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, m), (100.0, m)],
+                grey.stroke_width(2),
+            ))
+            .map_err(e)?
+            .label(format!("full data {m:.2}"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], grey.stroke_width(2)));
+    }
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let width = if *name == "dyn_unc" { 3 } else { 2 };
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|&(x, m, _)| (x, m)),
+                color.stroke_width(width),
+            ))
+            .map_err(e)?
+            .label(*name)
+            .legend(move |(x, y)| {
+                PathElement::new([(x, y), (x + 20, y)], color.stroke_width(width))
+            });
+        chart
+            .draw_series(
+                pts.iter().map(|&(x, m, s)| {
+                    ErrorBar::new_vertical(x, m - s, m, m + s, color.filled(), 6)
+                }),
+            )
+            .map_err(e)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)
+}
