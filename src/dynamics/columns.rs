@@ -275,11 +275,6 @@ impl EpochColumns {
         self.flags[i] & flags::CORRECT != 0
     }
 
-    /// Number of samples seen this epoch.
-    pub fn seen_count(&self) -> usize {
-        self.flags.iter().filter(|&&f| f & flags::SEEN != 0).count()
-    }
-
     /// The float column of `field` (empty for [`Field::Flags`]).
     pub fn floats(&self, field: Field) -> &[f32] {
         match field {

@@ -402,11 +402,6 @@ impl StoreReader {
         })
     }
 
-    /// Fingerprint of the labels the store was recorded with.
-    pub fn fingerprint(&self) -> u64 {
-        self.header.fingerprint
-    }
-
     fn read_at(&mut self, offset: u64, len: usize) -> Result<(), DynamicsError> {
         let file = self.file.as_mut().expect("reader file is open");
         self.buf.resize(len, 0);

@@ -166,16 +166,6 @@ pub fn score_all(
     scorers: &[&dyn Scorer],
     params: &ScoreParams,
 ) -> Result<Vec<Vec<f32>>, ScoreError> {
-    score_all_with(source, scorers, params, &mut |_, _| {})
-}
-
-/// [`score_all`], calling `progress(epochs_done, epochs_total)` after each epoch.
-pub fn score_all_with(
-    source: &mut dyn EpochSource,
-    scorers: &[&dyn Scorer],
-    params: &ScoreParams,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Vec<Vec<f32>>, ScoreError> {
     let shape = source.shape();
     let have = source.fields();
     let needed = scorers
@@ -210,7 +200,6 @@ pub fn score_all_with(
             for acc in &mut accs {
                 acc.observe(epoch, &cols);
             }
-            progress(epoch + 1, shape.epochs);
         }
     }
     Ok(accs.into_iter().map(|a| a.finish()).collect())
