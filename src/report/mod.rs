@@ -115,6 +115,29 @@ pub fn ood_table(rows: &[OodRow]) -> String {
     out
 }
 
+/// The methods of `rows` other than `full`, in order of first appearance.
+pub fn pruning_methods(rows: &[MainRow]) -> Vec<&str> {
+    let mut methods: Vec<&str> = Vec::new();
+    for r in rows.iter().filter(|r| r.method != "full") {
+        if !methods.contains(&r.method.as_str()) {
+            methods.push(&r.method);
+        }
+    }
+    methods
+}
+
+/// The distinct prune ratios of `rows` (of one method, when given), ascending.
+pub fn prune_ratios(rows: &[MainRow], method: Option<&str>) -> Vec<f64> {
+    let mut ratios: Vec<f64> = rows
+        .iter()
+        .filter(|r| method.is_none_or(|m| r.method == m))
+        .map(|r| r.prune_ratio)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios.dedup();
+    ratios
+}
+
 /// The header and alignment rows of a table with one column per prune ratio.
 fn ratio_header(first: &str, ratios: &[f64]) -> String {
     let mut out = format!("| {first} |");
@@ -218,19 +241,11 @@ fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> Strin
 
 /// Test accuracy (%) per method and prune ratio as a Markdown table, mean ± std over seeds.
 pub fn markdown_table(rows: &[MainRow]) -> String {
-    let mut ratios: Vec<f64> = rows
-        .iter()
-        .map(|r| r.prune_ratio)
+    let ratios: Vec<f64> = prune_ratios(rows, None)
+        .into_iter()
         .filter(|&p| p > 0.0)
         .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios.dedup();
-    let mut methods: Vec<&str> = Vec::new();
-    for r in rows.iter().filter(|r| r.method != "full") {
-        if !methods.contains(&r.method.as_str()) {
-            methods.push(&r.method);
-        }
-    }
+    let methods = pruning_methods(rows);
     let mut cells: BTreeMap<(&str, u64), Vec<f64>> = BTreeMap::new();
     for r in rows {
         cells

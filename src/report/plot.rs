@@ -24,23 +24,11 @@ type Point = (f64, f64, f64);
 /// One line per method: mean test accuracy (%) against prune ratio (%), with ± std error bars
 /// over seeds, and the full-data mean as a grey band of ± one std.
 pub fn accuracy_svg(rows: &[MainRow], title: &str, path: &Path) -> Result<(), String> {
-    let mut methods: Vec<&str> = Vec::new();
-    for r in rows.iter().filter(|r| r.method != "full") {
-        if !methods.contains(&r.method.as_str()) {
-            methods.push(&r.method);
-        }
-    }
+    let methods = super::pruning_methods(rows);
     let series: Vec<(&str, Vec<Point>)> = methods
         .iter()
         .map(|&m| {
-            let mut ratios: Vec<f64> = rows
-                .iter()
-                .filter(|r| r.method == m)
-                .map(|r| r.prune_ratio)
-                .collect();
-            ratios.sort_by(f64::total_cmp);
-            ratios.dedup();
-            let points = ratios
+            let points = super::prune_ratios(rows, Some(m))
                 .into_iter()
                 .map(|p| {
                     let acc: Vec<f64> = rows

@@ -68,18 +68,14 @@ pub fn lossless_ratio(rows: &[MainRow], method: &str) -> Option<f64> {
         return None;
     }
     let (m, s) = mean_std(&full);
-    let mut ratios: Vec<f64> = rows
-        .iter()
-        .filter(|r| r.method == method)
-        .map(|r| r.prune_ratio)
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios.dedup();
-    ratios.into_iter().rev().find(|&p| {
-        let acc: Vec<f64> = accuracies(rows, method, p)
-            .into_iter()
-            .map(|(_, a)| a)
-            .collect();
-        mean_std(&acc).0 >= m - s
-    })
+    super::prune_ratios(rows, Some(method))
+        .into_iter()
+        .rev()
+        .find(|&p| {
+            let acc: Vec<f64> = accuracies(rows, method, p)
+                .into_iter()
+                .map(|(_, a)| a)
+                .collect();
+            mean_std(&acc).0 >= m - s
+        })
 }
