@@ -28,9 +28,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run an experiment file end to end: train while recording dynamics, score, prune,
-    /// retrain, write results/<name>/main.csv and main.md. Interrupted runs resume.
+    /// retrain, write results/<name>/ (main.csv, main.md, accuracy.svg). Interrupted runs
+    /// resume.
     Run(RunArgs),
-    /// Regenerate results/<name>/main.md from main.csv, without training.
+    /// Regenerate a results folder's main.md, accuracy.svg and ood.md from its CSV files,
+    /// without training.
     Report(ReportArgs),
     /// Score every training sample from recorded dynamics; writes `index,label,score` CSV.
     Score(ScoreArgs),
