@@ -178,6 +178,23 @@ fn report_cmd(dir: &Path) -> Result<()> {
     let svg = dir.join("accuracy.svg");
     crate::report::plot::accuracy_svg(&rows, &format!("{name}: test accuracy after pruning"), &svg)
         .map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
+    // Score distributions, from the per-method score files a run keeps in work/scores.
+    let mut drawn = Vec::new();
+    for m in crate::score::REGISTRY {
+        let name = m.info().name;
+        if let Ok(rows) = read_scores(&dir.join("work/scores").join(format!("{name}.csv"))) {
+            drawn.push((name, rows.iter().map(|r| r.score).collect::<Vec<f32>>()));
+        }
+    }
+    if !drawn.is_empty() {
+        let svg = dir.join("scores.svg");
+        crate::report::plot::score_histograms_svg(
+            &drawn,
+            &format!("{name}: score distributions"),
+            &svg,
+        )
+        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
+    }
     let ood_csv = dir.join("ood.csv");
     if ood_csv.exists() {
         let ood = crate::report::read_ood_rows(&ood_csv)

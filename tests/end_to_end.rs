@@ -52,6 +52,11 @@ fn tiny_experiment_writes_every_row_and_is_reproducible() {
         svg.contains("<svg") && svg.contains("dyn_unc") && svg.contains("prune ratio"),
         "accuracy.svg lacks its series or labels"
     );
+    let hist = std::fs::read_to_string(out.join("a/scores.svg")).unwrap();
+    assert!(
+        hist.contains("dyn_unc (200 samples)") && hist.contains("uncertainty (200 samples)"),
+        "scores.svg lacks a panel"
+    );
     for f in ["main.md", "experiment.resolved.yaml", "run_info.yaml"] {
         assert!(out.join("a").join(f).is_file(), "{f} missing");
     }

@@ -227,6 +227,20 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         ood,
     };
     let scores = scoring::scores(&ctx)?;
+    let drawn: Vec<(&str, Vec<f32>)> = scores
+        .by_method
+        .iter()
+        .map(|(m, v)| (m.info().name, v.clone()))
+        .collect();
+    if !drawn.is_empty() {
+        let svg = dir.join("scores.svg");
+        report::plot::score_histograms_svg(
+            &drawn,
+            &format!("{}: score distributions", exp.name),
+            &svg,
+        )
+        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
+    }
     let (rows, ood_rows) = retrain::all(&ctx, &scores)?;
     if !ood_rows.is_empty() {
         crate::atomic::write_csv(&dir.join("ood.csv"), &ood_rows)?;

@@ -123,3 +123,66 @@ pub fn accuracy_svg(rows: &[MainRow], title: &str, path: &Path) -> Result<(), St
         .map_err(e)?;
     root.present().map_err(e)
 }
+
+/// One panel per method: the distribution of its scores over the training set (50 bins, sample
+/// counts on a linear scale), so the shape each method ranks by can be seen at a glance.
+pub fn score_histograms_svg(
+    scores: &[(&str, Vec<f32>)],
+    title: &str,
+    path: &Path,
+) -> Result<(), String> {
+    const BINS: usize = 50;
+    if scores.is_empty() {
+        return Err("no scores to draw".into());
+    }
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    let root = SVGBackend::new(path, (900, 220 * scores.len() as u32 + 40)).into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(e)?;
+    for (i, (area, (name, values))) in root
+        .split_evenly((scores.len(), 1))
+        .iter()
+        .zip(scores)
+        .enumerate()
+    {
+        let (lo, hi) = values
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        let (lo, hi) = (f64::from(lo), f64::from(hi).max(f64::from(lo) + 1e-9));
+        let width = (hi - lo) / BINS as f64;
+        let mut counts = [0u64; BINS];
+        for &v in values {
+            counts[((f64::from(v) - lo) / width)
+                .floor()
+                .clamp(0.0, (BINS - 1) as f64) as usize] += 1;
+        }
+        let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!("{name} ({} samples)", values.len()),
+                ("sans-serif", 16),
+            )
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(lo..hi, 0f64..top * 1.05)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("score")
+            .y_desc("samples")
+            .draw()
+            .map_err(e)?;
+        let color = PALETTE[i % PALETTE.len()];
+        chart
+            .draw_series(counts.iter().enumerate().map(|(b, &c)| {
+                let x0 = lo + b as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], color.mix(0.7).filled())
+            }))
+            .map_err(e)?;
+    }
+    root.present().map_err(e)
+}
