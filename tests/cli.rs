@@ -6,17 +6,10 @@ use common::*;
 use dynunc::dynamics::npy;
 
 fn write_labels(path: &std::path::Path, labels: &[i64]) {
-    let mut header = format!(
+    let mut out = npy::header(&format!(
         "{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}",
         labels.len()
-    );
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
+    ));
     for l in labels {
         out.extend_from_slice(&l.to_le_bytes());
     }

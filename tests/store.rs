@@ -151,15 +151,9 @@ fn npy_round_trip_and_bad_files() {
     assert_eq!(d.epochs[1].p_true, vec![0.2, 0.4, 0.6]);
 
     let header_in = |descr: &str, shape: &str, order: &str| {
-        let mut h = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
-        while (10 + h.len() + 1) % 64 != 0 {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut out = b"\x93NUMPY\x01\x00".to_vec();
-        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-        out.extend_from_slice(h.as_bytes());
-        out
+        npy::header(&format!(
+            "{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}"
+        ))
     };
     let header = |descr: &str, shape: &str| header_in(descr, shape, "False");
     let mut f64_file = header("<f8", "(2, 2)");

@@ -227,10 +227,10 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         ood,
     };
     let scores = scoring::scores(&ctx)?;
-    let drawn: Vec<(&str, Vec<f32>)> = scores
+    let drawn: Vec<(&str, &[f32])> = scores
         .by_method
         .iter()
-        .map(|(m, v)| (m.info().name, v.clone()))
+        .map(|(m, v)| (m.info().name, v.as_slice()))
         .collect();
     if !drawn.is_empty() {
         let svg = dir.join("scores.svg");

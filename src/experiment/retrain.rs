@@ -10,7 +10,6 @@ use burn::module::Module as _;
 use super::Ctx;
 use super::scoring::{Scores, new_model, seeded};
 use crate::config::Budget;
-use crate::dynamics::InMemory;
 use crate::eval::ood::{self, OodScore};
 use crate::report::{MainRow, OodRow, read_ood_rows, read_rows};
 use crate::score::{self, ScoreParams, Scorer};
@@ -84,18 +83,17 @@ fn subset(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<Vec<usize>> {
             seed: derive_seed(job.seed, 0x5e1ec7, 0),
             ..ctx.exp.score_params.clone()
         };
-        let mut shape_only = InMemory {
-            classes: train.classes,
-            labels: None,
-            epochs: vec![],
+        // A seeded method reads no epoch: it starts and finishes on the shape alone.
+        let ctx = score::Context {
+            shape: crate::dynamics::Shape {
+                samples: train.len(),
+                classes: train.classes,
+                epochs: 0,
+            },
+            labels: Some(&train.labels),
+            params: &params,
         };
-        shape_only
-            .epochs
-            .push(crate::dynamics::EpochColumns::from_p_true(vec![
-                0.0;
-                train.len()
-            ]));
-        owned = score::score_one(&mut shape_only, method, &params)?;
+        owned = method.begin(&ctx)?.finish();
         &owned[..]
     } else {
         scores

@@ -126,8 +126,8 @@ pub fn accuracy_svg(rows: &[MainRow], title: &str, path: &Path) -> Result<(), St
 
 /// One panel per method: the distribution of its scores over the training set (50 bins, sample
 /// counts on a linear scale), so the shape each method ranks by can be seen at a glance.
-pub fn score_histograms_svg(
-    scores: &[(&str, Vec<f32>)],
+pub fn score_histograms_svg<V: AsRef<[f32]>>(
+    scores: &[(&str, V)],
     title: &str,
     path: &Path,
 ) -> Result<(), String> {
@@ -145,6 +145,7 @@ pub fn score_histograms_svg(
         .zip(scores)
         .enumerate()
     {
+        let values = values.as_ref();
         let (lo, hi) = values
             .iter()
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {

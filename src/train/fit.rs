@@ -153,18 +153,17 @@ fn images(
     norm: Normalize,
     aug: Option<(&super::Augment, &mut ChaCha8Rng)>,
     device: &Device,
-    buf: &mut Vec<f32>,
 ) -> Tensor<4> {
-    buf.clear();
+    let mut values = Vec::with_capacity(indices.len() * set.image_len());
     fill_batch(
         set,
         indices,
         norm,
         aug.map(|(a, r)| (a, r as &mut dyn rand::RngCore)),
-        buf,
+        &mut values,
     );
     let shape = [indices.len(), set.channels, set.height, set.width];
-    Tensor::from_data(TensorData::new(buf.clone(), shape), device)
+    Tensor::from_data(TensorData::new(values, shape), device)
 }
 
 fn targets(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<1, Int> {
@@ -228,7 +227,6 @@ pub fn fit(
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing((spec.label_smoothing > 0.0).then_some(spec.label_smoothing))
         .init(device);
-    let mut buf = Vec::new();
     let mut step = start * batches;
     for epoch in start..epochs {
         for o in observers.iter_mut() {
@@ -255,7 +253,6 @@ pub fn fit(
                 opts.norm,
                 augment.map(|a| (a, &mut aug_rng)),
                 device,
-                &mut buf,
             );
             let y = targets(set, idx, device);
             let logits = model.forward(x);
@@ -270,7 +267,6 @@ pub fn fit(
                         opts.norm,
                         None,
                         &device.clone().inner(),
-                        &mut buf,
                     )),
                     _ => logits.clone().inner(),
                 };
@@ -329,12 +325,11 @@ pub fn evaluate(
     norm: Normalize,
     device: &Device,
 ) -> Result<(f64, Vec<f32>), TrainError> {
-    let mut buf = Vec::new();
     let mut correct = 0usize;
     let mut all = Vec::new();
     let indices: Vec<usize> = (0..set.len()).collect();
     for idx in indices.chunks(500) {
-        let logits = model.forward(images(set, idx, norm, None, device, &mut buf));
+        let logits = model.forward(images(set, idx, norm, None, device));
         let data = logits.into_data();
         let values = data
             .as_slice::<f32>()
