@@ -13,6 +13,7 @@ fn row(method: &str, prune_ratio: f64, seed: u64, test_acc: f64) -> MainRow {
         class_balanced: false,
         seed,
         arch: "mlp".into(),
+        source_arch: String::new(),
         epochs: 1,
         steps: 1,
         test_acc,

@@ -11,9 +11,8 @@ use thiserror::Error;
 use crate::data::{DataSpec, DatasetKind};
 use crate::score::{self, ScoreParams, Scorer};
 use crate::select::Amount;
-use crate::train::{
-    Arch, Augment, BackendChoice, ModelSpec, OptimizerSpec, Schedule, TrainSpec, View,
-};
+use crate::train::model::{Arch, BlockKind, InputShape, Stem};
+use crate::train::{Augment, BackendChoice, ModelSpec, OptimizerSpec, Schedule, TrainSpec, View};
 pub use raw::RawExperiment;
 
 /// A validated experiment.
@@ -27,12 +26,14 @@ pub struct Experiment {
     pub backend: BackendChoice,
     /// Data.
     pub data: DataSpec,
-    /// Model.
-    pub model: ModelSpec,
+    /// Models: one, or several for the cross-architecture comparison.
+    pub models: Vec<ModelSpec>,
     /// Training of the scoring run and of the retrains.
     pub train: TrainSpec,
     /// What the recorder sees.
     pub view: View,
+    /// Whether `view: train` records with stochastic depth active.
+    pub record_drop_path: bool,
     /// Methods to compare.
     pub methods: Vec<&'static dyn Scorer>,
     /// Scorer options.
@@ -234,28 +235,42 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         );
     }
 
-    let m = &raw.model;
-    let arch = match m.arch.as_str() {
-        "resnet18" | "resnet50" | "convnext_tiny" | "swin_tiny" => {
-            c.fail(
-                "model.arch",
-                format!(
-                    "`{}` is not implemented in this version of dynunc; available: mlp, cnn",
-                    m.arch
-                ),
-            );
+    let input = dataset.map(|d| d.input_shape());
+    let models = match (&raw.model, &raw.models) {
+        (Some(_), Some(_)) => {
+            c.fail("models", "give either `model:` or `models:`, not both");
             None
         }
-        other => c.choice(
-            "model.arch",
-            other,
-            &[("mlp", Arch::Mlp), ("cnn", Arch::Cnn)],
-        ),
+        (_, Some(list)) if list.is_empty() => {
+            c.fail("models", "empty: list at least one model");
+            None
+        }
+        (_, Some(list)) => {
+            let specs: Vec<_> = list
+                .iter()
+                .enumerate()
+                .map(|(i, m)| model_spec(m, &format!("models[{i}]"), input, &mut c))
+                .collect();
+            let mut names = std::collections::BTreeSet::new();
+            for (i, s) in specs.iter().enumerate() {
+                if let Some(s) = s
+                    && !names.insert(s.name.clone())
+                {
+                    c.fail(
+                        &format!("models[{i}].name"),
+                        format!(
+                            "`{}` appears twice; give each model its own `name:`",
+                            s.name
+                        ),
+                    );
+                }
+            }
+            specs.into_iter().collect::<Option<Vec<_>>>()
+        }
+        (m, None) => {
+            model_spec(&m.clone().unwrap_or_default(), "model", input, &mut c).map(|s| vec![s])
+        }
     };
-    if m.hidden == 0 {
-        c.fail("model.hidden", "must be at least 1");
-    }
-
     let t = &raw.train;
     if t.epochs == 0 {
         c.fail("train.epochs", "must be at least 1");
@@ -338,6 +353,12 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         &raw.dynamics.view,
         &[("train", View::Train), ("clean", View::Clean)],
     );
+    if raw.dynamics.drop_path && view == Some(View::Clean) {
+        c.fail(
+            "dynamics.drop_path",
+            "true needs `view: train`: the clean view is an evaluation pass, without stochastic depth",
+        );
+    }
 
     let s = &raw.scoring;
     let mut methods = Vec::new();
@@ -402,9 +423,6 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             c.fail(&format!("retrain.prune_ratios[{i}]"), e.to_string());
         }
     }
-    if r.prune_ratios.is_empty() && !r.full_data {
-        c.fail("retrain.prune_ratios", "no prune ratio and full_data: false leaves nothing to train; list ratios such as [0.25, 0.5]");
-    }
     if r.seeds.is_empty() {
         c.fail("retrain.seeds", "list at least one seed, e.g. [0]");
     }
@@ -448,7 +466,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
     let (
         Some(backend),
         Some(dataset),
-        Some(arch),
+        Some(models),
         Some(optimizer),
         Some(schedule),
         Some(view),
@@ -458,7 +476,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
     ) = (
         backend,
         dataset,
-        arch,
+        models,
         optimizer,
         schedule,
         view,
@@ -486,10 +504,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             subset: d.subset,
             test_subset: d.test_subset,
         },
-        model: ModelSpec {
-            arch,
-            hidden: m.hidden,
-        },
+        models,
         train: TrainSpec {
             epochs: t.epochs,
             batch_size: t.batch_size,
@@ -505,6 +520,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             max_steps: None,
         },
         view,
+        record_drop_path: raw.dynamics.drop_path,
         methods,
         score_params: ScoreParams {
             window: s.window,
@@ -527,6 +543,181 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             .collect(),
         gaussian_noise: ev.gaussian_noise,
         results_dir: Path::new(&raw.output.dir).join(&name),
-        resolved: raw,
+        resolved: RawExperiment {
+            model: raw
+                .model
+                .clone()
+                .or_else(|| raw.models.is_none().then(raw::RawModel::default)),
+            ..raw
+        },
     })
+}
+
+/// One model section (at YAML path `at`): the preset, then each override the family
+/// accepts, then the shape checked against the input (when the dataset is known).
+fn model_spec(
+    m: &raw::RawModel,
+    at: &str,
+    input: Option<InputShape>,
+    c: &mut Checker,
+) -> Option<ModelSpec> {
+    let Some(mut spec) = ModelSpec::preset(&m.arch) else {
+        let names: Vec<_> = crate::train::model::PRESETS
+            .iter()
+            .map(|p| p.name)
+            .collect();
+        c.fail(
+            &format!("{at}.arch"),
+            format!(
+                "unknown model `{}`; available: {} (`dynunc models` lists them with their sizes)",
+                m.arch,
+                names.join(", ")
+            ),
+        );
+        return None;
+    };
+    let family = spec.arch.family();
+    let not_for = |key: &str, c: &mut Checker| {
+        c.fail(
+            &format!("{at}.{key}"),
+            format!(
+                "does not apply to {family} models (model.arch: {}); remove it",
+                m.arch
+            ),
+        );
+    };
+    match &mut spec.arch {
+        Arch::Mlp { hidden } | Arch::Cnn { hidden } => {
+            if let Some(h) = m.hidden {
+                *hidden = h;
+            }
+        }
+        _ if m.hidden.is_some() => not_for("hidden", c),
+        _ => {}
+    }
+    match &mut spec.arch {
+        Arch::ResNet(r) => {
+            if let Some(s) = &m.stem {
+                let choice = c.choice(
+                    &format!("{at}.stem"),
+                    s,
+                    &[("imagenet", Stem::ImageNet), ("small", Stem::Small)],
+                );
+                if let Some(s) = choice {
+                    r.stem = s;
+                }
+            }
+            if let Some(b) = &m.block {
+                let choice = c.choice(
+                    &format!("{at}.block"),
+                    b,
+                    &[
+                        ("basic", BlockKind::Basic),
+                        ("bottleneck", BlockKind::Bottleneck),
+                    ],
+                );
+                if let Some(b) = choice {
+                    r.block = b;
+                }
+            }
+        }
+        _ => {
+            if m.stem.is_some() {
+                not_for("stem", c);
+            }
+            if m.block.is_some() {
+                not_for("block", c);
+            }
+        }
+    }
+    let stages = match &mut spec.arch {
+        Arch::ResNet(r) => Some((&mut r.depths, &mut r.widths)),
+        Arch::ConvNeXt(r) => Some((&mut r.depths, &mut r.widths)),
+        Arch::Swin(r) => Some((&mut r.depths, &mut r.widths)),
+        _ => None,
+    };
+    match stages {
+        Some((depths, widths)) => {
+            if let Some(d) = &m.depths {
+                depths.clone_from(d);
+            }
+            if let Some(w) = &m.widths {
+                widths.clone_from(w);
+            }
+        }
+        None => {
+            if m.depths.is_some() {
+                not_for("depths", c);
+            }
+            if m.widths.is_some() {
+                not_for("widths", c);
+            }
+        }
+    }
+    match &mut spec.arch {
+        Arch::ConvNeXt(r) => {
+            if let Some(p) = m.patch_size {
+                r.patch_size = p;
+            }
+            if let Some(d) = m.drop_path {
+                r.drop_path = d;
+            }
+        }
+        Arch::Swin(r) => {
+            if let Some(p) = m.patch_size {
+                r.patch_size = p;
+            }
+            if let Some(d) = m.drop_path {
+                r.drop_path = d;
+            }
+        }
+        _ => {
+            if m.patch_size.is_some() {
+                not_for("patch_size", c);
+            }
+            if m.drop_path.is_some() {
+                not_for("drop_path", c);
+            }
+        }
+    }
+    match &mut spec.arch {
+        Arch::Swin(r) => {
+            if let Some(h) = &m.heads {
+                r.heads.clone_from(h);
+            }
+            if let Some(w) = m.window_size {
+                r.window_size = w;
+            }
+        }
+        _ => {
+            if m.heads.is_some() {
+                not_for("heads", c);
+            }
+            if m.window_size.is_some() {
+                not_for("window_size", c);
+            }
+        }
+    }
+    if let Some(n) = &m.name {
+        if n.is_empty() || n.contains(['/', '\\', ',']) {
+            c.fail(
+                &format!("{at}.name"),
+                format!("`{n}`: give a non-empty name without '/', '\\' or ','"),
+            );
+        }
+        spec.name.clone_from(n);
+    }
+    let before = c.problems.len();
+    if let Some(input) = input {
+        for (key, message) in spec.check(input) {
+            c.fail(
+                &format!("{at}.{key}"),
+                format!(
+                    "{message} (input {}x{}x{})",
+                    input.channels, input.height, input.width
+                ),
+            );
+        }
+    }
+    (c.problems.len() == before).then_some(spec)
 }

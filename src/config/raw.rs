@@ -18,8 +18,13 @@ pub struct RawExperiment {
     pub backend: String,
     /// Training data.
     pub data: RawData,
-    /// The network.
-    pub model: RawModel,
+    /// The network (default `arch: cnn`). Give `models:` instead to compare several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<RawModel>,
+    /// Several networks: each gets its own scoring run, and the subsets each one selects are
+    /// retrained on every one of them (the cross-architecture table). Names must differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<RawModel>>,
     /// Training of the scoring run (and, unless overridden, of every retrain).
     pub train: RawTrain,
     /// What is recorded while training.
@@ -41,7 +46,8 @@ impl Default for RawExperiment {
             seed: 0,
             backend: "auto".into(),
             data: RawData::default(),
-            model: RawModel::default(),
+            model: None,
+            models: None,
             train: RawTrain::default(),
             dynamics: RawDynamics::default(),
             scoring: RawScoring::default(),
@@ -78,21 +84,59 @@ impl Default for RawData {
     }
 }
 
-/// `model:`
+/// `model:` a preset (`dynunc models` lists them) and optional changes to its shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawModel {
-    /// `cnn` (default: conv 32, conv 64, fc 128) or `mlp`.
+    /// Name in results (default: the preset's); needed when one preset appears twice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Preset name: `cnn` (default), `mlp`, `resnet18`, `resnet50`, `convnext_tiny`,
+    /// `swin_tiny`, or the small-input `resnet_mini`, `convnext_mini`, `swin_mini`.
     pub arch: String,
-    /// Hidden width of the MLP, or of the CNN's fully connected layer. Default 128.
-    pub hidden: usize,
+    /// mlp/cnn: hidden width of the fully connected layer. Preset default 128.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<usize>,
+    /// resnet: `imagenet` (7x7 stride 2 + max-pool) or `small` (3x3 stride 1, no pool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stem: Option<String>,
+    /// resnet: `basic` or `bottleneck` blocks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<String>,
+    /// resnet/convnext/swin: blocks per stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depths: Option<Vec<usize>>,
+    /// resnet/convnext/swin: width (channels) per stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widths: Option<Vec<usize>>,
+    /// swin: attention heads per stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heads: Option<Vec<usize>>,
+    /// convnext/swin: side of the stem's patches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_size: Option<usize>,
+    /// swin: side of the attention windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_size: Option<usize>,
+    /// convnext/swin: stochastic-depth rate of the last block (rising linearly from 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drop_path: Option<f64>,
 }
 
 impl Default for RawModel {
     fn default() -> Self {
         Self {
+            name: None,
             arch: "cnn".into(),
-            hidden: 128,
+            hidden: None,
+            stem: None,
+            block: None,
+            depths: None,
+            widths: None,
+            heads: None,
+            patch_size: None,
+            window_size: None,
+            drop_path: None,
         }
     }
 }
@@ -156,12 +200,18 @@ pub struct RawDynamics {
     /// `train` (default): record from the training forward pass, free. `clean`: an extra forward
     /// pass on the un-augmented batch before the optimizer step, as the authors' code does.
     pub view: String,
+    /// With `view: train`, record from the training pass with stochastic depth active (as
+    /// the model trains) instead of a second pass without it. Default false. Models without
+    /// stochastic depth record from the training pass either way.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drop_path: bool,
 }
 
 impl Default for RawDynamics {
     fn default() -> Self {
         Self {
             view: "train".into(),
+            drop_path: false,
         }
     }
 }

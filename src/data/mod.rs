@@ -18,6 +18,15 @@ pub enum DatasetKind {
 }
 
 impl DatasetKind {
+    /// Image geometry and number of classes.
+    pub fn input_shape(self) -> crate::train::model::InputShape {
+        match self {
+            DatasetKind::FashionMnist | DatasetKind::Mnist => {
+                crate::train::model::InputShape::MNIST
+            }
+        }
+    }
+
     /// Class names, in label order.
     pub fn class_names(self) -> Vec<String> {
         let names: &[&str] = match self {

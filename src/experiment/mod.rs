@@ -167,7 +167,11 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     let resolved_path = dir.join("experiment.resolved.yaml");
     if let Ok(previous) = std::fs::read_to_string(&resolved_path)
         && previous != resolved
-        && work.join("dynamics.dyn").exists()
+        && (work.join("dynamics.dyn").exists()
+            || exp
+                .models
+                .iter()
+                .any(|m| work.join(&m.name).join("dynamics.dyn").exists()))
     {
         bail!(
             "{} holds results of a different version of this experiment ({} differs from {}); \
@@ -226,20 +230,46 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         opts,
         ood,
     };
-    let scores = scoring::scores(&ctx)?;
-    let drawn: Vec<(&str, &[f32])> = scores
-        .by_method
-        .iter()
-        .map(|(m, v)| (m.info().name, v.as_slice()))
-        .collect();
-    if !drawn.is_empty() {
-        let svg = dir.join("scores.svg");
-        report::plot::score_histograms_svg(
-            &drawn,
-            &format!("{}: score distributions", exp.name),
-            &svg,
-        )
-        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
+    let several = exp.models.len() > 1;
+    let mut scores = Vec::new();
+    let mut arch_rows = Vec::new();
+    for (m, spec) in exp.models.iter().enumerate() {
+        let (s, row) = scoring::scores(&ctx, m)?;
+        let drawn: Vec<(&str, &[f32])> = s
+            .by_method
+            .iter()
+            .map(|(m, v)| (m.info().name, v.as_slice()))
+            .collect();
+        if !drawn.is_empty() {
+            let (file, title) = match several {
+                false => ("scores.svg".to_string(), exp.name.clone()),
+                true => (
+                    format!("scores-{}.svg", spec.name),
+                    format!("{} ({})", exp.name, spec.name),
+                ),
+            };
+            let svg = dir.join(file);
+            report::plot::score_histograms_svg(
+                &drawn,
+                &format!("{title}: score distributions"),
+                &svg,
+            )
+            .map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
+        }
+        arch_rows.extend(row);
+        scores.push(s);
+    }
+    if !arch_rows.is_empty() {
+        crate::atomic::write_csv(&dir.join("archs.csv"), &arch_rows)?;
+        let md = format!(
+            "# {}: scoring runs\n\nOne full-data training run per model, dynamics recorded. Produced by `dynunc {}` (commit {}, backend {}).\n\n{}",
+            exp.name,
+            path.display(),
+            info.commit,
+            why,
+            report::arch_table(&arch_rows)
+        );
+        crate::atomic::write(&dir.join("archs.md"), md.as_bytes())?;
     }
     let (rows, ood_rows) = retrain::all(&ctx, &scores)?;
     if !ood_rows.is_empty() {
@@ -254,21 +284,18 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         crate::atomic::write(&dir.join("ood.md"), md.as_bytes())?;
     }
 
-    crate::atomic::write_csv(&dir.join("main.csv"), &rows)?;
-    let table = report::markdown_table(&rows);
-    let md = format!(
-        "# {}\n\nTest accuracy after retraining on each pruned subset. Produced by `dynunc {}` (commit {}, backend {}).\n\n{table}",
-        exp.name,
-        path.display(),
-        info.commit,
-        why
-    );
-    crate::atomic::write(&dir.join("main.md"), md.as_bytes())?;
-    report::plot::accuracy_svg(
-        &rows,
-        &format!("{}: test accuracy after pruning", exp.name),
-        &dir.join("accuracy.svg"),
-    )
-    .map_err(|e| anyhow::anyhow!("drawing {}: {e}", dir.join("accuracy.svg").display()))?;
+    let table = report::results_markdown(&rows);
+    if !rows.is_empty() {
+        crate::atomic::write_csv(&dir.join("main.csv"), &rows)?;
+        let md = format!(
+            "# {}\n\nTest accuracy after retraining on each pruned subset. Produced by `dynunc {}` (commit {}, backend {}).\n\n{table}",
+            exp.name,
+            path.display(),
+            info.commit,
+            why
+        );
+        crate::atomic::write(&dir.join("main.md"), md.as_bytes())?;
+        report::plot::accuracy_figures(&rows, &exp.name, &dir)?;
+    }
     Ok(Outcome { dir, rows, table })
 }

@@ -1,5 +1,6 @@
 //! Step 3 of an experiment: for every method x prune ratio x seed, select the subset, train a
-//! fresh model on it and measure its test accuracy; the full-data model is the 0% row.
+//! fresh model on it and measure its test accuracy; the full-data model is the 0% row. With
+//! several models, the subsets chosen from each model's dynamics are retrained on every model.
 
 use std::path::Path;
 use std::time::Instant;
@@ -24,6 +25,12 @@ struct Job {
     method: Option<&'static dyn Scorer>,
     prune_ratio: f64,
     seed: u64,
+    /// Model whose dynamics chose the subset.
+    source: usize,
+    /// Model trained.
+    target: usize,
+    /// Names of the two (equal to each other for a single-model experiment).
+    names: (String, String),
 }
 
 impl Job {
@@ -31,48 +38,96 @@ impl Job {
         self.method.map_or("full", |m| m.info().name)
     }
 
-    fn key(&self) -> String {
-        format!(
+    /// Checkpoint folder name; a single-model experiment keeps the names it always had.
+    fn key(&self, several: bool) -> String {
+        let base = format!(
             "{}-p{}-s{}",
             self.method_name(),
             self.prune_ratio,
             self.seed
-        )
+        );
+        match several {
+            false => base,
+            true => format!("{}-to-{}-{base}", self.names.0, self.names.1),
+        }
+    }
+
+    fn same_run(&self, method: &str, ratio: f64, seed: u64, arch: &str, source: &str) -> bool {
+        let src = if source.is_empty() { arch } else { source };
+        method == self.method_name()
+            && ratio == self.prune_ratio
+            && seed == self.seed
+            && arch == self.names.1
+            && src == self.names.0
     }
 
     fn matches(&self, row: &MainRow) -> bool {
-        row.method == self.method_name()
-            && row.prune_ratio == self.prune_ratio
-            && row.seed == self.seed
+        self.same_run(
+            &row.method,
+            row.prune_ratio,
+            row.seed,
+            &row.arch,
+            &row.source_arch,
+        )
+    }
+
+    fn matches_ood(&self, row: &OodRow) -> bool {
+        let arch = if row.arch.is_empty() {
+            &self.names.1
+        } else {
+            &row.arch
+        };
+        self.same_run(
+            &row.method,
+            row.prune_ratio,
+            row.seed,
+            arch,
+            &row.source_arch,
+        )
     }
 }
 
+/// Every retrain: per target model, the full-data runs, then per ratio, method and source
+/// model (a seeded method such as random is trained with its own target as source only:
+/// it reads no dynamics), each seed.
 fn jobs(ctx: &Ctx<'_>) -> Vec<Job> {
     let r = &ctx.exp.retrain;
+    let models = &ctx.exp.models;
+    let job = |method, prune_ratio, seed, source: usize, target: usize| Job {
+        method,
+        prune_ratio,
+        seed,
+        source,
+        target,
+        names: (models[source].name.clone(), models[target].name.clone()),
+    };
     let mut jobs = Vec::new();
-    if r.full_data {
-        jobs.extend(r.seeds.iter().map(|&seed| Job {
-            method: None,
-            prune_ratio: 0.0,
-            seed,
-        }));
-    }
-    for &prune_ratio in &r.prune_ratios {
-        for &method in &ctx.exp.methods {
-            for &seed in &r.seeds {
-                jobs.push(Job {
-                    method: Some(method),
-                    prune_ratio,
-                    seed,
-                });
+    for target in 0..models.len() {
+        if r.full_data {
+            jobs.extend(
+                r.seeds
+                    .iter()
+                    .map(|&seed| job(None, 0.0, seed, target, target)),
+            );
+        }
+        for &prune_ratio in &r.prune_ratios {
+            for &method in &ctx.exp.methods {
+                for source in 0..models.len() {
+                    if seeded(method) && source != target {
+                        continue;
+                    }
+                    for &seed in &r.seeds {
+                        jobs.push(job(Some(method), prune_ratio, seed, source, target));
+                    }
+                }
             }
         }
     }
     jobs
 }
 
-/// The kept training indices of a job.
-fn subset(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<Vec<usize>> {
+/// The kept training indices of a job (`scores`: of each model, in order).
+fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
     let train = &ctx.splits.train;
     let Some(method) = job.method else {
         return Ok((0..train.len()).collect());
@@ -96,7 +151,7 @@ fn subset(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<Vec<usize>> {
         owned = method.begin(&ctx)?.finish();
         &owned[..]
     } else {
-        scores
+        scores[job.source]
             .get(method.info().name)
             .context("scores of a listed method are missing")?
     };
@@ -105,7 +160,7 @@ fn subset(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<Vec<usize>> {
     Ok(select::select(s, fraction, method.info().keep, labels)?.kept)
 }
 
-fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<(MainRow, Vec<OodRow>)> {
+fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Vec<OodRow>)> {
     let exp = ctx.exp;
     let started = Instant::now();
     let kept = subset(ctx, scores, job)?;
@@ -117,15 +172,22 @@ fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<(MainRow, Vec<
     }
     let batches = data.len().div_ceil(spec.batch_size);
     let steps = spec.max_steps.unwrap_or(spec.epochs * batches);
-    let checkpoint = Checkpoint::new(ctx.work.join("checkpoints").join(job.key()));
+    let several = exp.models.len() > 1;
+    let checkpoint = Checkpoint::new(ctx.work.join("checkpoints").join(job.key(several)));
     let opts = FitOptions {
         spec: &spec,
         seed: job.seed,
         view: exp.view,
+        record_drop_path: exp.record_drop_path,
         norm: ctx.norm,
         checkpoint: Some(checkpoint.clone()),
         label: format!(
-            "{} {:.0}% s{}",
+            "{}{} {:.0}% s{}",
+            if several {
+                format!("{}->{} ", job.names.0, job.names.1)
+            } else {
+                String::new()
+            },
             job.method_name(),
             100.0 * job.prune_ratio,
             job.seed
@@ -134,7 +196,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<(MainRow, Vec<
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let observers: &mut [&mut dyn Observer] = &mut [&mut progress];
     let model = fit(
-        new_model(ctx, job.seed),
+        new_model(ctx, job.target, job.seed),
         &data,
         &opts,
         &ctx.device.clone().autodiff(),
@@ -156,6 +218,8 @@ fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<(MainRow, Vec<
                 method: job.method_name().into(),
                 prune_ratio: job.prune_ratio,
                 seed: job.seed,
+                arch: job.names.1.clone(),
+                source_arch: job.names.0.clone(),
                 ood_set: name.clone(),
                 score: score.name().into(),
                 auroc: m.auroc,
@@ -172,7 +236,8 @@ fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<(MainRow, Vec<
         kept: kept.len(),
         class_balanced: exp.class_balanced && job.method.is_some(),
         seed: job.seed,
-        arch: exp.model.arch.name().into(),
+        arch: job.names.1.clone(),
+        source_arch: job.names.0.clone(),
         epochs: steps.div_ceil(batches.max(1)),
         steps,
         test_acc: acc,
@@ -182,7 +247,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &Scores, job: &Job) -> Result<(MainRow, Vec<
 }
 
 /// Trains every job not already finished; returns all rows (accuracy, OOD) in job order.
-pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<(Vec<MainRow>, Vec<OodRow>)> {
+pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec<OodRow>)> {
     let done_path = ctx.work.join("finished.csv");
     let ood_path = ctx.work.join("finished_ood.csv");
     let mut done: Vec<MainRow> = if Path::new(&done_path).exists() {
@@ -201,11 +266,17 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<(Vec<MainRow>, Vec<O
         if done.iter().any(|r| job.matches(r)) {
             continue;
         }
-        let (row, ood_rows) =
-            train_one(ctx, scores, job).with_context(|| format!("retraining {}", job.key()))?;
+        let several = ctx.exp.models.len() > 1;
+        let (row, ood_rows) = train_one(ctx, scores, job)
+            .with_context(|| format!("retraining {}", job.key(several)))?;
         eprintln!(
-            "[{}/{total}] {:<12} prune {:>4.0}% seed {}: {} samples, test accuracy {:.2}% ({:.1}s)",
+            "[{}/{total}] {}{:<12} prune {:>4.0}% seed {}: {} samples, test accuracy {:.2}% ({:.1}s)",
             i + 1,
+            if several {
+                format!("{} -> {} ", job.names.0, job.names.1)
+            } else {
+                String::new()
+            },
             row.method,
             100.0 * row.prune_ratio,
             row.seed,
@@ -214,14 +285,12 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<(Vec<MainRow>, Vec<O
             row.wall_seconds
         );
         // OOD rows first: finished.csv is what marks the job as done.
-        ood_done.retain(|r| {
-            !(r.method == row.method && r.prune_ratio == row.prune_ratio && r.seed == row.seed)
-        });
+        ood_done.retain(|r| !job.matches_ood(r));
         ood_done.extend(ood_rows);
         crate::atomic::write_csv(&ood_path, &ood_done)?;
         done.push(row);
         crate::atomic::write_csv(&done_path, &done)?;
-        Checkpoint::new(ctx.work.join("checkpoints").join(job.key())).remove()?;
+        Checkpoint::new(ctx.work.join("checkpoints").join(job.key(several))).remove()?;
     }
     let rows = jobs
         .iter()
@@ -232,11 +301,7 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &Scores) -> Result<(Vec<MainRow>, Vec<O
         .flat_map(|j| {
             ood_done
                 .iter()
-                .filter(|r| {
-                    r.method == j.method_name()
-                        && r.prune_ratio == j.prune_ratio
-                        && r.seed == j.seed
-                })
+                .filter(|r| j.matches_ood(r))
                 .cloned()
                 .collect::<Vec<_>>()
         })

@@ -1,11 +1,14 @@
 //! Step 1-2 of an experiment: the scoring run (training on the full set while recording
 //! dynamics) and the scores of every method.
 
+use std::path::PathBuf;
+
 use anyhow::{Context as _, Result};
 
 use super::Ctx;
 use crate::dynamics::EpochSource;
 use crate::dynamics::store::StoreReader;
+use crate::report::{ArchRow, read_arch_rows};
 use crate::score::rows::{ScoreRow, read_scores};
 use crate::score::{self, Scorer};
 use crate::train::fit::{FitOptions, INIT, derive_seed};
@@ -44,71 +47,109 @@ pub(crate) fn input_shape(ctx: &Ctx<'_>) -> InputShape {
     }
 }
 
-/// A freshly initialised model for `seed`, on the autodiff device.
-pub(crate) fn new_model(ctx: &Ctx<'_>, seed: u64) -> Model {
+/// A freshly initialised model number `model` of the experiment for `seed`, on the
+/// autodiff device.
+pub(crate) fn new_model(ctx: &Ctx<'_>, model: usize, seed: u64) -> Model {
     let device = ctx.device.clone().autodiff();
     device.seed(derive_seed(seed, INIT, 0));
-    Model::new(ctx.exp.model, input_shape(ctx), &device)
+    Model::new(&ctx.exp.models[model], input_shape(ctx), &device)
 }
 
-fn record(ctx: &Ctx<'_>) -> Result<()> {
+/// Where the scoring run of model number `model` keeps its store, scores and checkpoint:
+/// `work/` itself for a single model, `work/<name>/` for several.
+pub(crate) fn model_work(ctx: &Ctx<'_>, model: usize) -> PathBuf {
+    match ctx.exp.models.len() {
+        1 => ctx.work.clone(),
+        _ => ctx.work.join(&ctx.exp.models[model].name),
+    }
+}
+
+/// Trains model number `model` on the full set while recording its dynamics (unless the
+/// store is complete); its row of `archs.csv` when known.
+fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
     let exp = ctx.exp;
-    let store = ctx.work.join("dynamics.dyn");
+    let work = model_work(ctx, model);
+    let spec = &exp.models[model];
+    let store = work.join("dynamics.dyn");
+    let row_path = work.join("scoring_run.csv");
     if let Ok(r) = StoreReader::open(&store)
         && r.shape().epochs == exp.train.epochs
     {
         eprintln!(
-            "scoring run: {} epochs of dynamics already recorded in {}",
+            "scoring run {}: {} epochs of dynamics already recorded in {}",
+            spec.name,
             r.shape().epochs,
             store.display()
         );
-        return Ok(());
+        return Ok(read_arch_rows(&row_path)
+            .ok()
+            .and_then(|r| r.into_iter().next()));
     }
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let train = &ctx.splits.train;
     let mut recorder = Recorder::open(&store, &train.labels, input_shape(ctx).classes)?;
     let mut progress = Progress::new(ctx.opts.log_epochs);
-    let checkpoint = Checkpoint::new(ctx.work.join("checkpoint-scoring"));
+    let checkpoint = Checkpoint::new(work.join("checkpoint-scoring"));
+    let start_epoch = checkpoint.epochs_done()?.unwrap_or(0);
     let opts = FitOptions {
         spec: &exp.train,
         seed: exp.seed,
         view: exp.view,
+        record_drop_path: exp.record_drop_path,
         norm: ctx.norm,
         checkpoint: Some(checkpoint.clone()),
-        label: "scoring run".into(),
+        label: match exp.models.len() {
+            1 => "scoring run".into(),
+            _ => format!("scoring run {}", spec.name),
+        },
     };
     let started = std::time::Instant::now();
     let observers: &mut [&mut dyn Observer] = &mut [&mut recorder, &mut progress];
-    let model = fit(
-        new_model(ctx, exp.seed),
+    let net = fit(
+        new_model(ctx, model, exp.seed),
         train,
         &opts,
         &ctx.device.clone().autodiff(),
         observers,
     )?;
+    let seconds = started.elapsed().as_secs_f64();
     let (acc, _) = evaluate(
-        &burn::module::Module::valid(&model),
+        &burn::module::Module::valid(&net),
         &ctx.splits.test,
         ctx.norm,
         &ctx.device,
     )?;
     eprintln!(
-        "scoring run: {} epochs recorded for {} samples in {:.1}s; its test accuracy {:.2}%",
+        "scoring run {}: {} epochs recorded for {} samples in {:.1}s; its test accuracy {:.2}%",
+        spec.name,
         recorder.epochs(),
         train.len(),
         started.elapsed().as_secs_f64(),
         100.0 * acc
     );
+    let row = ArchRow {
+        experiment: exp.name.clone(),
+        arch: spec.name.clone(),
+        preset: spec.preset.clone(),
+        params: net.trainable_params(),
+        samples: train.len(),
+        epochs: exp.train.epochs,
+        seconds_per_epoch: seconds / (exp.train.epochs - start_epoch).max(1) as f64,
+        test_acc: acc,
+    };
+    crate::atomic::write_csv(&row_path, std::slice::from_ref(&row))?;
     checkpoint
         .remove()
         .context("removing the scoring run's checkpoint")?;
-    Ok(())
+    Ok(Some(row))
 }
 
-/// Records the dynamics (unless already recorded) and scores every non-seeded method
-/// (unless already scored), in one pass over the store.
-pub(crate) fn scores(ctx: &Ctx<'_>) -> Result<Scores> {
-    record(ctx)?;
-    let dir = ctx.work.join("scores");
+/// Records the dynamics of model number `model` (unless already recorded) and scores every
+/// non-seeded method (unless already scored), in one pass over the store.
+pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, Option<ArchRow>)> {
+    let arch_row = record(ctx, model)?;
+    let work = model_work(ctx, model);
+    let dir = work.join("scores");
     let n = ctx.splits.train.len();
     let methods: Vec<&'static dyn Scorer> = ctx
         .exp
@@ -129,7 +170,7 @@ pub(crate) fn scores(ctx: &Ctx<'_>) -> Result<Scores> {
         }
     }
     if !missing.is_empty() {
-        let store = ctx.work.join("dynamics.dyn");
+        let store = work.join("dynamics.dyn");
         let mut reader = StoreReader::open(&store)?;
         let started = std::time::Instant::now();
         let scores = score::score_all(&mut reader, &missing, &ctx.exp.score_params)
@@ -156,5 +197,5 @@ pub(crate) fn scores(ctx: &Ctx<'_>) -> Result<Scores> {
             dir.display()
         );
     }
-    Ok(Scores { by_method })
+    Ok((Scores { by_method }, arch_row))
 }

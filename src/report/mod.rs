@@ -26,8 +26,12 @@ pub struct MainRow {
     pub class_balanced: bool,
     /// Seed of this training run.
     pub seed: u64,
-    /// Network.
+    /// Network trained on the subset.
     pub arch: String,
+    /// Network whose dynamics chose the subset (differs from `arch` in the cross-architecture
+    /// rows; empty in files written before the column existed, meaning `arch`).
+    #[serde(default)]
+    pub source_arch: String,
     /// Epochs trained.
     pub epochs: usize,
     /// Optimizer steps.
@@ -50,6 +54,12 @@ pub struct OodRow {
     pub prune_ratio: f64,
     /// Seed of the training run.
     pub seed: u64,
+    /// Network trained on the subset (empty in files from before the column).
+    #[serde(default)]
+    pub arch: String,
+    /// Network whose dynamics chose the subset (empty: `arch`).
+    #[serde(default)]
+    pub source_arch: String,
     /// OOD set.
     pub ood_set: String,
     /// Confidence score (`msp` or `energy`).
@@ -60,6 +70,65 @@ pub struct OodRow {
     pub fpr_at_95_tpr: f64,
     /// Average precision, in-distribution positive.
     pub aupr_in: f64,
+}
+
+impl MainRow {
+    /// The network whose dynamics chose the subset.
+    pub fn source(&self) -> &str {
+        if self.source_arch.is_empty() {
+            &self.arch
+        } else {
+            &self.source_arch
+        }
+    }
+}
+
+/// One scoring run (full data, dynamics recorded): a row of `archs.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchRow {
+    /// Experiment name.
+    pub experiment: String,
+    /// Network (name in the experiment).
+    pub arch: String,
+    /// Preset it starts from.
+    pub preset: String,
+    /// Trainable parameters.
+    pub params: usize,
+    /// Training samples.
+    pub samples: usize,
+    /// Epochs.
+    pub epochs: usize,
+    /// Mean wall-clock seconds per training epoch (recording included), over the epochs this
+    /// process trained.
+    pub seconds_per_epoch: f64,
+    /// Top-1 test accuracy after the last epoch.
+    pub test_acc: f64,
+}
+
+/// Reads `archs.csv`.
+pub fn read_arch_rows(path: &Path) -> Result<Vec<ArchRow>, csv::Error> {
+    csv::Reader::from_path(path)?.deserialize().collect()
+}
+
+/// The scoring runs: one row per network.
+pub fn arch_table(rows: &[ArchRow]) -> String {
+    let mut out = String::from(
+        "| model | preset | parameters | samples | epochs | s / epoch | test accuracy (%) |\n|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {:.1} | {:.2} |",
+            r.arch,
+            r.preset,
+            r.params,
+            r.samples,
+            r.epochs,
+            r.seconds_per_epoch,
+            100.0 * r.test_acc
+        );
+    }
+    out
 }
 
 /// Reads `ood.csv`.
@@ -240,6 +309,106 @@ fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> Strin
 }
 
 /// Test accuracy (%) per method and prune ratio as a Markdown table, mean ± std over seeds.
+pub fn results_markdown(rows: &[MainRow]) -> String {
+    let archs = archs(rows);
+    if archs.len() <= 1 {
+        return markdown_table(rows);
+    }
+    let mut out = String::new();
+    for a in &archs {
+        let own: Vec<MainRow> = rows
+            .iter()
+            .filter(|r| r.arch == *a && r.source() == a)
+            .cloned()
+            .collect();
+        let _ = write!(
+            out,
+            "## Scored and retrained on {a}\n\n{}\n",
+            markdown_table(&own)
+        );
+    }
+    out.push_str("## Cross-architecture: scores from one network, retrained on another\n\n");
+    out.push_str(&cross_arch_table(rows));
+    out
+}
+
+/// Networks trained in `rows`, in order of appearance.
+pub fn archs(rows: &[MainRow]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in rows {
+        if !out.contains(&r.arch) {
+            out.push(r.arch.clone());
+        }
+    }
+    out
+}
+
+/// Rows `source -> target`, one per pruning method, columns per prune ratio; random and the
+/// full-data accuracy of each target as references.
+pub fn cross_arch_table(rows: &[MainRow]) -> String {
+    let ratios: Vec<f64> = prune_ratios(rows, None)
+        .into_iter()
+        .filter(|&p| p > 0.0)
+        .collect();
+    let archs = archs(rows);
+    let mut cells: BTreeMap<(&str, &str, &str, u64), Vec<f64>> = BTreeMap::new();
+    for r in rows {
+        cells
+            .entry((
+                r.source(),
+                r.arch.as_str(),
+                r.method.as_str(),
+                r.prune_ratio.to_bits(),
+            ))
+            .or_default()
+            .push(100.0 * r.test_acc);
+    }
+    let fmt = |v: &Vec<f64>| {
+        let (m, s) = mean_std(v);
+        if v.len() > 1 {
+            format!("{m:.2} ± {s:.2}")
+        } else {
+            format!("{m:.2}")
+        }
+    };
+    let mut out = String::from("| scores from → retrained on | method |");
+    for p in &ratios {
+        let _ = write!(out, " {:.0}% |", 100.0 * p);
+    }
+    out.push_str(" full data |\n|---|---|");
+    out.push_str(&"---:|".repeat(ratios.len() + 1));
+    out.push('\n');
+    for target in &archs {
+        let full = cells
+            .get(&(target.as_str(), target.as_str(), "full", 0f64.to_bits()))
+            .map_or("–".to_string(), fmt);
+        for method in pruning_methods(rows) {
+            for source in &archs {
+                if !ratios.iter().any(|p| {
+                    cells.contains_key(&(source.as_str(), target.as_str(), method, p.to_bits()))
+                }) {
+                    continue;
+                }
+                let _ = write!(out, "| {source} → {target} | {method} |");
+                for p in &ratios {
+                    let c = cells
+                        .get(&(source.as_str(), target.as_str(), method, p.to_bits()))
+                        .map_or("–".to_string(), fmt);
+                    let _ = write!(out, " {c} |");
+                }
+                let _ = writeln!(out, " {full} |");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nTest accuracy in %, mean ± sample std over seeds; random does not depend on a network's dynamics, so it is trained once per target."
+    );
+    out
+}
+
+/// The main table of one network: accuracy per method and prune ratio, significance against
+/// each baseline, the lossless ratio.
 pub fn markdown_table(rows: &[MainRow]) -> String {
     let ratios: Vec<f64> = prune_ratios(rows, None)
         .into_iter()

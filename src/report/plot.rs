@@ -21,6 +21,38 @@ const PALETTE: [RGBColor; 8] = [
 /// A point of a method's line: prune ratio (%), mean accuracy (%), std (%).
 type Point = (f64, f64, f64);
 
+/// The accuracy figures of an experiment's rows in `dir`: `accuracy.svg` for a single
+/// network; `accuracy-<network>.svg` per network (its own subsets) for several.
+pub fn accuracy_figures(rows: &[MainRow], experiment: &str, dir: &Path) -> anyhow::Result<()> {
+    let archs = super::archs(rows);
+    let figures: Vec<(String, String, Vec<MainRow>)> = match archs.len() {
+        0 | 1 => vec![(
+            "accuracy.svg".into(),
+            format!("{experiment}: test accuracy after pruning"),
+            rows.to_vec(),
+        )],
+        _ => archs
+            .iter()
+            .map(|a| {
+                (
+                    format!("accuracy-{a}.svg"),
+                    format!("{experiment}, {a}: test accuracy after pruning"),
+                    rows.iter()
+                        .filter(|r| r.arch == *a && r.source() == a)
+                        .cloned()
+                        .collect(),
+                )
+            })
+            .collect(),
+    };
+    for (file, title, rows) in figures {
+        let path = dir.join(file);
+        accuracy_svg(&rows, &title, &path)
+            .map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// One line per method: mean test accuracy (%) against prune ratio (%), with ± std error bars
 /// over seeds, and the full-data mean as a grey band of ± one std.
 pub fn accuracy_svg(rows: &[MainRow], title: &str, path: &Path) -> Result<(), String> {

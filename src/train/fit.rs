@@ -180,6 +180,9 @@ pub struct FitOptions<'a> {
     pub seed: u64,
     /// Which pass the outputs given to observers come from.
     pub view: View,
+    /// With [`View::Train`], record the training pass even when stochastic depth is active
+    /// in it (otherwise a second, evaluation-mode pass on the same input is recorded).
+    pub record_drop_path: bool,
     /// Input normalisation.
     pub norm: Normalize,
     /// Per-epoch checkpoint, for resuming.
@@ -255,20 +258,26 @@ pub fn fit(
                 device,
             );
             let y = targets(set, idx, device);
+            // The training input, kept for a recording pass in evaluation mode.
+            let train_input = (wants
+                && opts.view == View::Train
+                && model.has_drop_path()
+                && !opts.record_drop_path)
+                .then(|| x.clone().inner());
             let logits = model.forward(x);
             if wants {
-                // Without augmentation the training input is already the clean sample, and
-                // these models have no train-only layers, so the training logits are the
-                // clean view and no second pass is needed.
-                let recorded = match (opts.view, augment) {
-                    (View::Clean, Some(_)) => model.valid().forward(images(
-                        set,
-                        idx,
-                        opts.norm,
-                        None,
-                        &device.clone().inner(),
-                    )),
-                    _ => logits.clone().inner(),
+                // The training logits are what the recorder wants unless the view asks for
+                // the clean input or evaluation-mode layers (batch norm with running
+                // statistics, no stochastic depth) and the training pass is not that.
+                let clean_pass = opts.view == View::Clean
+                    && (augment.is_some() || model.has_train_only_layers());
+                let recorded = if clean_pass {
+                    let input = images(set, idx, opts.norm, None, &device.clone().inner());
+                    model.valid().forward(input)
+                } else if let Some(input) = train_input {
+                    model.valid().forward(input)
+                } else {
+                    logits.clone().inner()
                 };
                 let data = recorded.into_data();
                 let values = data

@@ -1,0 +1,211 @@
+//! Building blocks shared by the model zoo: stochastic depth, layer scale, channel norms,
+//! the patchify stem, the transformer feed-forward, and the classifier heads.
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::norm::{BatchNorm, BatchNormConfig};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::gelu;
+
+/// The initialisation of ConvNeXt and Swin: truncated normal, std 0.02 (here: normal, std
+/// 0.02; the truncation at ±2 std changes 5% of the draws and nothing measurable).
+pub fn trunc_normal() -> Initializer {
+    Initializer::Normal {
+        mean: 0.0,
+        std: 0.02,
+    }
+}
+
+/// A trainable bias of `n` zeros.
+fn zeros(n: usize, device: &Device) -> Param<Tensor<1>> {
+    Param::from_tensor(Tensor::zeros([n], device))
+}
+
+/// A linear layer initialised as ConvNeXt and Swin do: weights N(0, 0.02), bias 0.
+pub fn linear(inputs: usize, outputs: usize, bias: bool, device: &Device) -> Linear {
+    let mut layer = LinearConfig::new(inputs, outputs)
+        .with_bias(bias)
+        .with_initializer(trunc_normal())
+        .init(device);
+    layer.bias = layer.bias.take().map(|_| zeros(outputs, device));
+    layer
+}
+
+/// Stochastic depth (Huang et al. 2016): during training, drops the whole residual branch of
+/// a sample with probability `prob` and scales the survivors by `1 / (1 - prob)`; identity
+/// otherwise. Training means "on an autodiff device", as for Burn's own dropout.
+#[derive(Module, Debug)]
+pub struct DropPath {
+    prob: f64,
+}
+
+impl DropPath {
+    /// Drops with probability `prob` in `[0, 1)`.
+    pub fn new(prob: f64) -> Self {
+        assert!(
+            (0.0..1.0).contains(&prob),
+            "drop-path rate {prob} outside [0, 1)"
+        );
+        Self { prob }
+    }
+
+    /// The drop probability.
+    pub fn prob(&self) -> f64 {
+        self.prob
+    }
+
+    /// Applies the drop to a residual branch `x` whose first dimension is the batch.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let device = x.device();
+        if self.prob == 0.0 || !device.is_autodiff() {
+            return x;
+        }
+        let keep = 1.0 - self.prob;
+        let mut shape = [1; D];
+        shape[0] = x.dims()[0];
+        let mask = Tensor::<D>::random(shape, Distribution::Bernoulli(keep), &device);
+        x * mask.div_scalar(keep)
+    }
+}
+
+/// Per-block drop-path rates rising linearly from 0 to `rate` over `blocks` blocks, as in
+/// ConvNeXt and Swin.
+pub fn drop_path_rates(rate: f64, blocks: usize) -> Vec<f64> {
+    match blocks {
+        0 => Vec::new(),
+        1 => vec![0.0],
+        n => (0..n).map(|i| rate * i as f64 / (n - 1) as f64).collect(),
+    }
+}
+
+/// Layer scale (Touvron et al. 2021): a learned per-channel factor on a residual branch,
+/// initialised small; applied on the last (channel) dimension.
+#[derive(Module, Debug)]
+pub struct LayerScale {
+    gamma: Param<Tensor<1>>,
+}
+
+impl LayerScale {
+    /// `channels` factors, each `init`.
+    pub fn new(channels: usize, init: f64, device: &Device) -> Self {
+        Self {
+            gamma: Param::from_tensor(Tensor::full([channels], init, device)),
+        }
+    }
+
+    /// `x * gamma` over the last dimension.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        x * self.gamma.val().unsqueeze()
+    }
+}
+
+/// Layer norm over the last dimension with ConvNeXt's and Swin's epsilon.
+pub fn layer_norm(channels: usize, eps: f64, device: &Device) -> LayerNorm {
+    LayerNormConfig::new(channels)
+        .with_epsilon(eps)
+        .init(device)
+}
+
+/// Normalisation of a `[batch, channels, height, width]` map over its channels.
+#[derive(Module, Debug)]
+pub enum ChannelNorm {
+    /// Batch norm (ResNet): batch statistics in training, running ones in evaluation.
+    Batch(BatchNorm),
+    /// Layer norm over the channels of each position (ConvNeXt's "channels first" norm).
+    Layer(LayerNorm),
+}
+
+impl ChannelNorm {
+    /// Batch norm with PyTorch's defaults (momentum 0.1, epsilon 1e-5).
+    pub fn batch(channels: usize, device: &Device) -> Self {
+        Self::Batch(BatchNormConfig::new(channels).init(device))
+    }
+
+    /// Layer norm over channels with epsilon 1e-6.
+    pub fn layer(channels: usize, device: &Device) -> Self {
+        Self::Layer(layer_norm(channels, 1e-6, device))
+    }
+
+    /// Normalises `x`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Batch(bn) => bn.forward(x),
+            Self::Layer(ln) => ln.forward(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2]),
+        }
+    }
+}
+
+/// A square-kernel 2-D convolution's settings: `kernel x kernel`, `stride`, `padding` on
+/// every side, no dilation; chain `with_groups`, `with_bias`, `with_initializer` as needed.
+pub fn square(channels: [usize; 2], kernel: usize, stride: usize, padding: usize) -> Conv2dConfig {
+    Conv2dConfig::new(channels, [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
+}
+
+/// The convolution of `config`, its bias (if any) set to zero as ConvNeXt and Swin do.
+pub fn conv(config: Conv2dConfig, device: &Device) -> Conv2d {
+    let outputs = config.channels[1];
+    let mut c = config.init(device);
+    c.bias = c.bias.take().map(|_| zeros(outputs, device));
+    c
+}
+
+/// Patchify stem of ConvNeXt and Swin: a `patch x patch` convolution with stride `patch`,
+/// then layer norm over channels. Output `[batch, channels, height / patch, width / patch]`.
+#[derive(Module, Debug)]
+pub struct PatchEmbed {
+    proj: Conv2d,
+    norm: ChannelNorm,
+}
+
+impl PatchEmbed {
+    /// `inputs` channels in, `outputs` out, non-overlapping `patch` squares; layer-norm
+    /// epsilon `eps` (1e-6 in ConvNeXt, 1e-5 in Swin).
+    pub fn new(inputs: usize, outputs: usize, patch: usize, eps: f64, device: &Device) -> Self {
+        Self {
+            proj: conv(
+                square([inputs, outputs], patch, patch, 0).with_initializer(trunc_normal()),
+                device,
+            ),
+            norm: ChannelNorm::Layer(layer_norm(outputs, eps, device)),
+        }
+    }
+
+    /// Embeds `[batch, C, H, W]` images.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.norm.forward(self.proj.forward(x))
+    }
+}
+
+/// The transformer feed-forward: linear to `ratio` times the width, GELU, linear back
+/// (ConvNeXt's point-wise convolutions and Swin's MLP).
+#[derive(Module, Debug)]
+pub struct FeedForward {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl FeedForward {
+    /// Width `dim`, hidden width `dim * ratio`.
+    pub fn new(dim: usize, ratio: usize, device: &Device) -> Self {
+        Self {
+            fc1: linear(dim, dim * ratio, true, device),
+            fc2: linear(dim * ratio, dim, true, device),
+        }
+    }
+
+    /// Applies it on the last dimension.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.fc2.forward(gelu(self.fc1.forward(x)))
+    }
+}
+
+/// Global average pooling of a `[batch, C, H, W]` map to `[batch, C]`.
+pub fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
+    x.mean_dims(&[2, 3]).flatten(1, 3)
+}

@@ -1,0 +1,140 @@
+//! ConvNeXt (Liu et al. 2022): patchify stem, stages of depthwise 7x7 + layer norm + inverted
+//! bottleneck blocks with layer scale and stochastic depth, layer norm + 2x2 stride-2
+//! convolutions between stages.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::{LayerNorm, Linear};
+use burn::prelude::*;
+
+use super::InputShape;
+use super::blocks::{
+    ChannelNorm, DropPath, FeedForward, LayerScale, PatchEmbed, conv, drop_path_rates,
+    global_avg_pool, layer_norm, linear, square, trunc_normal,
+};
+
+/// A ConvNeXt's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvNeXtSpec {
+    /// Side of the stem's non-overlapping patches (4 on ImageNet).
+    pub patch_size: usize,
+    /// Blocks per stage.
+    pub depths: Vec<usize>,
+    /// Channels per stage.
+    pub widths: Vec<usize>,
+    /// Largest stochastic-depth rate (reached by the last block).
+    pub drop_path: f64,
+}
+
+/// Depthwise 7x7, layer norm, feed-forward x4, layer scale, then the residual.
+#[derive(Module, Debug)]
+pub struct Block {
+    dw: Conv2d,
+    norm: LayerNorm,
+    ffn: FeedForward,
+    scale: LayerScale,
+    drop: DropPath,
+}
+
+impl Block {
+    fn new(dim: usize, drop: f64, device: &Device) -> Self {
+        Self {
+            dw: conv(
+                square([dim, dim], 7, 1, 3)
+                    .with_groups(dim)
+                    .with_initializer(trunc_normal()),
+                device,
+            ),
+            norm: layer_norm(dim, 1e-6, device),
+            ffn: FeedForward::new(dim, 4, device),
+            scale: LayerScale::new(dim, 1e-6, device),
+            drop: DropPath::new(drop),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.dw.forward(x.clone()).permute([0, 2, 3, 1]);
+        let y = self.scale.forward(self.ffn.forward(self.norm.forward(y)));
+        x + self.drop.forward(y.permute([0, 3, 1, 2]))
+    }
+}
+
+/// Layer norm, then a 2x2 stride-2 convolution.
+#[derive(Module, Debug)]
+pub struct Downsample {
+    norm: ChannelNorm,
+    conv: Conv2d,
+}
+
+/// One stage: optional downsampling, then blocks.
+#[derive(Module, Debug)]
+pub struct Stage {
+    down: Option<Downsample>,
+    blocks: Vec<Block>,
+}
+
+/// A ConvNeXt.
+#[derive(Module, Debug)]
+pub struct ConvNeXt {
+    stem: PatchEmbed,
+    stages: Vec<Stage>,
+    norm: LayerNorm,
+    head: Linear,
+}
+
+impl ConvNeXt {
+    /// A freshly initialised network.
+    pub fn new(spec: &ConvNeXtSpec, input: InputShape, device: &Device) -> Self {
+        let total = spec.depths.iter().sum();
+        let mut rates = drop_path_rates(spec.drop_path, total).into_iter();
+        let mut stages = Vec::new();
+        let mut prev = spec.widths[0];
+        for (i, (&depth, &dim)) in spec.depths.iter().zip(&spec.widths).enumerate() {
+            let down = (i > 0).then(|| Downsample {
+                norm: ChannelNorm::layer(prev, device),
+                conv: conv(
+                    square([prev, dim], 2, 2, 0).with_initializer(trunc_normal()),
+                    device,
+                ),
+            });
+            let blocks = (0..depth)
+                .map(|_| Block::new(dim, rates.next().unwrap_or(0.0), device))
+                .collect();
+            stages.push(Stage { down, blocks });
+            prev = dim;
+        }
+        Self {
+            stem: PatchEmbed::new(
+                input.channels,
+                spec.widths[0],
+                spec.patch_size,
+                1e-6,
+                device,
+            ),
+            stages,
+            norm: layer_norm(prev, 1e-6, device),
+            head: linear(prev, input.classes, true, device),
+        }
+    }
+
+    /// Whether some block drops its residual branch during training.
+    pub fn has_drop_path(&self) -> bool {
+        self.stages
+            .iter()
+            .flat_map(|s| &s.blocks)
+            .any(|b| b.drop.prob() > 0.0)
+    }
+
+    /// Logits of `[batch, C, H, W]` images.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = self.stem.forward(x);
+        for s in &self.stages {
+            if let Some(d) = &s.down {
+                x = d.conv.forward(d.norm.forward(x));
+            }
+            for b in &s.blocks {
+                x = b.forward(x);
+            }
+        }
+        self.head.forward(self.norm.forward(global_avg_pool(x)))
+    }
+}

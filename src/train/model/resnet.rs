@@ -1,0 +1,189 @@
+//! ResNet (He et al. 2016), torchvision's layout: basic or bottleneck blocks, the stride on
+//! the 3x3 convolution, a 1x1 convolution + batch norm on the shortcut when the shape changes.
+
+use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Initializer, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use super::InputShape;
+use super::blocks::{ChannelNorm, conv, global_avg_pool, square};
+
+/// Which residual block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// Two 3x3 convolutions (ResNet-18/34).
+    Basic,
+    /// 1x1 down, 3x3, 1x1 up to 4x the width (ResNet-50 and deeper).
+    Bottleneck,
+}
+
+impl BlockKind {
+    /// Output channels per unit of stage width.
+    pub fn expansion(self) -> usize {
+        match self {
+            Self::Basic => 1,
+            Self::Bottleneck => 4,
+        }
+    }
+}
+
+/// The first layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stem {
+    /// 7x7 stride-2 convolution, then a 3x3 stride-2 max-pool (ImageNet inputs).
+    ImageNet,
+    /// 3x3 stride-1 convolution, no pool (small inputs such as 28x28 or 32x32).
+    Small,
+}
+
+/// A ResNet's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResNetSpec {
+    /// Block kind.
+    pub block: BlockKind,
+    /// Stem.
+    pub stem: Stem,
+    /// Blocks per stage.
+    pub depths: Vec<usize>,
+    /// Base width of each stage (the stem has the first one); stage outputs are
+    /// `width * expansion`. Every stage after the first halves the resolution.
+    pub widths: Vec<usize>,
+}
+
+fn kaiming() -> Initializer {
+    // torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu")
+    Initializer::KaimingNormal {
+        gain: std::f64::consts::SQRT_2,
+        fan_out_only: true,
+    }
+}
+
+/// Convolution without bias followed by batch norm.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    bn: ChannelNorm,
+}
+
+impl ConvBn {
+    fn new(channels: [usize; 2], kernel: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            conv: conv(
+                square(channels, kernel, stride, kernel / 2)
+                    .with_bias(false)
+                    .with_initializer(kaiming()),
+                device,
+            ),
+            bn: ChannelNorm::batch(channels[1], device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// One residual block of either kind: `convs` in order, ReLU between them, the shortcut
+/// added before the last ReLU.
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    convs: Vec<ConvBn>,
+    shortcut: Option<ConvBn>,
+}
+
+impl ResBlock {
+    fn new(kind: BlockKind, inputs: usize, width: usize, stride: usize, device: &Device) -> Self {
+        let outputs = width * kind.expansion();
+        let convs = match kind {
+            BlockKind::Basic => vec![
+                ConvBn::new([inputs, width], 3, stride, device),
+                ConvBn::new([width, width], 3, 1, device),
+            ],
+            BlockKind::Bottleneck => vec![
+                ConvBn::new([inputs, width], 1, 1, device),
+                ConvBn::new([width, width], 3, stride, device),
+                ConvBn::new([width, outputs], 1, 1, device),
+            ],
+        };
+        let shortcut = (stride != 1 || inputs != outputs)
+            .then(|| ConvBn::new([inputs, outputs], 1, stride, device));
+        Self { convs, shortcut }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let identity = match &self.shortcut {
+            Some(s) => s.forward(x.clone()),
+            None => x.clone(),
+        };
+        let last = self.convs.len() - 1;
+        let mut y = x;
+        for (i, c) in self.convs.iter().enumerate() {
+            y = c.forward(y);
+            if i < last {
+                y = relu(y);
+            }
+        }
+        relu(y + identity)
+    }
+}
+
+/// A ResNet.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    stem: ConvBn,
+    pool: Option<MaxPool2d>,
+    blocks: Vec<ResBlock>,
+    fc: Linear,
+}
+
+impl ResNet {
+    /// A freshly initialised network.
+    pub fn new(spec: &ResNetSpec, input: InputShape, device: &Device) -> Self {
+        let stem_width = spec.widths[0];
+        let (stem, pool) = match spec.stem {
+            Stem::ImageNet => (
+                ConvBn::new([input.channels, stem_width], 7, 2, device),
+                Some(
+                    MaxPool2dConfig::new([3, 3])
+                        .with_strides([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(),
+                ),
+            ),
+            Stem::Small => (
+                ConvBn::new([input.channels, stem_width], 3, 1, device),
+                None,
+            ),
+        };
+        let mut blocks = Vec::new();
+        let mut channels = stem_width;
+        for (stage, (&depth, &width)) in spec.depths.iter().zip(&spec.widths).enumerate() {
+            for b in 0..depth {
+                let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+                blocks.push(ResBlock::new(spec.block, channels, width, stride, device));
+                channels = width * spec.block.expansion();
+            }
+        }
+        Self {
+            stem,
+            pool,
+            blocks,
+            fc: LinearConfig::new(channels, input.classes).init(device),
+        }
+    }
+
+    /// Logits of `[batch, C, H, W]` images.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = relu(self.stem.forward(x));
+        if let Some(p) = &self.pool {
+            x = p.forward(x);
+        }
+        for b in &self.blocks {
+            x = b.forward(x);
+        }
+        self.fc.forward(global_avg_pool(x))
+    }
+}

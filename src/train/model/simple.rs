@@ -1,0 +1,101 @@
+//! The small networks: a multi-layer perceptron and a two-layer convnet, sharing one head.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+
+use super::InputShape;
+
+/// Fully connected classifier head: linear, ReLU, linear.
+#[derive(Module, Debug)]
+pub struct Head {
+    hidden: Linear,
+    act: Relu,
+    out: Linear,
+}
+
+impl Head {
+    fn new(inputs: usize, hidden: usize, classes: usize, device: &Device) -> Self {
+        Self {
+            hidden: LinearConfig::new(inputs, hidden).init(device),
+            act: Relu::new(),
+            out: LinearConfig::new(hidden, classes).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.out.forward(self.act.forward(self.hidden.forward(x)))
+    }
+}
+
+/// Flatten, hidden layer, ReLU, output layer.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    head: Head,
+}
+
+impl Mlp {
+    /// A freshly initialised network.
+    pub fn new(hidden: usize, input: InputShape, device: &Device) -> Self {
+        let pixels = input.channels * input.height * input.width;
+        Self {
+            head: Head::new(pixels, hidden, input.classes, device),
+        }
+    }
+
+    /// Logits.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head.forward(x.flatten(1, 3))
+    }
+}
+
+/// Conv 3x3, ReLU, 2x2 max-pool.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    act: Relu,
+    pool: MaxPool2d,
+}
+
+impl ConvBlock {
+    fn new(inputs: usize, outputs: usize, device: &Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new([inputs, outputs], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device),
+            act: Relu::new(),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pool.forward(self.act.forward(self.conv.forward(x)))
+    }
+}
+
+/// conv 3x3 32, ReLU, max-pool 2; conv 3x3 64, ReLU, max-pool 2; hidden layer, ReLU, output.
+#[derive(Module, Debug)]
+pub struct Cnn {
+    block1: ConvBlock,
+    block2: ConvBlock,
+    head: Head,
+}
+
+impl Cnn {
+    /// A freshly initialised network.
+    pub fn new(hidden: usize, input: InputShape, device: &Device) -> Self {
+        let features = 64 * (input.height / 4) * (input.width / 4);
+        Self {
+            block1: ConvBlock::new(input.channels, 32, device),
+            block2: ConvBlock::new(32, 64, device),
+            head: Head::new(features, hidden, input.classes, device),
+        }
+    }
+
+    /// Logits.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.block2.forward(self.block1.forward(x));
+        self.head.forward(x.flatten(1, 3))
+    }
+}

@@ -1,0 +1,362 @@
+//! Swin Transformer (Liu et al. 2021): patch embedding, stages of window attention blocks
+//! that alternate regular and shifted windows (with the attention mask of the cyclic shift),
+//! relative position bias, patch merging between stages, stochastic depth.
+
+use burn::module::Param;
+use burn::nn::{LayerNorm, Linear};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::softmax;
+
+use super::InputShape;
+use super::blocks::{DropPath, FeedForward, PatchEmbed, drop_path_rates, layer_norm, linear};
+
+/// A Swin Transformer's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwinSpec {
+    /// Side of the non-overlapping patches of the embedding (4 on ImageNet).
+    pub patch_size: usize,
+    /// Side of the attention windows (7 on ImageNet).
+    pub window_size: usize,
+    /// Blocks per stage.
+    pub depths: Vec<usize>,
+    /// Channels per stage (doubling in the originals: patch merging maps 4C to the next).
+    pub widths: Vec<usize>,
+    /// Attention heads per stage.
+    pub heads: Vec<usize>,
+    /// Largest stochastic-depth rate (reached by the last block).
+    pub drop_path: f64,
+}
+
+impl SwinSpec {
+    /// Token grid of each stage for `input`, and the window and shift used there: the
+    /// original shrinks the window to the grid (and drops the shift) when the grid is no
+    /// larger than a window.
+    pub fn geometry(&self, input: InputShape) -> Vec<StageGeometry> {
+        let mut h = input.height / self.patch_size;
+        let mut w = input.width / self.patch_size;
+        let mut out = Vec::new();
+        for i in 0..self.depths.len() {
+            if i > 0 {
+                h /= 2;
+                w /= 2;
+            }
+            let (window, shift) = if h.min(w) <= self.window_size {
+                (h.min(w), 0)
+            } else {
+                (self.window_size, self.window_size / 2)
+            };
+            out.push(StageGeometry {
+                height: h,
+                width: w,
+                window,
+                shift,
+            });
+        }
+        out
+    }
+}
+
+/// Token grid and windows of one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageGeometry {
+    /// Token rows.
+    pub height: usize,
+    /// Token columns.
+    pub width: usize,
+    /// Window side.
+    pub window: usize,
+    /// Shift of the odd blocks.
+    pub shift: usize,
+}
+
+/// Index into the relative-position bias table for every (query, key) pair of a
+/// `window x window` window, row-major: `(dy + w - 1) * (2w - 1) + (dx + w - 1)`.
+pub fn relative_position_index(window: usize) -> Vec<i64> {
+    let w = window as i64;
+    let n = window * window;
+    let mut out = Vec::with_capacity(n * n);
+    for i in 0..n as i64 {
+        for j in 0..n as i64 {
+            let (dy, dx) = (i / w - j / w, i % w - j % w);
+            out.push((dy + w - 1) * (2 * w - 1) + (dx + w - 1));
+        }
+    }
+    out
+}
+
+/// The additive attention mask of the shifted windows of an `height x width` grid:
+/// `[windows, n, n]` row-major with `n = window²`, 0 where query and key come from the same
+/// region of the cyclically shifted image and -100 where they do not (the original's value).
+/// Windows are numbered row-major over the grid, tokens row-major within a window.
+pub fn shift_mask(height: usize, width: usize, window: usize, shift: usize) -> Vec<f32> {
+    // Region of each coordinate along one axis: [0, L-w), [L-w, L-s), [L-s, L).
+    let region = |x: usize, len: usize| -> usize {
+        if x < len - window {
+            0
+        } else if x < len - shift {
+            1
+        } else {
+            2
+        }
+    };
+    let n = window * window;
+    let (wh, ww) = (height / window, width / window);
+    let mut out = Vec::with_capacity(wh * ww * n * n);
+    for by in 0..wh {
+        for bx in 0..ww {
+            let ids: Vec<usize> = (0..n)
+                .map(|t| {
+                    let (y, x) = (by * window + t / window, bx * window + t % window);
+                    region(y, height) * 3 + region(x, width)
+                })
+                .collect();
+            for &a in &ids {
+                for &b in &ids {
+                    out.push(if a == b { 0.0 } else { -100.0 });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Multi-head self-attention inside windows, with a learned relative position bias.
+#[derive(Module, Debug)]
+pub struct WindowAttention {
+    qkv: Linear,
+    proj: Linear,
+    bias_table: Param<Tensor<2>>,
+    #[module(skip)]
+    index: Vec<i64>,
+    heads: usize,
+}
+
+impl WindowAttention {
+    fn new(dim: usize, heads: usize, window: usize, device: &Device) -> Self {
+        let side = 2 * window - 1;
+        Self {
+            qkv: linear(dim, 3 * dim, true, device),
+            proj: linear(dim, dim, true, device),
+            bias_table: Param::from_tensor(Tensor::random(
+                [side * side, heads],
+                Distribution::Normal(0.0, 0.02),
+                device,
+            )),
+            index: relative_position_index(window),
+            heads,
+        }
+    }
+
+    /// `x`: `[windows * batch, n, C]`; `mask`: `[windows, n, n]` for shifted windows.
+    fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3>>) -> Tensor<3> {
+        let [bw, n, c] = x.dims();
+        let (h, hd) = (self.heads, c / self.heads);
+        let qkv = self
+            .qkv
+            .forward(x)
+            .reshape([bw, n, 3, h, hd])
+            .permute([2, 0, 3, 1, 4]);
+        let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([bw, h, n, hd]);
+        let (q, k, v) = (part(0), part(1), part(2));
+        let q = q.mul_scalar((hd as f64).powf(-0.5));
+        let device = q.device();
+        let index =
+            Tensor::<1, Int>::from_data(TensorData::new(self.index.clone(), [n * n]), &device);
+        let bias = self
+            .bias_table
+            .val()
+            .select(0, index)
+            .reshape([n, n, h])
+            .permute([2, 0, 1])
+            .unsqueeze::<4>();
+        let mut attn = q.matmul(k.swap_dims(2, 3)) + bias;
+        if let Some(mask) = mask {
+            let windows = mask.dims()[0];
+            attn = (attn.reshape([bw / windows, windows, h, n, n])
+                + mask.reshape([1, windows, 1, n, n]))
+            .reshape([bw, h, n, n]);
+        }
+        let out = softmax(attn, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([bw, n, c]);
+        self.proj.forward(out)
+    }
+}
+
+/// Pre-norm window attention and feed-forward, each with a residual and stochastic depth.
+#[derive(Module, Debug)]
+pub struct SwinBlock {
+    norm1: LayerNorm,
+    attn: WindowAttention,
+    norm2: LayerNorm,
+    ffn: FeedForward,
+    drop: DropPath,
+    #[module(skip)]
+    geometry: [usize; 4],
+    #[module(skip)]
+    mask: Option<Vec<f32>>,
+}
+
+impl SwinBlock {
+    fn new(
+        dim: usize,
+        heads: usize,
+        g: StageGeometry,
+        shifted: bool,
+        drop: f64,
+        device: &Device,
+    ) -> Self {
+        let shift = if shifted { g.shift } else { 0 };
+        Self {
+            norm1: layer_norm(dim, 1e-5, device),
+            attn: WindowAttention::new(dim, heads, g.window, device),
+            norm2: layer_norm(dim, 1e-5, device),
+            ffn: FeedForward::new(dim, 4, device),
+            drop: DropPath::new(drop),
+            geometry: [g.height, g.width, g.window, shift],
+            mask: (shift > 0).then(|| shift_mask(g.height, g.width, g.window, shift)),
+        }
+    }
+
+    /// `x`: `[batch, H * W, C]` tokens, row-major.
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, _, c] = x.dims();
+        let [h, w, win, shift] = self.geometry;
+        let (nh, nw) = (h / win, w / win);
+        let mut y = self.norm1.forward(x.clone()).reshape([b, h, w, c]);
+        if shift > 0 {
+            let s = -(shift as i64);
+            y = y.roll(&[s, s], &[1, 2]);
+        }
+        let windows = y
+            .reshape([b, nh, win, nw, win, c])
+            .permute([0, 1, 3, 2, 4, 5])
+            .reshape([b * nh * nw, win * win, c]);
+        let mask = self.mask.as_ref().map(|m| {
+            Tensor::<3>::from_data(
+                TensorData::new(m.clone(), [nh * nw, win * win, win * win]),
+                &windows.device(),
+            )
+        });
+        let mut y = self
+            .attn
+            .forward(windows, mask)
+            .reshape([b, nh, nw, win, win, c])
+            .permute([0, 1, 3, 2, 4, 5])
+            .reshape([b, h, w, c]);
+        if shift > 0 {
+            let s = shift as i64;
+            y = y.roll(&[s, s], &[1, 2]);
+        }
+        let x = x + self.drop.forward(y.reshape([b, h * w, c]));
+        x.clone() + self.drop.forward(self.ffn.forward(self.norm2.forward(x)))
+    }
+}
+
+/// Concatenates each 2x2 group of tokens (4C channels), layer norm, linear to the next width.
+#[derive(Module, Debug)]
+pub struct PatchMerging {
+    norm: LayerNorm,
+    reduction: Linear,
+    #[module(skip)]
+    grid: [usize; 2],
+}
+
+impl PatchMerging {
+    /// `[batch, H * W, C]` to `[batch, H/2 * W/2, outputs]`.
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, _, c] = x.dims();
+        let [h, w] = self.grid;
+        // [b, h/2, dy, w/2, dx, c] -> [b, h/2, w/2, dx, dy, c]: the original's order
+        // x0 (even row, even col), x1 (odd row, even col), x2 (even row, odd col), x3.
+        let x = x
+            .reshape([b, h / 2, 2, w / 2, 2, c])
+            .permute([0, 1, 3, 4, 2, 5])
+            .reshape([b, (h / 2) * (w / 2), 4 * c]);
+        self.reduction.forward(self.norm.forward(x))
+    }
+}
+
+/// One stage: optional patch merging, then blocks alternating regular and shifted windows.
+#[derive(Module, Debug)]
+pub struct SwinStage {
+    merge: Option<PatchMerging>,
+    blocks: Vec<SwinBlock>,
+}
+
+/// A Swin Transformer.
+#[derive(Module, Debug)]
+pub struct Swin {
+    embed: PatchEmbed,
+    stages: Vec<SwinStage>,
+    norm: LayerNorm,
+    head: Linear,
+}
+
+impl Swin {
+    /// A freshly initialised network.
+    pub fn new(spec: &SwinSpec, input: InputShape, device: &Device) -> Self {
+        let total = spec.depths.iter().sum();
+        let mut rates = drop_path_rates(spec.drop_path, total).into_iter();
+        let geometry = spec.geometry(input);
+        let mut stages = Vec::new();
+        let mut prev: Option<(usize, StageGeometry)> = None;
+        for (i, g) in geometry.iter().enumerate() {
+            let dim = spec.widths[i];
+            let merge = prev.map(|(p, pg)| PatchMerging {
+                norm: layer_norm(4 * p, 1e-5, device),
+                reduction: linear(4 * p, dim, false, device),
+                grid: [pg.height, pg.width],
+            });
+            let blocks = (0..spec.depths[i])
+                .map(|b| {
+                    let rate = rates.next().unwrap_or(0.0);
+                    SwinBlock::new(dim, spec.heads[i], *g, b % 2 == 1, rate, device)
+                })
+                .collect();
+            stages.push(SwinStage { merge, blocks });
+            prev = Some((dim, *g));
+        }
+        let last = *spec.widths.last().expect("at least one stage");
+        Self {
+            embed: PatchEmbed::new(
+                input.channels,
+                spec.widths[0],
+                spec.patch_size,
+                1e-5,
+                device,
+            ),
+            stages,
+            norm: layer_norm(last, 1e-5, device),
+            head: linear(last, input.classes, true, device),
+        }
+    }
+
+    /// Whether some block drops its residual branch during training.
+    pub fn has_drop_path(&self) -> bool {
+        self.stages
+            .iter()
+            .flat_map(|s| &s.blocks)
+            .any(|b| b.drop.prob() > 0.0)
+    }
+
+    /// Logits of `[batch, C, H, W]` images.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.embed.forward(x);
+        let [b, c, h, w] = x.dims();
+        let mut x = x.reshape([b, c, h * w]).swap_dims(1, 2);
+        for s in &self.stages {
+            if let Some(m) = &s.merge {
+                x = m.forward(x);
+            }
+            for blk in &s.blocks {
+                x = blk.forward(x);
+            }
+        }
+        let x = self.norm.forward(x).mean_dim(1);
+        let [b, _, c] = x.dims();
+        self.head.forward(x.reshape([b, c]))
+    }
+}

@@ -1,0 +1,209 @@
+//! The model zoo: reference parameter counts, forward and backward shapes at ImageNet size
+//! and at 28x28, Swin's window geometry against hand-worked cases, stochastic depth.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use dynunc::train::model::blocks::DropPath;
+use dynunc::train::model::swin::{relative_position_index, shift_mask};
+use dynunc::train::model::{InputShape, Model, ModelSpec, PRESETS};
+
+fn device() -> Device {
+    Device::flex()
+}
+
+fn model(name: &str, input: InputShape, device: &Device) -> Model {
+    let spec = ModelSpec::preset(name).expect("preset exists");
+    assert!(
+        spec.check(input).is_empty(),
+        "{name}: {:?}",
+        spec.check(input)
+    );
+    Model::new(&spec, input, device)
+}
+
+/// torchvision / timm / the original repositories, at 224x224x3 and 1000 classes.
+#[test]
+fn imagenet_parameter_counts_equal_the_reference_implementations() {
+    let d = device().autodiff();
+    for (name, expected) in [
+        ("resnet18", 11_689_512),
+        ("resnet50", 25_557_032),
+        ("convnext_tiny", 28_589_128),
+        ("swin_tiny", 28_288_354),
+    ] {
+        let m = model(name, InputShape::IMAGENET, &d);
+        assert_eq!(m.trainable_params(), expected, "{name}");
+    }
+}
+
+/// Runs one forward and backward pass and checks the logits' shape and that every
+/// parameter received a gradient of its own shape.
+fn forward_backward(name: &str, input: InputShape, batch: usize) {
+    let d = device().autodiff();
+    d.seed(7);
+    let m = model(name, input, &d);
+    let x = Tensor::<4>::random(
+        [batch, input.channels, input.height, input.width],
+        Distribution::Normal(0.0, 1.0),
+        &d,
+    );
+    let logits = m.forward(x);
+    assert_eq!(logits.dims(), [batch, input.classes], "{name}");
+    let values = logits.clone().inner().into_data();
+    assert!(
+        values
+            .as_slice::<f32>()
+            .unwrap()
+            .iter()
+            .all(|v| v.is_finite()),
+        "{name}: non-finite logits"
+    );
+    let grads = logits.sum().backward();
+    let grads = burn::optim::GradientsParams::from_grads(grads, &m);
+    let mut check = GradCheck {
+        grads: &grads,
+        params: 0,
+        missing: 0,
+    };
+    m.visit(&mut check);
+    assert!(check.params > 0);
+    if !name.starts_with("resnet") {
+        // Only batch norm keeps buffers; anything else that does not train is a bug.
+        assert_eq!(
+            m.trainable_params(),
+            m.num_params(),
+            "{name}: untrainable parameters"
+        );
+    }
+    assert_eq!(check.missing, 0, "{name}: parameters without a gradient");
+}
+
+/// Counts parameters and those without a gradient of their own shape.
+struct GradCheck<'a> {
+    grads: &'a burn::optim::GradientsParams,
+    params: usize,
+    missing: usize,
+}
+
+impl ModuleVisitor for GradCheck<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if !param.val().is_require_grad() {
+            return; // batch-norm running statistics
+        }
+        self.params += 1;
+        match self.grads.get::<D>(param.id) {
+            Some(g) if g.dims() == param.val().dims() => {}
+            _ => self.missing += 1,
+        }
+    }
+}
+
+#[test]
+fn imagenet_models_run_forward_and_backward_at_224() {
+    for name in ["resnet18", "resnet50", "convnext_tiny", "swin_tiny"] {
+        forward_backward(name, InputShape::IMAGENET, 1);
+    }
+}
+
+#[test]
+fn every_preset_for_small_inputs_runs_at_28x28() {
+    for name in [
+        "mlp",
+        "cnn",
+        "resnet_mini",
+        "convnext_mini",
+        "swin_mini",
+        "resnet18",
+    ] {
+        forward_backward(name, InputShape::MNIST, 3);
+    }
+}
+
+#[test]
+fn the_full_size_swin_does_not_fit_28x28_and_says_why() {
+    let spec = ModelSpec::preset("swin_tiny").unwrap();
+    let problems = spec.check(InputShape::MNIST);
+    assert!(!problems.is_empty());
+    assert!(
+        problems
+            .iter()
+            .any(|(key, msg)| *key == "depths" && msg.contains("cannot halve")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn every_preset_is_listed_once_and_builds() {
+    let mut names: Vec<_> = PRESETS.iter().map(|p| p.name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), PRESETS.len());
+}
+
+/// Window 2 on a 2x2 grid of windows: index = (dy + 1) * 3 + (dx + 1).
+#[test]
+fn relative_position_index_matches_a_hand_worked_window() {
+    assert_eq!(
+        relative_position_index(2),
+        vec![4, 3, 1, 0, 5, 4, 2, 1, 7, 6, 4, 3, 8, 7, 5, 4]
+    );
+}
+
+/// A 4x4 grid, window 2, shift 1. Regions per axis after the cyclic shift: [0, 2) -> 0,
+/// [2, 3) -> 1, [3, 4) -> 2; a token's id is 3 * row region + column region:
+///
+/// ```text
+/// 0 0 | 1 2
+/// 0 0 | 1 2
+/// ----+----
+/// 3 3 | 4 5
+/// 6 6 | 7 8
+/// ```
+#[test]
+fn shifted_window_mask_matches_a_hand_worked_grid() {
+    let mask = shift_mask(4, 4, 2, 1);
+    assert_eq!(mask.len(), 4 * 16);
+    let x = -100.0;
+    #[rustfmt::skip]
+    let expected: Vec<f32> = [
+        // window 0: ids 0 0 0 0
+        [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0],
+        // window 1: ids 1 2 1 2
+        [0.0, x, 0.0, x], [x, 0.0, x, 0.0], [0.0, x, 0.0, x], [x, 0.0, x, 0.0],
+        // window 2: ids 3 3 6 6
+        [0.0, 0.0, x, x], [0.0, 0.0, x, x], [x, x, 0.0, 0.0], [x, x, 0.0, 0.0],
+        // window 3: ids 4 5 7 8
+        [0.0, x, x, x], [x, 0.0, x, x], [x, x, 0.0, x], [x, x, x, 0.0],
+    ]
+    .concat();
+    assert_eq!(mask, expected);
+}
+
+#[test]
+fn drop_path_is_identity_in_evaluation_and_drops_whole_samples_in_training() {
+    let drop = DropPath::new(0.5);
+    let x = Tensor::<2>::ones([400, 3], &device());
+    assert_eq!(
+        drop.forward(x.clone())
+            .into_data()
+            .as_slice::<f32>()
+            .unwrap(),
+        x.into_data().as_slice::<f32>().unwrap()
+    );
+    let d = device().autodiff();
+    d.seed(1);
+    let y = drop
+        .forward(Tensor::<2>::ones([400, 3], &d))
+        .inner()
+        .into_data();
+    let rows: Vec<&[f32]> = y.as_slice::<f32>().unwrap().chunks(3).collect();
+    let kept = rows.iter().filter(|r| r.iter().all(|&v| v == 2.0)).count();
+    let dropped = rows.iter().filter(|r| r.iter().all(|&v| v == 0.0)).count();
+    assert_eq!(
+        kept + dropped,
+        400,
+        "a sample is kept or dropped whole, survivors scaled by 2"
+    );
+    assert!((150..250).contains(&kept), "{kept} of 400 kept at rate 0.5");
+}
