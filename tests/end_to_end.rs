@@ -215,7 +215,7 @@ fn a_second_run_into_the_same_folder_is_refused() {
 fn configuration_problems_are_reported_together_with_their_paths() {
     let dir = temp();
     let file = p(dir.path(), "bad.yaml");
-    std::fs::write(&file, "train:\n  epochs: 0\n  lr: -1\nscoring:\n  methods: [dyn_unc, dynunc]\nretrain:\n  prune_ratios: [0.5, 1.5]\nmodel:\n  arch: swin_tiny\n").unwrap();
+    std::fs::write(&file, "train:\n  epochs: 0\n  lr: -1\nscoring:\n  methods: [dyn_unc, dynunc]\nretrain:\n  prune_ratios: [0.5, 1.5]\nmodel:\n  arch: vit\n").unwrap();
     let o = run_in(dir.path(), &[file.to_str().unwrap()]);
     assert!(!o.status.success());
     let err = stderr(&o);
@@ -227,7 +227,8 @@ fn configuration_problems_are_reported_together_with_their_paths() {
         "retrain.prune_ratios[1]",
         "prune ratio 1.5",
         "model.arch",
-        "mlp, cnn",
+        "unknown model `vit`",
+        "mlp, cnn, resnet18",
     ] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
@@ -242,6 +243,183 @@ fn configuration_problems_are_reported_together_with_their_paths() {
     std::fs::write(&file, "train: [1, 2\n").unwrap();
     let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
     assert!(err.contains("bad.yaml"), "{err}");
+}
+
+#[test]
+fn model_problems_name_the_model_and_the_key() {
+    let dir = temp();
+    let file = p(dir.path(), "bad.yaml");
+    let cases = [
+        // the full-size Swin cannot halve a 28x28 image's 7x7 patch grid three times
+        (
+            "model:\n  arch: swin_tiny\n",
+            vec!["model.depths", "cannot halve"],
+        ),
+        (
+            "model:\n  arch: resnet_mini\n  heads: [2]\n  window_size: 4\n",
+            vec![
+                "model.heads",
+                "model.window_size",
+                "does not apply to resnet",
+            ],
+        ),
+        (
+            "model:\n  arch: swin_mini\n  window_size: 4\n  heads: [3, 4]\n",
+            vec![
+                "model.window_size",
+                "14x14 token grid",
+                "model.heads",
+                "3 heads do not divide width 32",
+            ],
+        ),
+        (
+            "model:\n  arch: convnext_mini\n  widths: [32]\n  drop_path: 1.5\n",
+            vec![
+                "model.widths",
+                "one positive width per stage (2 stages",
+                "model.drop_path",
+            ],
+        ),
+        (
+            "models:\n  - arch: mlp\n  - arch: mlp\n  - arch: cnn\n    stem: small\n",
+            vec!["models[1].name", "appears twice", "models[2].stem"],
+        ),
+        (
+            "model:\n  arch: mlp\nmodels:\n  - arch: cnn\n",
+            vec!["either `model:` or `models:`"],
+        ),
+        (
+            "model:\n  arch: convnext_mini\ndynamics:\n  view: clean\n  drop_path: true\n",
+            vec!["dynamics.drop_path", "view: train"],
+        ),
+    ];
+    for (yaml, needles) in cases {
+        std::fs::write(&file, yaml).unwrap();
+        let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
+        for needle in needles {
+            assert!(
+                err.contains(needle),
+                "missing `{needle}` for\n{yaml}in:\n{err}"
+            );
+        }
+    }
+}
+
+/// Two networks: each gets a scoring run, each one's subsets are retrained on both, random
+/// once per target; `archs.csv` has one row per network; `report` rewrites the same tables.
+#[test]
+fn several_models_give_the_cross_architecture_rows() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 120, 40);
+    let out = p(dir.path(), "results");
+    let yaml = tiny_experiment("cross", &data, &out, "")
+        .replace(
+            "model:\n  arch: mlp\n  hidden: 32\n",
+            "models:\n  - arch: mlp\n    hidden: 32\n  - name: wide\n    arch: mlp\n    hidden: 64\n",
+        )
+        .replace("  prune_ratios: [0.5, 0.75]\n  seeds: [0, 1]\n", "  prune_ratios: [0.5]\n  seeds: [0]\n")
+        .replace("scoring:\n", "scoring:\n  methods: [dyn_unc, random]\n");
+    let file = p(dir.path(), "cross.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let o = run_in(dir.path(), &[file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let res = out.join("cross");
+    let rows = dynunc::report::read_rows(&res.join("main.csv")).unwrap();
+    let mut got: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r.source_arch.clone(), r.arch.clone(), r.method.clone()))
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String, String)> = [
+        ("mlp", "mlp", "full"),
+        ("mlp", "mlp", "dyn_unc"),
+        ("wide", "mlp", "dyn_unc"),
+        ("mlp", "mlp", "random"),
+        ("wide", "wide", "full"),
+        ("mlp", "wide", "dyn_unc"),
+        ("wide", "wide", "dyn_unc"),
+        ("wide", "wide", "random"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(got, want);
+    // The two networks' scoring runs differ, so their Dyn-Unc subsets do too.
+    let score = |m: &str| {
+        std::fs::read_to_string(res.join("work").join(m).join("scores/dyn_unc.csv")).unwrap()
+    };
+    assert_ne!(score("mlp"), score("wide"));
+    let archs = dynunc::report::read_arch_rows(&res.join("archs.csv")).unwrap();
+    let names: Vec<_> = archs
+        .iter()
+        .map(|a| (a.arch.as_str(), a.preset.as_str()))
+        .collect();
+    assert_eq!(names, [("mlp", "mlp"), ("wide", "mlp")]);
+    assert_eq!(archs[0].params, 784 * 32 + 32 + 32 * 10 + 10);
+    assert_eq!(archs[1].params, 784 * 64 + 64 + 64 * 10 + 10);
+    let md = std::fs::read_to_string(res.join("main.md")).unwrap();
+    for needle in [
+        "## Scored and retrained on mlp",
+        "## Scored and retrained on wide",
+        "| wide → mlp | dyn_unc |",
+        "| mlp → wide | dyn_unc |",
+    ] {
+        assert!(md.contains(needle), "missing `{needle}` in\n{md}");
+    }
+    for f in [
+        "accuracy-mlp.svg",
+        "accuracy-wide.svg",
+        "scores-mlp.svg",
+        "scores-wide.svg",
+        "archs.md",
+    ] {
+        assert!(res.join(f).exists(), "{f}");
+    }
+    let table = |md: &str| {
+        md.split_once("\n\n")
+            .unwrap()
+            .1
+            .split_once("\n\n")
+            .unwrap()
+            .1
+            .to_string()
+    };
+    let o = run_in(dir.path(), &["report", res.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        table(&std::fs::read_to_string(res.join("main.md")).unwrap()),
+        table(&md)
+    );
+}
+
+/// A batch-norm network recorded in the clean view (evaluation mode) and a ConvNeXt with
+/// stochastic depth recorded without it: both train, record and retrain end to end.
+#[test]
+fn the_small_presets_train_end_to_end() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 60, 20);
+    let out = p(dir.path(), "results");
+    let yaml = tiny_experiment("presets", &data, &out, "dynamics:\n  view: clean\n")
+        .replace(
+            "model:\n  arch: mlp\n  hidden: 32\n",
+            "models:\n  - arch: resnet_mini\n    widths: [4, 8]\n    depths: [1, 1]\n  - arch: convnext_mini\n    widths: [8, 16]\n    depths: [1, 1]\n    drop_path: 0.3\n",
+        )
+        .replace("  epochs: 3\n", "  epochs: 2\n")
+        .replace("  prune_ratios: [0.5, 0.75]\n  seeds: [0, 1]\n", "  prune_ratios: [0.5]\n  seeds: [0]\n  full_data: false\n")
+        .replace("scoring:\n", "scoring:\n  methods: [dyn_unc]\n");
+    let file = p(dir.path(), "presets.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let o = run_in(dir.path(), &[file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = dynunc::report::read_rows(&out.join("presets/main.csv")).unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows.iter()
+            .all(|r| r.kept == 30 && (0.0..=1.0).contains(&r.test_acc))
+    );
 }
 
 #[test]

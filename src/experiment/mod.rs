@@ -152,6 +152,29 @@ fn load_ood(
     Ok(sets)
 }
 
+/// The 20 highest- and 20 lowest-scored training images by Dyn-Unc, as a PNG grid.
+fn examples_grid(ctx: &Ctx<'_>, scores: &[f32], png: &Path) -> Result<()> {
+    const SHOWN: usize = 20;
+    let ranking = crate::select::ranking(scores, crate::score::Keep::Highest, 0..scores.len());
+    let highest: Vec<usize> = ranking.iter().take(SHOWN).copied().collect();
+    let lowest: Vec<usize> = ranking.iter().rev().take(SHOWN).copied().collect();
+    let blocks = [
+        (
+            format!("Highest Dyn-Unc scores: kept first (of {})", scores.len()),
+            highest,
+        ),
+        ("Lowest Dyn-Unc scores: pruned first".to_string(), lowest),
+    ];
+    report::plot::image_grid_png(
+        &ctx.splits.train,
+        &ctx.exp.data.dataset.class_names(),
+        &blocks,
+        10,
+        png,
+    )
+    .map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))
+}
+
 /// Runs the experiment in `path`.
 pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     let exp = config::load(path)?;
@@ -235,67 +258,33 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     let mut arch_rows = Vec::new();
     for (m, spec) in exp.models.iter().enumerate() {
         let (s, row) = scoring::scores(&ctx, m)?;
-        let drawn: Vec<(&str, &[f32])> = s
-            .by_method
-            .iter()
-            .map(|(m, v)| (m.info().name, v.as_slice()))
-            .collect();
-        if !drawn.is_empty() {
-            let (file, title) = match several {
-                false => ("scores.svg".to_string(), exp.name.clone()),
-                true => (
-                    format!("scores-{}.svg", spec.name),
-                    format!("{} ({})", exp.name, spec.name),
-                ),
-            };
-            let svg = dir.join(file);
-            report::plot::score_histograms_svg(
-                &drawn,
-                &format!("{title}: score distributions"),
-                &svg,
-            )
-            .map_err(|e| anyhow::anyhow!("drawing {}: {e}", svg.display()))?;
+        let suffix = match several {
+            false => String::new(),
+            true => format!("-{}", spec.name),
+        };
+        if let Some(dyn_unc) = s.get("dyn_unc") {
+            let png = dir.join(format!("examples{suffix}.png"));
+            examples_grid(&ctx, dyn_unc, &png)?;
         }
         arch_rows.extend(row);
         scores.push(s);
     }
     if !arch_rows.is_empty() {
         crate::atomic::write_csv(&dir.join("archs.csv"), &arch_rows)?;
-        let md = format!(
-            "# {}: scoring runs\n\nOne full-data training run per model, dynamics recorded. Produced by `dynunc {}` (commit {}, backend {}).\n\n{}",
-            exp.name,
-            path.display(),
-            info.commit,
-            why,
-            report::arch_table(&arch_rows)
-        );
-        crate::atomic::write(&dir.join("archs.md"), md.as_bytes())?;
     }
     let (rows, ood_rows) = retrain::all(&ctx, &scores)?;
     if !ood_rows.is_empty() {
         crate::atomic::write_csv(&dir.join("ood.csv"), &ood_rows)?;
-        let md = format!(
-            "# {}: out-of-distribution detection\n\nEvery trained model of main.csv, test set as in-distribution. Produced by `dynunc {}` (commit {}).\n{}",
-            exp.name,
-            path.display(),
-            info.commit,
-            report::ood_table(&ood_rows)
-        );
-        crate::atomic::write(&dir.join("ood.md"), md.as_bytes())?;
     }
-
-    let table = report::results_markdown(&rows);
     if !rows.is_empty() {
         crate::atomic::write_csv(&dir.join("main.csv"), &rows)?;
-        let md = format!(
-            "# {}\n\nTest accuracy after retraining on each pruned subset. Produced by `dynunc {}` (commit {}, backend {}).\n\n{table}",
-            exp.name,
-            path.display(),
-            info.commit,
-            why
-        );
-        crate::atomic::write(&dir.join("main.md"), md.as_bytes())?;
-        report::plot::accuracy_figures(&rows, &exp.name, &dir)?;
     }
+    let note = format!(
+        "Produced by `dynunc {}` (commit {}, backend {}).",
+        path.display(),
+        info.commit,
+        why
+    );
+    let table = report::folder::write(&dir, &note)?;
     Ok(Outcome { dir, rows, table })
 }

@@ -1,5 +1,6 @@
 //! Results: the typed rows of `main.csv` and the Markdown tables made from them.
 
+pub mod folder;
 pub mod plot;
 pub mod stats;
 
@@ -118,7 +119,7 @@ pub fn arch_table(rows: &[ArchRow]) -> String {
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.1} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.2} |",
             r.arch,
             r.preset,
             r.params,

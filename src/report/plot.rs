@@ -1,8 +1,10 @@
-//! The accuracy-versus-prune-ratio figure, as SVG (text is drawn by the viewer, so no font files
-//! are needed to make it).
+//! The figures: accuracy against prune ratio, score histograms (each as SVG and PNG; PNG text
+//! uses the embedded DejaVu Sans), and a grid of the highest- and lowest-scored images.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{MainRow, mean_std};
@@ -21,13 +23,13 @@ const PALETTE: [RGBColor; 8] = [
 /// A point of a method's line: prune ratio (%), mean accuracy (%), std (%).
 type Point = (f64, f64, f64);
 
-/// The accuracy figures of an experiment's rows in `dir`: `accuracy.svg` for a single
-/// network; `accuracy-<network>.svg` per network (its own subsets) for several.
+/// The accuracy figures of an experiment's rows in `dir`: `accuracy.svg`/`.png` for a single
+/// network; `accuracy-<network>.svg`/`.png` per network (its own subsets) for several.
 pub fn accuracy_figures(rows: &[MainRow], experiment: &str, dir: &Path) -> anyhow::Result<()> {
     let archs = super::archs(rows);
     let figures: Vec<(String, String, Vec<MainRow>)> = match archs.len() {
         0 | 1 => vec![(
-            "accuracy.svg".into(),
+            "accuracy".into(),
             format!("{experiment}: test accuracy after pruning"),
             rows.to_vec(),
         )],
@@ -35,7 +37,7 @@ pub fn accuracy_figures(rows: &[MainRow], experiment: &str, dir: &Path) -> anyho
             .iter()
             .map(|a| {
                 (
-                    format!("accuracy-{a}.svg"),
+                    format!("accuracy-{a}"),
                     format!("{experiment}, {a}: test accuracy after pruning"),
                     rows.iter()
                         .filter(|r| r.arch == *a && r.source() == a)
@@ -46,16 +48,54 @@ pub fn accuracy_figures(rows: &[MainRow], experiment: &str, dir: &Path) -> anyho
             .collect(),
     };
     for (file, title, rows) in figures {
-        let path = dir.join(file);
-        accuracy_svg(&rows, &title, &path)
-            .map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))?;
+        let stem = dir.join(file);
+        accuracy_figure(&rows, &title, &stem)
+            .map_err(|e| anyhow::anyhow!("drawing {}.svg/.png: {e}", stem.display()))?;
     }
     Ok(())
 }
 
+/// Registers the embedded font under "sans-serif" (once): both backends measure text with it.
+fn fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is valid TrueType, so registration cannot fail; if it did, PNG text would
+        // be missing and the SVG beside it still complete.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}
+
+/// `stem` with the extension `ext`.
+fn with_ext(stem: &Path, ext: &str) -> PathBuf {
+    stem.with_extension(ext)
+}
+
+/// Draws with `draw` into `<stem>.svg` and `<stem>.png`.
+macro_rules! svg_and_png {
+    ($stem:expr, $size:expr, $draw:ident ( $($arg:expr),* )) => {{
+        let stem: &Path = $stem;
+        fonts();
+        $draw(SVGBackend::new(&with_ext(stem, "svg"), $size).into_drawing_area(), $($arg),*)?;
+        $draw(BitMapBackend::new(&with_ext(stem, "png"), $size).into_drawing_area(), $($arg),*)
+    }};
+}
+
+/// The accuracy figure of `rows` as `<stem>.svg` and `<stem>.png`.
+pub fn accuracy_figure(rows: &[MainRow], title: &str, stem: &Path) -> Result<(), String> {
+    svg_and_png!(stem, (900, 560), draw_accuracy(rows, title))
+}
+
 /// One line per method: mean test accuracy (%) against prune ratio (%), with ± std error bars
 /// over seeds, and the full-data mean as a grey band of ± one std.
-pub fn accuracy_svg(rows: &[MainRow], title: &str, path: &Path) -> Result<(), String> {
+fn draw_accuracy<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    rows: &[MainRow],
+    title: &str,
+) -> Result<(), String> {
     let methods = super::pruning_methods(rows);
     let series: Vec<(&str, Vec<Point>)> = methods
         .iter()
@@ -91,8 +131,7 @@ pub fn accuracy_svg(rows: &[MainRow], title: &str, path: &Path) -> Result<(), St
         return Err("no rows to plot".into());
     }
     let pad = ((hi - lo) * 0.05).max(0.5);
-    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
-    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
@@ -156,19 +195,28 @@ pub fn accuracy_svg(rows: &[MainRow], title: &str, path: &Path) -> Result<(), St
     root.present().map_err(e)
 }
 
-/// One panel per method: the distribution of its scores over the training set (50 bins, sample
-/// counts on a linear scale), so the shape each method ranks by can be seen at a glance.
-pub fn score_histograms_svg<V: AsRef<[f32]>>(
+/// The score histograms as `<stem>.svg` and `<stem>.png`.
+pub fn score_histograms<V: AsRef<[f32]>>(
     scores: &[(&str, V)],
     title: &str,
-    path: &Path,
+    stem: &Path,
 ) -> Result<(), String> {
-    const BINS: usize = 50;
     if scores.is_empty() {
         return Err("no scores to draw".into());
     }
-    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
-    let root = SVGBackend::new(path, (900, 220 * scores.len() as u32 + 40)).into_drawing_area();
+    let size = (900, 220 * scores.len() as u32 + 40);
+    svg_and_png!(stem, size, draw_histograms(scores, title))
+}
+
+/// One panel per method: the distribution of its scores over the training set (50 bins, sample
+/// counts on a linear scale), so the shape each method ranks by can be seen at a glance.
+fn draw_histograms<DB: DrawingBackend, V: AsRef<[f32]>>(
+    root: DrawingArea<DB, Shift>,
+    scores: &[(&str, V)],
+    title: &str,
+) -> Result<(), String> {
+    const BINS: usize = 50;
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
     let root = root.titled(title, ("sans-serif", 22)).map_err(e)?;
     for (i, (area, (name, values))) in root
@@ -216,6 +264,79 @@ pub fn score_histograms_svg<V: AsRef<[f32]>>(
                 Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], color.mix(0.7).filled())
             }))
             .map_err(e)?;
+    }
+    root.present().map_err(e)
+}
+
+/// A grid of training images, PNG: one block per `(caption, indices)`, `per_row` images a row,
+/// each scaled `scale` times and named by its class.
+pub fn image_grid_png(
+    set: &crate::data::ImageSet,
+    class_names: &[String],
+    blocks: &[(String, Vec<usize>)],
+    per_row: usize,
+    path: &Path,
+) -> Result<(), String> {
+    const SCALE: u32 = 3;
+    const CAPTION: u32 = 30;
+    const LABEL: u32 = 16;
+    const GAP: u32 = 6;
+    let (h, w) = (set.height as u32 * SCALE, set.width as u32 * SCALE);
+    let cell = (w + GAP, h + LABEL + GAP);
+    let rows_of = |n: usize| n.div_ceil(per_row) as u32;
+    let width = GAP + per_row as u32 * cell.0;
+    let height: u32 = blocks
+        .iter()
+        .map(|(_, idx)| CAPTION + rows_of(idx.len()) * cell.1)
+        .sum::<u32>()
+        + GAP;
+    fonts();
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let mut y0 = 0i32;
+    for (caption, indices) in blocks {
+        root.draw_text(
+            caption,
+            &("sans-serif", 18).into_font().color(&BLACK),
+            (GAP as i32, y0 + 6),
+        )
+        .map_err(e)?;
+        y0 += CAPTION as i32;
+        for (k, &i) in indices.iter().enumerate() {
+            let x = (GAP + (k % per_row) as u32 * cell.0) as i32;
+            let y = y0 + ((k / per_row) as u32 * cell.1) as i32;
+            let img = set.image(i);
+            for py in 0..set.height {
+                for px in 0..set.width {
+                    let base = (py * set.width + px) * set.channels;
+                    let color = match set.channels {
+                        3 => RGBColor(img[base], img[base + 1], img[base + 2]),
+                        _ => RGBColor(img[base], img[base], img[base]),
+                    };
+                    let (x0, y1) = (
+                        x + (px as u32 * SCALE) as i32,
+                        y + (py as u32 * SCALE) as i32,
+                    );
+                    root.draw(&Rectangle::new(
+                        [(x0, y1), (x0 + SCALE as i32, y1 + SCALE as i32)],
+                        color.filled(),
+                    ))
+                    .map_err(e)?;
+                }
+            }
+            let label = class_names
+                .get(set.labels[i] as usize)
+                .cloned()
+                .unwrap_or_else(|| set.labels[i].to_string());
+            root.draw_text(
+                &label,
+                &("sans-serif", 11).into_font().color(&RGBColor(60, 60, 60)),
+                (x, y + h as i32 + 2),
+            )
+            .map_err(e)?;
+        }
+        y0 += (rows_of(indices.len()) * cell.1) as i32;
     }
     root.present().map_err(e)
 }

@@ -287,22 +287,6 @@ impl ModelSpec {
             }
             Arch::Swin(s) => {
                 stages(&s.depths, &s.widths, &mut out);
-                if s.heads.len() != s.depths.len() {
-                    out.push((
-                        "heads",
-                        format!(
-                            "{:?}: give one head count per stage ({} stages)",
-                            s.heads,
-                            s.depths.len()
-                        ),
-                    ));
-                } else {
-                    for (h, w) in s.heads.iter().zip(&s.widths) {
-                        if *h == 0 || w % h != 0 {
-                            out.push(("heads", format!("{h} heads do not divide width {w}; each stage's width must be a multiple of its heads")));
-                        }
-                    }
-                }
                 patch_check(s.patch_size, input, &mut out);
                 if s.window_size == 0 {
                     out.push(("window_size", "must be at least 1".into()));
@@ -330,6 +314,22 @@ impl ModelSpec {
                                 out.push(("window_size", format!("stage {} has a {}x{} token grid that {}x{} windows do not tile; choose a window_size dividing it", i + 1, g.height, g.width, g.window, g.window)));
                                 break;
                             }
+                        }
+                    }
+                }
+                if s.heads.len() != s.depths.len() {
+                    out.push((
+                        "heads",
+                        format!(
+                            "{:?}: give one head count per stage ({} stages)",
+                            s.heads,
+                            s.depths.len()
+                        ),
+                    ));
+                } else {
+                    for (h, w) in s.heads.iter().zip(&s.widths) {
+                        if *h == 0 || w % h != 0 {
+                            out.push(("heads", format!("{h} heads do not divide width {w}; each stage's width must be a multiple of its heads")));
                         }
                     }
                 }

@@ -1,0 +1,194 @@
+//! A results folder, written from its CSV files alone: `main.md`, `archs.md`, `ood.md`, the
+//! figures, and a `README.md` that ties them together. Used at the end of every run and by
+//! `dynunc report`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+
+use super::{arch_table, archs, ood_table, plot, read_arch_rows, read_ood_rows, read_rows};
+use crate::score::rows::read_scores;
+
+/// Rewrites every table and figure of `dir` from its CSV files (and the per-sample scores in
+/// `work/`, when present); `note` says how the CSVs were made. Returns the accuracy tables.
+pub fn write(dir: &Path, note: &str) -> Result<String> {
+    let csv = dir.join("main.csv");
+    let archs_csv = dir.join("archs.csv");
+    let ood_csv = dir.join("ood.csv");
+    // An experiment without retrains (scoring runs only) has archs.csv and no main.csv.
+    let rows = if csv.exists() || !archs_csv.exists() {
+        read_rows(&csv)
+            .with_context(|| format!("reading {} (run the experiment first)", csv.display()))?
+    } else {
+        Vec::new()
+    };
+    let arch_rows = match archs_csv.exists() {
+        true => read_arch_rows(&archs_csv)
+            .with_context(|| format!("reading {}", archs_csv.display()))?,
+        false => Vec::new(),
+    };
+    let ood = match ood_csv.exists() {
+        true => {
+            read_ood_rows(&ood_csv).with_context(|| format!("reading {}", ood_csv.display()))?
+        }
+        false => Vec::new(),
+    };
+    let name = rows
+        .first()
+        .map(|r| r.experiment.clone())
+        .or_else(|| arch_rows.first().map(|r| r.experiment.clone()))
+        .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "experiment".into());
+
+    let table = super::results_markdown(&rows);
+    if !rows.is_empty() {
+        crate::atomic::write(
+            &dir.join("main.md"),
+            format!("# {name}\n\n{note}\n\n{table}").as_bytes(),
+        )?;
+        plot::accuracy_figures(&rows, &name, dir)?;
+    }
+    if !arch_rows.is_empty() {
+        let md = format!(
+            "# {name}: scoring runs\n\nOne full-data training run per model, dynamics recorded. {note}\n\n{}",
+            arch_table(&arch_rows)
+        );
+        crate::atomic::write(&dir.join("archs.md"), md.as_bytes())?;
+    }
+    if !ood.is_empty() {
+        let md = format!(
+            "# {name}: out-of-distribution detection\n\nEvery trained model of main.csv, test set as in-distribution. {note}\n{}",
+            ood_table(&ood)
+        );
+        crate::atomic::write(&dir.join("ood.md"), md.as_bytes())?;
+    }
+
+    // Score distributions, from the per-method score files a run keeps in work/[<model>/]scores.
+    let models: Vec<String> = match arch_rows.is_empty() {
+        true => archs(&rows),
+        false => arch_rows.iter().map(|r| r.arch.clone()).collect(),
+    };
+    let several = models.len() > 1;
+    for model in &models {
+        let scores_dir = match several {
+            false => dir.join("work/scores"),
+            true => dir.join("work").join(model).join("scores"),
+        };
+        let mut drawn = Vec::new();
+        for m in crate::score::REGISTRY {
+            let method = m.info().name;
+            if let Ok(rows) = read_scores(&scores_dir.join(format!("{method}.csv"))) {
+                drawn.push((method, rows.iter().map(|r| r.score).collect::<Vec<f32>>()));
+            }
+        }
+        if !drawn.is_empty() {
+            let (file, title) = match several {
+                false => ("scores".to_string(), name.clone()),
+                true => (format!("scores-{model}"), format!("{name} ({model})")),
+            };
+            let stem = dir.join(file);
+            plot::score_histograms(&drawn, &format!("{title}: score distributions"), &stem)
+                .map_err(|e| anyhow::anyhow!("drawing {}.svg/.png: {e}", stem.display()))?;
+        }
+    }
+
+    let readme = readme(
+        dir,
+        &name,
+        note,
+        &table,
+        &models,
+        &arch_rows,
+        &ood,
+        rows.is_empty(),
+    );
+    crate::atomic::write(&dir.join("README.md"), readme.as_bytes())?;
+    Ok(table)
+}
+
+/// `README.md`: every table inline, every figure the folder holds embedded.
+#[allow(clippy::too_many_arguments)]
+fn readme(
+    dir: &Path,
+    name: &str,
+    note: &str,
+    table: &str,
+    models: &[String],
+    arch_rows: &[super::ArchRow],
+    ood: &[super::OodRow],
+    no_retrains: bool,
+) -> String {
+    let several = models.len() > 1;
+    let suffixes: Vec<String> = match several {
+        false => vec![String::new()],
+        true => models.iter().map(|m| format!("-{m}")).collect(),
+    };
+    let figure = |out: &mut String, file: &str, alt: &str| {
+        if dir.join(file).exists() {
+            let _ = writeln!(out, "![{alt}]({file})\n");
+        }
+    };
+    let mut out = format!(
+        "# {name}\n\n{note}\n\nThe experiment as run: `experiment.resolved.yaml`; seeds, commit and backend: `run_info.yaml`. Tables as Markdown: `main.md`, `archs.md`, `ood.md`; as data: the `.csv` files. Regenerate everything here with `dynunc report {}`.\n\n",
+        dir.display()
+    );
+    if !no_retrains {
+        out.push_str("## Test accuracy after pruning\n\n");
+        for (s, m) in suffixes.iter().zip(models) {
+            figure(
+                &mut out,
+                &format!("accuracy{s}.png"),
+                &format!("accuracy {m}"),
+            );
+        }
+        let _ = writeln!(out, "{table}");
+    }
+    if !arch_rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "## Scoring runs\n\nOne full-data training run per model, dynamics recorded.\n\n{}",
+            arch_table(arch_rows)
+        );
+    }
+    if suffixes
+        .iter()
+        .any(|s| dir.join(format!("scores{s}.png")).exists())
+    {
+        out.push_str("## Score distributions\n\n");
+        for (s, m) in suffixes.iter().zip(models) {
+            figure(&mut out, &format!("scores{s}.png"), &format!("scores {m}"));
+        }
+    }
+    if suffixes
+        .iter()
+        .any(|s| dir.join(format!("examples{s}.png")).exists())
+    {
+        out.push_str("## Highest- and lowest-scored training images (Dyn-Unc)\n\nThe samples Dyn-Unc keeps first (its prediction moved most over training) and prunes first (it hardly moved).\n\n");
+        for (s, m) in suffixes.iter().zip(models) {
+            figure(
+                &mut out,
+                &format!("examples{s}.png"),
+                &format!("examples {m}"),
+            );
+        }
+    }
+    if !ood.is_empty() {
+        let _ = writeln!(
+            out,
+            "## Out-of-distribution detection\n\n{}",
+            ood_table(ood)
+        );
+    }
+    let real = std::fs::read_to_string(dir.join("experiment.resolved.yaml"))
+        .ok()
+        .and_then(|t| serde_saphyr::from_str::<crate::config::RawExperiment>(&t).ok())
+        .map(|raw| raw.data.dataset);
+    if let Some(dataset) = real.filter(|d| !d.starts_with("imagenet")) {
+        let _ = writeln!(
+            out,
+            "## ImageNet-ReaL accuracy\n\nn/a: ReaL labels (Beyer et al. 2020) exist for the ImageNet validation set only, and this experiment trains on `{dataset}`; no proxy is reported.\n"
+        );
+    }
+    out
+}
