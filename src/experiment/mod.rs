@@ -152,29 +152,6 @@ fn load_ood(
     Ok(sets)
 }
 
-/// The 20 highest- and 20 lowest-scored training images by Dyn-Unc, as a PNG grid.
-fn examples_grid(ctx: &Ctx<'_>, scores: &[f32], png: &Path) -> Result<()> {
-    const SHOWN: usize = 20;
-    let ranking = crate::select::ranking(scores, crate::score::Keep::Highest, 0..scores.len());
-    let highest: Vec<usize> = ranking.iter().take(SHOWN).copied().collect();
-    let lowest: Vec<usize> = ranking.iter().rev().take(SHOWN).copied().collect();
-    let blocks = [
-        (
-            format!("Highest Dyn-Unc scores: kept first (of {})", scores.len()),
-            highest,
-        ),
-        ("Lowest Dyn-Unc scores: pruned first".to_string(), lowest),
-    ];
-    report::plot::image_grid_png(
-        &ctx.splits.train,
-        &ctx.exp.data.dataset.class_names(),
-        &blocks,
-        10,
-        png,
-    )
-    .map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))
-}
-
 /// Runs the experiment in `path`.
 pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     let exp = config::load(path)?;
@@ -264,7 +241,8 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         };
         if let Some(dyn_unc) = s.get("dyn_unc") {
             let png = dir.join(format!("examples{suffix}.png"));
-            examples_grid(&ctx, dyn_unc, &png)?;
+            let names = exp.data.dataset.class_names();
+            report::folder::examples_grid(&ctx.splits.train, &names, dyn_unc, &png)?;
         }
         arch_rows.extend(row);
         scores.push(s);

@@ -93,6 +93,24 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
         }
     }
 
+    // The Dyn-Unc image grid needs the training images: loaded as the run loaded them, when
+    // the data is on this machine (the run itself draws it from memory).
+    for (model, suffix) in models.iter().zip(suffixes(&models)) {
+        let scores_file = match several {
+            false => dir.join("work/scores/dyn_unc.csv"),
+            true => dir.join("work").join(model).join("scores/dyn_unc.csv"),
+        };
+        let png = dir.join(format!("examples{suffix}.png"));
+        if !png.exists()
+            && let Ok(rows) = read_scores(&scores_file)
+        {
+            let scores: Vec<f32> = rows.iter().map(|r| r.score).collect();
+            if let Err(e) = examples_from_resolved(dir, &scores, &png) {
+                eprintln!("note: {} not drawn: {e:#}", png.display());
+            }
+        }
+    }
+
     let readme = readme(
         dir,
         &name,
@@ -107,6 +125,65 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
     Ok(table)
 }
 
+/// `""` for a single model, `-<name>` per model for several: the figures' file suffixes.
+fn suffixes(models: &[String]) -> Vec<String> {
+    match models.len() {
+        0 | 1 => vec![String::new()],
+        _ => models.iter().map(|m| format!("-{m}")).collect(),
+    }
+}
+
+/// The training images of the experiment recorded in `dir`, loaded as its run loaded them.
+fn examples_from_resolved(dir: &Path, scores: &[f32], png: &Path) -> Result<()> {
+    let file = dir.join("experiment.resolved.yaml");
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let raw =
+        crate::config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let exp = crate::config::validate(raw, "experiment").map_err(|problems| {
+        anyhow::anyhow!(
+            "{}: {}",
+            file.display(),
+            problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    let splits = crate::data::load(&exp.data, exp.seed)?;
+    if splits.train.len() != scores.len() {
+        anyhow::bail!(
+            "{} scores for {} training images",
+            scores.len(),
+            splits.train.len()
+        );
+    }
+    examples_grid(&splits.train, &exp.data.dataset.class_names(), scores, png)
+}
+
+/// The 20 highest- and 20 lowest-scored training images by Dyn-Unc, as a PNG grid.
+pub fn examples_grid(
+    train: &crate::data::ImageSet,
+    class_names: &[String],
+    scores: &[f32],
+    png: &Path,
+) -> Result<()> {
+    const SHOWN: usize = 20;
+    let ranking = crate::select::ranking(scores, crate::score::Keep::Highest, 0..scores.len());
+    let highest: Vec<usize> = ranking.iter().take(SHOWN).copied().collect();
+    let lowest: Vec<usize> = ranking.iter().rev().take(SHOWN).copied().collect();
+    let blocks = [
+        (
+            format!("Highest Dyn-Unc scores: kept first (of {})", scores.len()),
+            highest,
+        ),
+        ("Lowest Dyn-Unc scores: pruned first".to_string(), lowest),
+    ];
+    plot::image_grid_png(train, class_names, &blocks, 10, png)
+        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))
+}
+
 /// `README.md`: every table inline, every figure the folder holds embedded.
 #[allow(clippy::too_many_arguments)]
 fn readme(
@@ -119,18 +196,24 @@ fn readme(
     ood: &[super::OodRow],
     no_retrains: bool,
 ) -> String {
-    let several = models.len() > 1;
-    let suffixes: Vec<String> = match several {
-        false => vec![String::new()],
-        true => models.iter().map(|m| format!("-{m}")).collect(),
-    };
+    let suffixes = suffixes(models);
     let figure = |out: &mut String, file: &str, alt: &str| {
         if dir.join(file).exists() {
             let _ = writeln!(out, "![{alt}]({file})\n");
         }
     };
+    let present = |files: &[&str]| {
+        files
+            .iter()
+            .filter(|f| dir.join(f).exists())
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut out = format!(
-        "# {name}\n\n{note}\n\nThe experiment as run: `experiment.resolved.yaml`; seeds, commit and backend: `run_info.yaml`. Tables as Markdown: `main.md`, `archs.md`, `ood.md`; as data: the `.csv` files. Regenerate everything here with `dynunc report {}`.\n\n",
+        "# {name}\n\n{note}\n\nThe experiment as run: `experiment.resolved.yaml`; seeds, commit and backend: `run_info.yaml`. Tables as Markdown: {}; as data: {}. Regenerate everything here with `dynunc report {}`.\n\n",
+        present(&["main.md", "archs.md", "ood.md"]),
+        present(&["main.csv", "archs.csv", "ood.csv"]),
         dir.display()
     );
     if !no_retrains {
