@@ -436,6 +436,23 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
     );
 
     let ev = &raw.evaluation;
+    if let Some(real) = &ev.real_labels {
+        if !Path::new(real).is_file() {
+            c.fail(
+                "evaluation.real_labels",
+                format!("{real} is not a file; give the path of real.json (a copy ships in the shared data folder, imagenet-real/)"),
+            );
+        }
+        if matches!(dataset, Some(DatasetKind::FashionMnist | DatasetKind::Mnist)) {
+            c.fail(
+                "evaluation.real_labels",
+                format!(
+                    "ReaL labels index the 50,000 ImageNet validation images, but the test split is {}; remove the key (the results README reports ReaL as n/a)",
+                    d.dataset
+                ),
+            );
+        }
+    }
     for (i, set) in ev.ood.iter().enumerate() {
         if set.name.is_empty()
             || set.name == "gaussian_noise"

@@ -285,6 +285,10 @@ pub struct RawEvaluation {
     pub ood: Vec<RawOodSet>,
     /// Also detect this many seeded Gaussian-noise images as OOD. Default 0 (none).
     pub gaussian_noise: usize,
+    /// ImageNet-ReaL labels (`real.json`, Beyer et al. 2020) for the ImageNet validation set
+    /// as test split: adds ReaL accuracy to every trained model. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real_labels: Option<String>,
 }
 
 /// One entry of `evaluation.ood`.
