@@ -53,6 +53,19 @@ pub struct RunArgs {
     /// Also print one line per training epoch.
     #[arg(long)]
     pub log_epochs: bool,
+    /// Check everything and print the plan (runs, steps, store sizes, a time estimate from
+    /// a short probe on this machine) without training.
+    #[arg(long, conflicts_with_all = ["scores_only", "shard"])]
+    pub dry_run: bool,
+    /// Run only the scoring runs and scores (the part that stays on one machine); then the
+    /// retrains with --shard.
+    #[arg(long, conflicts_with = "shard")]
+    pub scores_only: bool,
+    /// Train only every N-th retrain starting at the I-th (I = 1..N), into
+    /// results/<name>/shards/I-of-N/; needs the finished --scores-only run in the shared
+    /// results folder. `dynunc report results/<name>` merges the shards.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::experiment::Shard>,
 }
 
 /// Arguments of `dynunc report`.
@@ -144,17 +157,34 @@ pub fn run(cli: Cli) -> Result<()> {
             models_cmd();
             Ok(())
         }
-        (Some(Command::Run(args)), _) => run_cmd(&args.experiment, args.log_epochs),
+        (Some(Command::Run(args)), _) => run_cmd(&args),
         (Some(Command::Report(args)), _) => report_cmd(&args.dir),
-        (None, Some(path)) => run_cmd(&path, false),
+        (None, Some(path)) => run_cmd(&RunArgs {
+            experiment: path,
+            log_epochs: false,
+            dry_run: false,
+            scores_only: false,
+            shard: None,
+        }),
         (None, None) => bail!(
             "nothing to do: give an experiment file (`dynunc experiments/fmnist_quick.yaml`) or a command (`dynunc --help`)"
         ),
     }
 }
 
-fn run_cmd(path: &Path, log_epochs: bool) -> Result<()> {
-    let outcome = crate::experiment::run(path, crate::experiment::RunOptions { log_epochs })?;
+fn run_cmd(args: &RunArgs) -> Result<()> {
+    let path = &args.experiment;
+    if args.dry_run {
+        let exp = crate::config::load(path)?;
+        print!("{}", crate::experiment::plan::dry_run(path, &exp)?);
+        return Ok(());
+    }
+    let opts = crate::experiment::RunOptions {
+        log_epochs: args.log_epochs,
+        scores_only: args.scores_only,
+        shard: args.shard,
+    };
+    let outcome = crate::experiment::run(path, opts)?;
     println!("{}", outcome.table);
     println!("results: {}", outcome.dir.display());
     Ok(())
@@ -172,6 +202,21 @@ fn report_cmd(dir: &Path) -> Result<()> {
         ));
     }
     note.push('.');
+    if dir.join("shards").is_dir() {
+        let resolved = dir.join("experiment.resolved.yaml");
+        let exp = crate::config::load(&resolved).with_context(|| {
+            format!(
+                "merging the shards of {} needs the experiment it ran",
+                dir.display()
+            )
+        })?;
+        crate::experiment::shard::merge(dir, &exp)?;
+        note = format!(
+            "Merged by `dynunc report {}` from the shards in {}/shards.",
+            dir.display(),
+            dir.display()
+        );
+    }
     let table = crate::report::folder::write(dir, &note)?;
     println!("{table}");
     println!(

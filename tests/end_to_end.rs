@@ -476,6 +476,9 @@ fn shipped_experiment_files_validate() {
     for entry in std::fs::read_dir(&root).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue; // experiments/slurm/: cluster scripts, checked below
+        }
         let loaded = dynunc::config::load(&path);
         if let Err(dynunc::config::ConfigError::Invalid { problems, .. }) = &loaded
             && problems
@@ -493,6 +496,23 @@ fn shipped_experiment_files_validate() {
         } else {
             loaded.unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+}
+
+/// The Slurm submit script at least parses (no cluster here to run it on).
+#[test]
+fn the_slurm_script_is_valid_bash() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments/slurm/submit_sharded.sh");
+    let o = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&script).unwrap();
+    for needle in ["--scores-only", "--shard", "--array", "afterok", "report"] {
+        assert!(text.contains(needle), "{needle}");
     }
 }
 
@@ -625,4 +645,88 @@ fn equal_iterations_budget_gives_every_retrain_the_full_step_count() {
     }
     let quarter = rows.iter().find(|r| r.prune_ratio == 0.75).unwrap();
     assert_eq!((quarter.kept, quarter.epochs), (50, 11));
+}
+
+/// `--scores-only`, then shards 1/2 and 2/2, then `report`: the same rows, in the same order,
+/// as one unsharded run (all columns but the wall time).
+#[test]
+fn two_shards_merged_equal_one_unsharded_run() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 100, 30);
+    let whole = p(dir.path(), "whole");
+    let split = p(dir.path(), "split");
+    let yaml = |out: &std::path::Path| {
+        tiny_experiment("sharded", &data, out, "evaluation:\n  gaussian_noise: 20\n")
+    };
+    let file_whole = p(dir.path(), "whole.yaml");
+    let file_split = p(dir.path(), "split.yaml");
+    std::fs::write(&file_whole, yaml(&whole)).unwrap();
+    std::fs::write(&file_split, yaml(&split)).unwrap();
+    let ok = |args: &[&str]| {
+        let o = run_in(dir.path(), args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        o
+    };
+    ok(&[file_whole.to_str().unwrap()]);
+
+    // A shard before the scores exist is refused with the fix.
+    let o = run_in(
+        dir.path(),
+        &["run", file_split.to_str().unwrap(), "--shard", "1/2"],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--scores-only"), "{}", stderr(&o));
+    let o = run_in(
+        dir.path(),
+        &["run", file_split.to_str().unwrap(), "--shard", "3/2"],
+    );
+    assert!(stderr(&o).contains("expected I/N"), "{}", stderr(&o));
+
+    ok(&["run", file_split.to_str().unwrap(), "--scores-only"]);
+    let res = split.join("sharded");
+    assert!(!res.join("main.csv").exists());
+    ok(&["run", file_split.to_str().unwrap(), "--shard", "2/2"]);
+    ok(&["run", file_split.to_str().unwrap(), "--shard", "1/2"]);
+    let one = dynunc::report::read_rows(&res.join("shards/1-of-2/main.csv")).unwrap();
+    let two = dynunc::report::read_rows(&res.join("shards/2-of-2/main.csv")).unwrap();
+    assert_eq!(one.len() + two.len(), 2 + 5 * 2 * 2);
+    assert!(!one.is_empty() && !two.is_empty());
+    ok(&["report", res.to_str().unwrap()]);
+    assert_eq!(
+        csv_without_wall_time(&res.join("main.csv")),
+        csv_without_wall_time(&whole.join("sharded/main.csv"))
+    );
+    let ood = |d: &std::path::Path| std::fs::read_to_string(d.join("ood.csv")).unwrap();
+    assert_eq!(ood(&res), ood(&whole.join("sharded")));
+    let md = std::fs::read_to_string(res.join("main.md")).unwrap();
+    assert!(md.contains("Merged by `dynunc report"), "{md}");
+}
+
+#[test]
+fn dry_run_prints_the_plan_without_training() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 100, 30);
+    let out = p(dir.path(), "results");
+    let file = p(dir.path(), "plan.yaml");
+    std::fs::write(&file, tiny_experiment("plan", &data, &out, "")).unwrap();
+    let o = run_in(dir.path(), &["run", file.to_str().unwrap(), "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "valid experiment `plan`",
+        "100 training and 30 test images of 28x28x1, 10 classes",
+        // 3 epochs x ceil(100 / 32) batches
+        "scoring run 3 epochs x 4 batches = 12 steps",
+        // 2 full + 5 methods x 2 ratios x 2 seeds
+        "22 retrains",
+        // full: 2 x 12 = 24; prune 50%: 10 jobs x 3 epochs x 2 batches (50 samples) = 60;
+        // prune 75%: 10 x 3 x 1 (25 samples) = 30
+        "114 steps",
+        "about",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}` in\n{text}");
+    }
+    assert!(!out.join("plan").exists(), "a dry run writes nothing");
 }

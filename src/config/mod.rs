@@ -443,7 +443,10 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
                 format!("{real} is not a file; give the path of real.json (a copy ships in the shared data folder, imagenet-real/)"),
             );
         }
-        if matches!(dataset, Some(DatasetKind::FashionMnist | DatasetKind::Mnist)) {
+        if matches!(
+            dataset,
+            Some(DatasetKind::FashionMnist | DatasetKind::Mnist)
+        ) {
             c.fail(
                 "evaluation.real_labels",
                 format!(

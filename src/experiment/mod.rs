@@ -7,8 +7,12 @@
 //! command again after an interruption and it continues from the last finished epoch or retrain.
 
 pub mod lock;
+pub mod plan;
 mod retrain;
 mod scoring;
+pub mod shard;
+
+pub use shard::Shard;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,6 +32,10 @@ use crate::train::backend;
 pub struct RunOptions {
     /// Print one line per epoch (besides the progress bars).
     pub log_epochs: bool,
+    /// Stop after the scoring runs and scores (the step that stays on one machine).
+    pub scores_only: bool,
+    /// Train only this share of the retrains, into `shards/i-of-n/`.
+    pub shard: Option<Shard>,
 }
 
 /// What a run did.
@@ -48,6 +56,8 @@ pub(crate) struct Ctx<'a> {
     pub norm: Normalize,
     pub device: Device,
     pub work: PathBuf,
+    /// Where retrains keep their checkpoints and finished rows (`work/`, or the shard's).
+    pub retrain_work: PathBuf,
     pub opts: RunOptions,
     /// Out-of-distribution sets, by name.
     pub ood: Vec<(String, crate::data::ImageSet)>,
@@ -155,34 +165,58 @@ fn load_ood(
 /// Runs the experiment in `path`.
 pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     let exp = config::load(path)?;
-    let dir = exp.results_dir.clone();
-    let _lock = lock::Lock::acquire(&dir)?;
-    let work = dir.join("work");
-    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-
-    // The resolved file pins what the results in this folder mean: a different experiment
-    // must not continue them.
+    let main_dir = exp.results_dir.clone();
+    let work = main_dir.join("work");
     let resolved =
         serde_saphyr::to_string(&exp.resolved).context("serialising the resolved experiment")?;
-    let resolved_path = dir.join("experiment.resolved.yaml");
-    if let Ok(previous) = std::fs::read_to_string(&resolved_path)
-        && previous != resolved
-        && (work.join("dynamics.dyn").exists()
+    let resolved_path = main_dir.join("experiment.resolved.yaml");
+    let scored = |w: &Path| {
+        w.join("dynamics.dyn").exists()
             || exp
                 .models
                 .iter()
-                .any(|m| work.join(&m.name).join("dynamics.dyn").exists()))
-    {
-        bail!(
-            "{} holds results of a different version of this experiment ({} differs from {}); \
-             delete {} to start over, or give the changed experiment another `name:`",
-            dir.display(),
-            resolved_path.display(),
-            path.display(),
-            dir.display()
-        );
-    }
-    crate::atomic::write(&resolved_path, resolved.as_bytes())?;
+                .any(|m| w.join(&m.name).join("dynamics.dyn").exists())
+    };
+    // A shard writes into its own folder (and lock) and only reads the scores.
+    let (dir, retrain_work, _lock) = match opts.shard {
+        Some(shard) => {
+            let previous = std::fs::read_to_string(&resolved_path).unwrap_or_default();
+            if previous != resolved || !scored(&work) {
+                bail!(
+                    "shard {shard}: {} holds no finished scoring run of this experiment; run \
+                     `dynunc run {} --scores-only` on one machine first (the shards share its \
+                     results folder)",
+                    main_dir.display(),
+                    path.display()
+                );
+            }
+            let dir = shard.dir(&main_dir);
+            let lock = lock::Lock::acquire(&dir)?;
+            (dir.clone(), dir.join("work"), lock)
+        }
+        None => {
+            let lock = lock::Lock::acquire(&main_dir)?;
+            std::fs::create_dir_all(&work)
+                .with_context(|| format!("creating {}", work.display()))?;
+            // The resolved file pins what the results in this folder mean: a different
+            // experiment must not continue them.
+            if let Ok(previous) = std::fs::read_to_string(&resolved_path)
+                && previous != resolved
+                && scored(&work)
+            {
+                bail!(
+                    "{} holds results of a different version of this experiment ({} differs from {}); \
+                     delete {} to start over, or give the changed experiment another `name:`",
+                    main_dir.display(),
+                    resolved_path.display(),
+                    path.display(),
+                    main_dir.display()
+                );
+            }
+            crate::atomic::write(&resolved_path, resolved.as_bytes())?;
+            (main_dir.clone(), work.clone(), lock)
+        }
+    };
 
     let (device, why) = backend::select(exp.backend)?;
     eprintln!("backend: {why}");
@@ -227,6 +261,7 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         norm,
         device,
         work,
+        retrain_work,
         opts,
         ood,
     };
@@ -239,7 +274,9 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
             false => String::new(),
             true => format!("-{}", spec.name),
         };
-        if let Some(dyn_unc) = s.get("dyn_unc") {
+        if let Some(dyn_unc) = s.get("dyn_unc")
+            && ctx.opts.shard.is_none()
+        {
             let png = dir.join(format!("examples{suffix}.png"));
             let names = exp.data.dataset.class_names();
             report::folder::examples_grid(&ctx.splits.train, &names, dyn_unc, &png)?;
@@ -247,8 +284,27 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         arch_rows.extend(row);
         scores.push(s);
     }
-    if !arch_rows.is_empty() {
+    if !arch_rows.is_empty() && ctx.opts.shard.is_none() {
         crate::atomic::write_csv(&dir.join("archs.csv"), &arch_rows)?;
+    }
+    let note = format!(
+        "Produced by `dynunc {}` (commit {}, backend {}).",
+        path.display(),
+        info.commit,
+        why
+    );
+    if ctx.opts.scores_only {
+        report::folder::write(&dir, &note)?;
+        eprintln!(
+            "scores written; now run the retrains: `dynunc run {} --shard I/N` for I = 1..N, then `dynunc report {}`",
+            path.display(),
+            dir.display()
+        );
+        return Ok(Outcome {
+            dir,
+            rows: Vec::new(),
+            table: String::new(),
+        });
     }
     let (rows, ood_rows) = retrain::all(&ctx, &scores)?;
     if !ood_rows.is_empty() {
@@ -257,12 +313,16 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     if !rows.is_empty() {
         crate::atomic::write_csv(&dir.join("main.csv"), &rows)?;
     }
-    let note = format!(
-        "Produced by `dynunc {}` (commit {}, backend {}).",
-        path.display(),
-        info.commit,
-        why
-    );
+    if let Some(shard) = ctx.opts.shard {
+        eprintln!(
+            "shard {shard}: {} rows in {}; `dynunc report {}` merges the shards",
+            rows.len(),
+            dir.join("main.csv").display(),
+            main_dir.display()
+        );
+        let table = report::results_markdown(&rows);
+        return Ok(Outcome { dir, rows, table });
+    }
     let table = report::folder::write(&dir, &note)?;
     Ok(Outcome { dir, rows, table })
 }

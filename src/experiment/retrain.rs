@@ -10,7 +10,7 @@ use burn::module::Module as _;
 
 use super::Ctx;
 use super::scoring::{Scores, new_model, seeded};
-use crate::config::Budget;
+use crate::config::{Budget, Experiment};
 use crate::eval::ood::{self, OodScore};
 use crate::report::{MainRow, OodRow, read_ood_rows, read_rows};
 use crate::score::{self, ScoreParams, Scorer};
@@ -21,14 +21,14 @@ use crate::train::{Checkpoint, Observer, evaluate, fit};
 
 /// One model to train.
 #[derive(Debug, Clone)]
-struct Job {
+pub(crate) struct Job {
     method: Option<&'static dyn Scorer>,
-    prune_ratio: f64,
+    pub(crate) prune_ratio: f64,
     seed: u64,
     /// Model whose dynamics chose the subset.
-    source: usize,
+    pub(crate) source: usize,
     /// Model trained.
-    target: usize,
+    pub(crate) target: usize,
     /// Names of the two (equal to each other for a single-model experiment).
     names: (String, String),
 }
@@ -39,7 +39,7 @@ impl Job {
     }
 
     /// Checkpoint folder name; a single-model experiment keeps the names it always had.
-    fn key(&self, several: bool) -> String {
+    pub(crate) fn key(&self, several: bool) -> String {
         let base = format!(
             "{}-p{}-s{}",
             self.method_name(),
@@ -61,7 +61,7 @@ impl Job {
             && src == self.names.0
     }
 
-    fn matches(&self, row: &MainRow) -> bool {
+    pub(crate) fn matches(&self, row: &MainRow) -> bool {
         self.same_run(
             &row.method,
             row.prune_ratio,
@@ -71,7 +71,7 @@ impl Job {
         )
     }
 
-    fn matches_ood(&self, row: &OodRow) -> bool {
+    pub(crate) fn matches_ood(&self, row: &OodRow) -> bool {
         let arch = if row.arch.is_empty() {
             &self.names.1
         } else {
@@ -90,9 +90,9 @@ impl Job {
 /// Every retrain: per target model, the full-data runs, then per ratio, method and source
 /// model (a seeded method such as random is trained with its own target as source only:
 /// it reads no dynamics), each seed.
-fn jobs(ctx: &Ctx<'_>) -> Vec<Job> {
-    let r = &ctx.exp.retrain;
-    let models = &ctx.exp.models;
+pub(crate) fn jobs(exp: &Experiment) -> Vec<Job> {
+    let r = &exp.retrain;
+    let models = &exp.models;
     let job = |method, prune_ratio, seed, source: usize, target: usize| Job {
         method,
         prune_ratio,
@@ -111,7 +111,7 @@ fn jobs(ctx: &Ctx<'_>) -> Vec<Job> {
             );
         }
         for &prune_ratio in &r.prune_ratios {
-            for &method in &ctx.exp.methods {
+            for &method in &exp.methods {
                 for source in 0..models.len() {
                     if seeded(method) && source != target {
                         continue;
@@ -173,7 +173,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
     let batches = data.len().div_ceil(spec.batch_size);
     let steps = spec.max_steps.unwrap_or(spec.epochs * batches);
     let several = exp.models.len() > 1;
-    let checkpoint = Checkpoint::new(ctx.work.join("checkpoints").join(job.key(several)));
+    let checkpoint = Checkpoint::new(ctx.retrain_work.join("checkpoints").join(job.key(several)));
     let opts = FitOptions {
         spec: &spec,
         seed: job.seed,
@@ -248,8 +248,10 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
 
 /// Trains every job not already finished; returns all rows (accuracy, OOD) in job order.
 pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec<OodRow>)> {
-    let done_path = ctx.work.join("finished.csv");
-    let ood_path = ctx.work.join("finished_ood.csv");
+    std::fs::create_dir_all(&ctx.retrain_work)
+        .with_context(|| format!("creating {}", ctx.retrain_work.display()))?;
+    let done_path = ctx.retrain_work.join("finished.csv");
+    let ood_path = ctx.retrain_work.join("finished_ood.csv");
     let mut done: Vec<MainRow> = if Path::new(&done_path).exists() {
         read_rows(&done_path).with_context(|| format!("reading {}", done_path.display()))?
     } else {
@@ -260,7 +262,13 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
     } else {
         Vec::new()
     };
-    let jobs = jobs(ctx);
+    // A shard trains and reports its own share only.
+    let jobs: Vec<Job> = jobs(ctx.exp)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| ctx.opts.shard.is_none_or(|s| s.owns(*i)))
+        .map(|(_, j)| j)
+        .collect();
     let total = jobs.len();
     for (i, job) in jobs.iter().enumerate() {
         if done.iter().any(|r| job.matches(r)) {
@@ -290,7 +298,7 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
         crate::atomic::write_csv(&ood_path, &ood_done)?;
         done.push(row);
         crate::atomic::write_csv(&done_path, &done)?;
-        Checkpoint::new(ctx.work.join("checkpoints").join(job.key(several))).remove()?;
+        Checkpoint::new(ctx.retrain_work.join("checkpoints").join(job.key(several))).remove()?;
     }
     let rows = jobs
         .iter()

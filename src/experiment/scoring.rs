@@ -85,6 +85,14 @@ fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
             .ok()
             .and_then(|r| r.into_iter().next()));
     }
+    if let Some(shard) = ctx.opts.shard {
+        anyhow::bail!(
+            "shard {shard}: the scoring run of {} is not finished in {}; run the experiment with \
+             --scores-only on one machine first",
+            spec.name,
+            work.display()
+        );
+    }
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let train = &ctx.splits.train;
     let mut recorder = Recorder::open(&store, &train.labels, input_shape(ctx).classes)?;

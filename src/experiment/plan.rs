@@ -1,0 +1,175 @@
+//! `--dry-run`: what an experiment file would do, without doing it. Validates the file, reads
+//! the data (images and classes counted), lists the runs and their optimizer steps, the size
+//! of each dynamics store, and estimates the time from a short measured probe per model.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+
+use crate::config::{Budget, Experiment};
+use crate::data::{self, augment::Normalize};
+use crate::dynamics::FieldSet;
+use crate::dynamics::store::store_size;
+use crate::train::backend;
+use crate::train::model::{InputShape, Model};
+
+/// Training steps timed per model (after one untimed warm-up step).
+const PROBE_STEPS: usize = 3;
+
+/// The plan of `exp` (loaded from `path`) as text.
+pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
+    let mut out = String::new();
+    let (device, why) = backend::select(exp.backend)?;
+    let t = Instant::now();
+    let splits = data::load(&exp.data, exp.seed)?;
+    let (train, test) = (&splits.train, &splits.test);
+    let _ = writeln!(
+        out,
+        "{}: valid experiment `{}`\nbackend: {why}\ndata: {} training and {} test images of {}x{}x{}, {} classes in {} ({:.1}s to read)",
+        path.display(),
+        exp.name,
+        train.len(),
+        test.len(),
+        train.height,
+        train.width,
+        train.channels,
+        train.classes,
+        exp.data.path.display(),
+        t.elapsed().as_secs_f64()
+    );
+    let input = InputShape {
+        channels: train.channels,
+        height: train.height,
+        width: train.width,
+        classes: train.classes.max(test.classes),
+    };
+    let n = train.len();
+    let batch = exp.train.batch_size;
+    let full_batches = n.div_ceil(batch);
+    let jobs = super::retrain::jobs(exp);
+    let norm = Normalize::fit(train);
+    let mut total_seconds = 0.0;
+    let mut total_store = 0u64;
+    let _ = writeln!(
+        out,
+        "\nper model (probe: {PROBE_STEPS} training steps of batch {batch} on this machine):"
+    );
+    for (m, spec) in exp.models.iter().enumerate() {
+        let scoring_steps = exp.train.epochs * full_batches;
+        let retrain_steps: usize = jobs
+            .iter()
+            .filter(|j| j.target == m)
+            .map(|j| {
+                let kept = crate::select::kept_count(n, 1.0 - j.prune_ratio);
+                match exp.retrain.budget {
+                    Budget::EqualEpochs => exp.train.epochs * kept.div_ceil(batch),
+                    Budget::EqualIterations => exp.train.epochs * full_batches,
+                }
+            })
+            .sum();
+        let retrains = jobs.iter().filter(|j| j.target == m).count();
+        let store = store_size(n as u64, exp.train.epochs as u64, FieldSet::ALL);
+        total_store += store;
+        let (params, step) = probe(spec, input, train, norm, batch, &device)?;
+        let seconds = step * (scoring_steps + retrain_steps) as f64;
+        total_seconds += seconds;
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>11} parameters, {:.1} ms/step; scoring run {} epochs x {} batches = {} steps, dynamics store {}; {} retrains, {} steps; about {}",
+            spec.name,
+            params,
+            1e3 * step,
+            exp.train.epochs,
+            full_batches,
+            scoring_steps,
+            bytes(store),
+            retrains,
+            retrain_steps,
+            duration(seconds)
+        );
+    }
+    let shards = jobs.len();
+    let _ = writeln!(
+        out,
+        "\ntotal: {} scoring run(s) and {} retrains ({} methods x {} ratios x {} seeds{}{}), dynamics stores {}, about {} of training on this machine (evaluation passes not included)\nresults: {}\nsplit the retrains across machines with --scores-only, then --shard I/N (up to {shards} shards), then `dynunc report`",
+        exp.models.len(),
+        jobs.len(),
+        exp.methods.len(),
+        exp.retrain.prune_ratios.len(),
+        exp.retrain.seeds.len(),
+        if exp.retrain.full_data {
+            " + full data"
+        } else {
+            ""
+        },
+        if exp.models.len() > 1 {
+            ", per source x target model"
+        } else {
+            ""
+        },
+        bytes(total_store),
+        duration(total_seconds),
+        exp.results_dir.display()
+    );
+    Ok(out)
+}
+
+/// Trainable parameters of a fresh `spec`, and the measured seconds per training step.
+fn probe(
+    spec: &crate::train::ModelSpec,
+    input: InputShape,
+    train: &data::ImageSet,
+    norm: Normalize,
+    batch: usize,
+    device: &Device,
+) -> Result<(usize, f64)> {
+    let device = device.clone().autodiff();
+    device.seed(0);
+    let mut model = Model::new(spec, input, &device);
+    let params = model.trainable_params();
+    let indices: Vec<usize> = (0..batch.min(train.len())).collect();
+    let mut values = Vec::new();
+    data::augment::fill_batch(train, &indices, norm, None, &mut values);
+    let shape = [indices.len(), train.channels, train.height, train.width];
+    let labels: Vec<i64> = indices
+        .iter()
+        .map(|&i| i64::from(train.labels[i]))
+        .collect();
+    let mut optim = AdamConfig::new().init();
+    let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
+    let mut started = Instant::now();
+    for step in 0..=PROBE_STEPS {
+        if step == 1 {
+            started = Instant::now();
+        }
+        let x = Tensor::<4>::from_data(TensorData::new(values.clone(), shape), &device);
+        let y =
+            Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [labels.len()]), &device);
+        let loss = loss_fn.forward(model.forward(x), y);
+        let _: f32 = loss.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+    }
+    Ok((params, started.elapsed().as_secs_f64() / PROBE_STEPS as f64))
+}
+
+fn bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b => format!("{:.1} KiB", b as f64 / 1024.0),
+    }
+}
+
+fn duration(s: f64) -> String {
+    match s {
+        s if s >= 86400.0 => format!("{:.1} days", s / 86400.0),
+        s if s >= 3600.0 => format!("{:.1} hours", s / 3600.0),
+        s if s >= 60.0 => format!("{:.0} minutes", s / 60.0),
+        s => format!("{s:.0} seconds"),
+    }
+}
