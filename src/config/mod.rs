@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::data::folder::BadImage;
 use crate::data::{DataSpec, DatasetKind};
 use crate::score::{self, ScoreParams, Scorer};
 use crate::select::Amount;
@@ -46,6 +47,8 @@ pub struct Experiment {
     pub ood_sets: Vec<(String, PathBuf)>,
     /// Number of Gaussian-noise OOD images (0 = none).
     pub gaussian_noise: usize,
+    /// ImageNet-ReaL labels (`real.json`).
+    pub real_labels: Option<PathBuf>,
     /// `<output.dir>/<name>`.
     pub results_dir: PathBuf,
     /// The file as resolved, every default filled in.
@@ -208,20 +211,56 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
     );
 
     let d = &raw.data;
-    let dataset = match d.dataset.as_str() {
-        "imagefolder" | "imagenet" | "imagenet21k" => {
-            c.fail("data.dataset", format!("`{}`: ImageFolder data (ImageNet) is not implemented in this version of dynunc; use fashion_mnist or mnist", d.dataset));
-            None
-        }
-        other => c.choice(
-            "data.dataset",
-            other,
-            &[
-                ("fashion_mnist", DatasetKind::FashionMnist),
-                ("mnist", DatasetKind::Mnist),
-            ],
+    let dataset = c.choice(
+        "data.dataset",
+        &d.dataset,
+        &[
+            ("fashion_mnist", DatasetKind::FashionMnist),
+            ("mnist", DatasetKind::Mnist),
+            ("imagefolder", DatasetKind::ImageFolder),
+        ],
+    );
+    let on_bad_image = match &d.on_bad_image {
+        None => Some(BadImage::Error),
+        Some(v) => c.choice(
+            "data.on_bad_image",
+            v,
+            &[("error", BadImage::Error), ("skip", BadImage::Skip)],
         ),
     };
+    let image_size = d.image_size.unwrap_or(224);
+    if dataset == Some(DatasetKind::ImageFolder) {
+        if image_size < 8 {
+            c.fail(
+                "data.image_size",
+                format!("{image_size}: give at least 8 pixels"),
+            );
+        }
+        for (key, list) in [("train_list", &d.train_list), ("val_list", &d.val_list)] {
+            if let Some(l) = list
+                && !Path::new(l).is_file()
+            {
+                c.fail(&format!("data.{key}"), format!("{l} is not a file"));
+            }
+        }
+    } else {
+        for (key, set) in [
+            ("image_size", d.image_size.is_some()),
+            ("train_list", d.train_list.is_some()),
+            ("val_list", d.val_list.is_some()),
+            ("on_bad_image", d.on_bad_image.is_some()),
+        ] {
+            if set {
+                c.fail(
+                    &format!("data.{key}"),
+                    format!(
+                        "applies to `dataset: imagefolder` only, not {}; remove it",
+                        d.dataset
+                    ),
+                );
+            }
+        }
+    }
     if d.subset == Some(0) {
         c.fail(
             "data.subset",
@@ -235,7 +274,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         );
     }
 
-    let input = dataset.map(|d| d.input_shape());
+    let input = dataset.map(|d| d.input_shape(image_size));
     let models = match (&raw.model, &raw.models) {
         (Some(_), Some(_)) => {
             c.fail("models", "give either `model:` or `models:`, not both");
@@ -272,6 +311,14 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         }
     };
     let t = &raw.train;
+    if let Some(min) = t.random_resized_crop
+        && !(min > 0.0 && min <= 1.0)
+    {
+        c.fail(
+            "train.random_resized_crop",
+            format!("{min}: give the smallest share of the image area to crop, in (0, 1] (0.08 on ImageNet)"),
+        );
+    }
     if t.epochs == 0 {
         c.fail("train.epochs", "must be at least 1");
     }
@@ -493,6 +540,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         Some(windows),
         Some(uncertainty),
         Some(budget),
+        Some(on_bad_image),
     ) = (
         backend,
         dataset,
@@ -503,6 +551,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         windows,
         uncertainty,
         budget,
+        on_bad_image,
     )
     else {
         unreachable!("every None above recorded a problem");
@@ -523,6 +572,10 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             path: PathBuf::from(&d.path),
             subset: d.subset,
             test_subset: d.test_subset,
+            image_size,
+            train_list: d.train_list.as_ref().map(PathBuf::from),
+            val_list: d.val_list.as_ref().map(PathBuf::from),
+            on_bad_image,
         },
         models,
         train: TrainSpec {
@@ -535,6 +588,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             label_smoothing: t.label_smoothing as f32,
             augment: Augment {
                 crop_padding: t.crop_padding,
+                resized_crop: t.random_resized_crop,
                 flip: t.flip,
             },
             max_steps: None,
@@ -562,6 +616,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             .map(|s| (s.name.clone(), PathBuf::from(&s.path)))
             .collect(),
         gaussian_noise: ev.gaussian_noise,
+        real_labels: ev.real_labels.as_ref().map(PathBuf::from),
         results_dir: Path::new(&raw.output.dir).join(&name),
         resolved: RawExperiment {
             model: raw

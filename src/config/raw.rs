@@ -62,7 +62,8 @@ impl Default for RawExperiment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawData {
-    /// `fashion_mnist` (default) or `mnist`: IDX files (gzipped or not) under `path`.
+    /// `fashion_mnist` (default) or `mnist`: IDX files (gzipped or not) under `path`;
+    /// `imagefolder`: `path/train/<class>/*.jpg|png` and `path/val/<class>/...` (ImageNet).
     pub dataset: String,
     /// Folder with the four IDX files. Default `/usr/share/datasets/fashion-mnist` (Debian
     /// package `dataset-fashion-mnist`).
@@ -71,6 +72,19 @@ pub struct RawData {
     pub subset: Option<usize>,
     /// Evaluate on a fixed, seeded, class-stratified subset of the test set. Default: all.
     pub test_subset: Option<usize>,
+    /// imagefolder: side of the square images. Default 224.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
+    /// imagefolder: training file list (`path label` per line, relative to `path/train`)
+    /// instead of its class folders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_list: Option<String>,
+    /// imagefolder: validation file list (relative to `path/val`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_list: Option<String>,
+    /// imagefolder: `error` (default) or `skip` an unreadable image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_bad_image: Option<String>,
 }
 
 impl Default for RawData {
@@ -80,6 +94,10 @@ impl Default for RawData {
             path: "/usr/share/datasets/fashion-mnist".into(),
             subset: None,
             test_subset: None,
+            image_size: None,
+            train_list: None,
+            val_list: None,
+            on_bad_image: None,
         }
     }
 }
@@ -171,6 +189,10 @@ pub struct RawTrain {
     pub crop_padding: usize,
     /// Random horizontal flip. Default false.
     pub flip: bool,
+    /// Random-resized crop with this smallest share of the area (0.08 on ImageNet), aspect
+    /// 3/4 to 4/3, resized back to the image size. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub random_resized_crop: Option<f64>,
 }
 
 impl Default for RawTrain {
@@ -189,6 +211,7 @@ impl Default for RawTrain {
             label_smoothing: 0.0,
             crop_padding: 0,
             flip: false,
+            random_resized_crop: None,
         }
     }
 }

@@ -1,14 +1,19 @@
-//! Turning images into normalised float batches, with seeded random crop and flip.
+//! Turning images into normalised float batches, with seeded augmentation: random crop after
+//! padding, random-resized crop (Inception-style), horizontal flip.
 
 use rand::Rng;
 
 use super::ImageSet;
 
 /// Training-time augmentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Augment {
     /// Zero-pad by this many pixels, then crop back to the original size at a random offset.
     pub crop_padding: usize,
+    /// Random-resized crop: a crop of `[min, 1]` of the area and aspect ratio in
+    /// `[3/4, 4/3]` (log-uniform), resized back to the image size (bilinear), as
+    /// torchvision's `RandomResizedCrop`; `Some(min)`.
+    pub resized_crop: Option<f64>,
     /// Mirror left-right with probability 1/2.
     pub flip: bool,
 }
@@ -16,36 +21,72 @@ pub struct Augment {
 impl Augment {
     /// Whether this changes anything.
     pub fn is_identity(&self) -> bool {
-        self.crop_padding == 0 && !self.flip
+        self.crop_padding == 0 && self.resized_crop.is_none() && !self.flip
     }
 }
 
-/// Per-channel normalisation `(x / 255 - mean) / std`, with statistics of a training set.
+/// Per-channel normalisation `(x / 255 - mean[c]) / std[c]` (up to 3 channels).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Normalize {
-    /// Mean of x / 255.
-    pub mean: f32,
-    /// Standard deviation of x / 255.
-    pub std: f32,
+    /// Mean of x / 255 per channel.
+    pub mean: [f32; 3],
+    /// Standard deviation of x / 255 per channel.
+    pub std: [f32; 3],
 }
 
 impl Normalize {
-    /// Statistics of every pixel of `set`.
+    /// torchvision's ImageNet statistics (RGB).
+    pub const IMAGENET: Normalize = Normalize {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+
+    /// Statistics of every pixel of `set`, per channel.
     pub fn fit(set: &ImageSet) -> Self {
-        let n = set.pixels.len().max(1) as f64;
-        let (mut s, mut ss) = (0.0f64, 0.0f64);
-        for &p in &set.pixels {
+        let c = set.channels.clamp(1, 3);
+        let mut sums = [(0.0f64, 0.0f64, 0u64); 3];
+        for (i, &p) in set.pixels.iter().enumerate() {
             let x = f64::from(p) / 255.0;
-            s += x;
-            ss += x * x;
+            let s = &mut sums[(i % set.channels.max(1)).min(c - 1)];
+            s.0 += x;
+            s.1 += x * x;
+            s.2 += 1;
         }
-        let mean = s / n;
-        let var = (ss / n - mean * mean).max(1e-12);
-        Normalize {
-            mean: mean as f32,
-            std: var.sqrt() as f32,
+        let mut norm = Normalize {
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        };
+        for (ch, &(s, ss, n)) in sums.iter().enumerate().take(c) {
+            let n = n.max(1) as f64;
+            let mean = s / n;
+            norm.mean[ch] = mean as f32;
+            norm.std[ch] = (ss / n - mean * mean).max(1e-12).sqrt() as f32;
+        }
+        norm
+    }
+}
+
+/// A random-resized-crop window `(y, x, h, w)` inside an `height x width` image.
+fn resized_crop_window(
+    rng: &mut dyn rand::RngCore,
+    height: usize,
+    width: usize,
+    min_area: f64,
+) -> (f64, f64, f64, f64) {
+    let area = (height * width) as f64;
+    let (lo, hi) = ((3.0f64 / 4.0).ln(), (4.0f64 / 3.0).ln());
+    for _ in 0..10 {
+        let target = area * rng.random_range(min_area..=1.0);
+        let ratio = rng.random_range(lo..=hi).exp();
+        let w = (target * ratio).sqrt();
+        let h = (target / ratio).sqrt();
+        if w <= width as f64 && h <= height as f64 {
+            let y = rng.random_range(0.0..=(height as f64 - h));
+            let x = rng.random_range(0.0..=(width as f64 - w));
+            return (y, x, h, w);
         }
     }
+    (0.0, 0.0, height as f64, width as f64)
 }
 
 /// Appends the images at `indices` to `out` as normalised CHW floats, augmented when `rng` is
@@ -58,14 +99,21 @@ pub fn fill_batch(
     out: &mut Vec<f32>,
 ) {
     let (h, w, c) = (set.height, set.width, set.channels);
-    let lut: Vec<f32> = (0..256)
-        .map(|p| (p as f32 / 255.0 - norm.mean) / norm.std)
+    let luts: Vec<Vec<f32>> = (0..c)
+        .map(|ch| {
+            let (m, sd) = (norm.mean[ch.min(2)], norm.std[ch.min(2)]);
+            (0..256).map(|p| (p as f32 / 255.0 - m) / sd).collect()
+        })
         .collect();
     let mut aug = augment;
     for &i in indices {
         let img = set.image(i);
         let (mut dy, mut dx, mut flip) = (0isize, 0isize, false);
+        let mut window = None;
         if let Some((a, rng)) = aug.as_mut() {
+            if let Some(min) = a.resized_crop {
+                window = Some(resized_crop_window(&mut **rng, h, w, min));
+            }
             let p = a.crop_padding as isize;
             if p > 0 {
                 dy = rng.random_range(-(p as i64)..=p as i64) as isize;
@@ -73,15 +121,32 @@ pub fn fill_batch(
             }
             flip = a.flip && rng.random::<bool>();
         }
-        for ch in 0..c {
+        let at = |sy: isize, sx: isize, ch: usize| -> f32 {
+            if (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx) {
+                f32::from(img[(sy as usize * w + sx as usize) * c + ch])
+            } else {
+                0.0
+            }
+        };
+        for (ch, lut) in luts.iter().enumerate() {
             for y in 0..h as isize {
                 for x in 0..w as isize {
-                    let sx = if flip { w as isize - 1 - x } else { x } + dx;
-                    let sy = y + dy;
-                    let v = if (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx) {
-                        img[(sy as usize * w + sx as usize) * c + ch]
-                    } else {
-                        0
+                    let xf = if flip { w as isize - 1 - x } else { x };
+                    let v = match window {
+                        None => at(y + dy, xf + dx, ch),
+                        Some((wy, wx, wh, ww)) => {
+                            // bilinear sample of the window, pixel centres aligned
+                            let sy = wy + (y as f64 + 0.5) * wh / h as f64 - 0.5;
+                            let sx = wx + (xf as f64 + 0.5) * ww / w as f64 - 0.5;
+                            let (y0, x0) = (sy.floor(), sx.floor());
+                            let (fy, fx) = ((sy - y0) as f32, (sx - x0) as f32);
+                            let (y0, x0) = (y0 as isize, x0 as isize);
+                            let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1);
+                            let px = |yy: isize, xx: isize| at(clamp(yy, h), clamp(xx, w), ch);
+                            let top = px(y0, x0) * (1.0 - fx) + px(y0, x0 + 1) * fx;
+                            let bottom = px(y0 + 1, x0) * (1.0 - fx) + px(y0 + 1, x0 + 1) * fx;
+                            (top * (1.0 - fy) + bottom * fy).round()
+                        }
                     };
                     out.push(lut[v as usize]);
                 }

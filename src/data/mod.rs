@@ -1,6 +1,7 @@
 //! Data: the image sets dynunc trains on, how they are loaded, subset and augmented.
 
 pub mod augment;
+pub mod folder;
 pub mod idx;
 pub mod subset;
 
@@ -15,19 +16,28 @@ pub enum DatasetKind {
     FashionMnist,
     /// MNIST, same layout.
     Mnist,
+    /// Class folders of JPEG/PNG files under `train/` and `val/` (ImageNet's layout), or file
+    /// lists; RGB at `image_size`.
+    ImageFolder,
 }
 
 impl DatasetKind {
-    /// Image geometry and number of classes.
-    pub fn input_shape(self) -> crate::train::model::InputShape {
+    /// Image geometry (classes 0 for ImageFolder: known once the folders are read).
+    pub fn input_shape(self, image_size: usize) -> crate::train::model::InputShape {
         match self {
             DatasetKind::FashionMnist | DatasetKind::Mnist => {
                 crate::train::model::InputShape::MNIST
             }
+            DatasetKind::ImageFolder => crate::train::model::InputShape {
+                channels: 3,
+                height: image_size,
+                width: image_size,
+                classes: 0,
+            },
         }
     }
 
-    /// Class names, in label order.
+    /// Class names, in label order (ImageFolder: the folder names, see [`Splits`]).
     pub fn class_names(self) -> Vec<String> {
         let names: &[&str] = match self {
             DatasetKind::FashionMnist => &[
@@ -43,6 +53,7 @@ impl DatasetKind {
                 "Ankle boot",
             ],
             DatasetKind::Mnist => &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            DatasetKind::ImageFolder => &[],
         };
         names.iter().map(|s| s.to_string()).collect()
     }
@@ -57,6 +68,7 @@ impl DatasetKind {
             DatasetKind::Mnist => {
                 "download the four MNIST *-ubyte.gz files into a folder and set data.path to it"
             }
+            DatasetKind::ImageFolder => folder::FOLDER_HINT,
         }
     }
 }
@@ -72,6 +84,14 @@ pub struct DataSpec {
     pub subset: Option<usize>,
     /// Test subset size.
     pub test_subset: Option<usize>,
+    /// ImageFolder: side of the square images (decoded, resized, centre-cropped).
+    pub image_size: usize,
+    /// ImageFolder: training file list instead of the class folders of `path/train`.
+    pub train_list: Option<PathBuf>,
+    /// ImageFolder: validation file list instead of the class folders of `path/val`.
+    pub val_list: Option<PathBuf>,
+    /// ImageFolder: what to do with an unreadable image.
+    pub on_bad_image: folder::BadImage,
 }
 
 /// A set of equally sized images with labels, stored as bytes (HWC, 0-255).
@@ -138,6 +158,14 @@ pub struct Splits {
     pub test: ImageSet,
     /// Class names.
     pub class_names: Vec<String>,
+    /// ImageFolder: the file of every image of the full training set (index by
+    /// `train_source_index`); empty for IDX data.
+    pub train_files: Vec<PathBuf>,
+    /// ImageFolder: for each test image, the rank of its file name among all validation file
+    /// names (the order of ImageNet-ReaL's `real.json`); empty for IDX data.
+    pub test_name_rank: Vec<usize>,
+    /// ImageFolder: files left out as unreadable (`on_bad_image: skip`), with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
 /// Problems loading data.
@@ -177,6 +205,28 @@ pub enum DataError {
         /// Cause.
         source: std::io::Error,
     },
+    /// An image file that cannot be decoded.
+    #[error(
+        "{path}: cannot read the image ({why}); replace or delete the file, or set data.on_bad_image: skip"
+    )]
+    BadImage {
+        /// File.
+        path: String,
+        /// Decoder's message.
+        why: String,
+    },
+    /// ImageFolder data too large to hold decoded in memory.
+    #[error(
+        "decoding {images} images at {size}x{size} needs {gib:.0} GiB of memory; this version holds ImageFolder data in memory: lower data.image_size, or train on data.subset / a data.train_list"
+    )]
+    TooLarge {
+        /// Images to decode.
+        images: usize,
+        /// Side.
+        size: usize,
+        /// GiB needed.
+        gib: f64,
+    },
     /// A subset larger than the data.
     #[error("data.{key}: {asked} samples asked but the {split} set has {have}; use at most {have}")]
     SubsetTooLarge {
@@ -191,6 +241,26 @@ pub enum DataError {
     },
 }
 
+/// A class-stratified subset of `n` of `labels` drawn with `seed` (all when `n` is `None`).
+fn subset_of(
+    labels: &[u32],
+    n: Option<usize>,
+    seed: u64,
+    key: &'static str,
+    split: &'static str,
+) -> Result<Vec<usize>, DataError> {
+    match n {
+        None => Ok((0..labels.len()).collect()),
+        Some(n) if n > labels.len() => Err(DataError::SubsetTooLarge {
+            key,
+            split,
+            asked: n,
+            have: labels.len(),
+        }),
+        Some(n) => Ok(subset::stratified(labels, n, seed)),
+    }
+}
+
 /// Loads the training and test sets described by `spec`; subsets are drawn with `seed`.
 pub fn load(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
     if !spec.path.is_dir() {
@@ -199,37 +269,190 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
             hint: spec.dataset.install_hint(),
         });
     }
+    if spec.dataset == DatasetKind::ImageFolder {
+        return load_folder(spec, seed);
+    }
     let hint = spec.dataset.install_hint();
     let train = idx::read_split(&spec.path, "train", hint)?;
     let test = idx::read_split(&spec.path, "t10k", hint)?;
-    let pick = |set: ImageSet,
-                n: Option<usize>,
-                key,
-                split|
-     -> Result<(ImageSet, Vec<usize>), DataError> {
-        match n {
-            None => {
-                let all = (0..set.len()).collect();
-                Ok((set, all))
-            }
-            Some(n) if n > set.len() => Err(DataError::SubsetTooLarge {
-                key,
-                split,
-                asked: n,
-                have: set.len(),
-            }),
-            Some(n) => {
-                let idx = subset::stratified(&set.labels, n, seed);
-                Ok((set.take(&idx), idx))
-            }
+    let train_source_index = subset_of(&train.labels, spec.subset, seed, "subset", "training")?;
+    let test_index = subset_of(&test.labels, spec.test_subset, seed, "test_subset", "test")?;
+    let take = |set: ImageSet, idx: &[usize]| match idx.len() == set.len() {
+        true => set,
+        false => set.take(idx),
+    };
+    Ok(Splits {
+        train: take(train, &train_source_index),
+        train_source_index,
+        test: take(test, &test_index),
+        class_names: spec.dataset.class_names(),
+        train_files: Vec::new(),
+        test_name_rank: Vec::new(),
+        skipped: Vec::new(),
+    })
+}
+
+/// What a dry run needs to know of the data: training and test images, classes, and the
+/// shape the images have (or will have once decoded). ImageFolder data is only scanned.
+pub fn describe(spec: &DataSpec, seed: u64) -> Result<(usize, usize, InputShapeOf), DataError> {
+    if spec.dataset != DatasetKind::ImageFolder {
+        let s = load(spec, seed)?;
+        let shape = InputShapeOf {
+            channels: s.train.channels,
+            height: s.train.height,
+            width: s.train.width,
+            classes: s.train.classes.max(s.test.classes),
+        };
+        return Ok((s.train.len(), s.test.len(), shape));
+    }
+    if !spec.path.is_dir() {
+        return Err(DataError::MissingDir {
+            path: spec.path.display().to_string(),
+            hint: spec.dataset.install_hint(),
+        });
+    }
+    let count = |list: &Option<PathBuf>, sub: &str| -> Result<Vec<folder::Entry>, DataError> {
+        let base = spec.path.join(sub);
+        match list {
+            Some(l) => folder::read_list(l, &base),
+            None => folder::scan(&base).map(|(e, _)| e),
         }
     };
-    let (train, train_source_index) = pick(train, spec.subset, "subset", "training")?;
-    let (test, _) = pick(test, spec.test_subset, "test_subset", "test")?;
+    let train = count(&spec.train_list, "train")?;
+    let val = count(&spec.val_list, "val")?;
+    let classes = train
+        .iter()
+        .chain(&val)
+        .map(|e| e.label as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let n = |all: usize, subset: Option<usize>| subset.map_or(all, |s| s.min(all));
+    Ok((
+        n(train.len(), spec.subset),
+        n(val.len(), spec.test_subset),
+        InputShapeOf {
+            channels: 3,
+            height: spec.image_size,
+            width: spec.image_size,
+            classes,
+        },
+    ))
+}
+
+/// The input geometry of a dataset (the model zoo's `InputShape`).
+pub type InputShapeOf = crate::train::model::InputShape;
+
+/// Decoded images held in memory above which loading stops with advice instead of paging.
+const MAX_DECODED_BYTES: u64 = 48 << 30;
+
+/// ImageFolder data: the file lists are subset first, so only the chosen images are decoded.
+fn load_folder(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
+    let split = |list: &Option<PathBuf>,
+                 sub: &str|
+     -> Result<(Vec<folder::Entry>, Vec<String>), DataError> {
+        let base = spec.path.join(sub);
+        match list {
+            Some(l) => Ok((folder::read_list(l, &base)?, Vec::new())),
+            None => folder::scan(&base),
+        }
+    };
+    let (train_entries, names) = split(&spec.train_list, "train")?;
+    let (val_entries, val_names) = split(&spec.val_list, "val")?;
+    if !names.is_empty() && !val_names.is_empty() && names != val_names {
+        return Err(DataError::Corrupt {
+            path: spec.path.join("val").display().to_string(),
+            what: format!(
+                "its {} class folders differ from the {} of train/; both splits need the same classes",
+                val_names.len(),
+                names.len()
+            ),
+        });
+    }
+    let classes = train_entries
+        .iter()
+        .chain(&val_entries)
+        .map(|e| e.label as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let labels = |e: &[folder::Entry]| e.iter().map(|e| e.label).collect::<Vec<_>>();
+    let train_pick = subset_of(
+        &labels(&train_entries),
+        spec.subset,
+        seed,
+        "subset",
+        "training",
+    )?;
+    let test_pick = subset_of(
+        &labels(&val_entries),
+        spec.test_subset,
+        seed,
+        "test_subset",
+        "test",
+    )?;
+    let bytes =
+        ((train_pick.len() + test_pick.len()) * spec.image_size * spec.image_size * 3) as u64;
+    if bytes > MAX_DECODED_BYTES {
+        return Err(DataError::TooLarge {
+            images: train_pick.len() + test_pick.len(),
+            size: spec.image_size,
+            gib: bytes as f64 / (1u64 << 30) as f64,
+        });
+    }
+    let chosen = |all: &[folder::Entry], pick: &[usize]| -> Vec<folder::Entry> {
+        pick.iter().map(|&i| all[i].clone()).collect()
+    };
+    let (train, skip_train) = folder::decode(
+        &chosen(&train_entries, &train_pick),
+        spec.image_size,
+        classes,
+        spec.on_bad_image,
+    )?;
+    let (test, skip_val) = folder::decode(
+        &chosen(&val_entries, &test_pick),
+        spec.image_size,
+        classes,
+        spec.on_bad_image,
+    )?;
+    let bad: std::collections::HashSet<PathBuf> = skip_train
+        .iter()
+        .chain(&skip_val)
+        .map(|(e, _)| e.path.clone())
+        .collect();
+    let decoded = |all: &[folder::Entry], pick: &[usize]| -> Vec<usize> {
+        pick.iter()
+            .copied()
+            .filter(|&i| !bad.contains(&all[i].path))
+            .collect()
+    };
+    // real.json is in validation-file-name order: each test image's rank in that order.
+    let mut by_name: Vec<(std::ffi::OsString, usize)> = val_entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.path.file_name().unwrap_or_default().to_owned(), i))
+        .collect();
+    by_name.sort();
+    let mut rank = vec![0; val_entries.len()];
+    for (r, (_, i)) in by_name.iter().enumerate() {
+        rank[*i] = r;
+    }
     Ok(Splits {
         train,
-        train_source_index,
+        train_source_index: decoded(&train_entries, &train_pick),
         test,
-        class_names: spec.dataset.class_names(),
+        class_names: if names.is_empty() {
+            (0..classes).map(|c| c.to_string()).collect()
+        } else {
+            names
+        },
+        train_files: train_entries.iter().map(|e| e.path.clone()).collect(),
+        test_name_rank: decoded(&val_entries, &test_pick)
+            .into_iter()
+            .map(|i| rank[i])
+            .collect(),
+        skipped: skip_train
+            .into_iter()
+            .chain(skip_val)
+            .map(|(e, why)| (e.path, why))
+            .collect(),
     })
 }

@@ -37,6 +37,19 @@ impl RealLabels {
             .map_err(|e| err(e.to_string()))
     }
 
+    /// ReaL accuracy of `(index into real.json, predicted class)` pairs (a subset of the
+    /// validation set, in any order) and the number of images counted (non-empty lists).
+    pub fn accuracy_of(&self, predictions: &[(usize, u32)]) -> (f64, usize) {
+        let (mut counted, mut correct) = (0usize, 0usize);
+        for &(i, p) in predictions {
+            if let Some(labels) = self.0.get(i).filter(|l| !l.is_empty()) {
+                counted += 1;
+                correct += usize::from(labels.contains(&p));
+            }
+        }
+        (correct as f64 / counted.max(1) as f64, counted)
+    }
+
     /// ReaL accuracy of `predictions` (one class per image, in the same order) and the number of
     /// images counted; `None` when the lengths differ.
     pub fn accuracy(&self, predictions: &[u32]) -> Option<(f64, usize)> {

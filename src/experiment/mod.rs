@@ -6,6 +6,7 @@
 //! scores, checkpoints and finished rows; ignored by git). Every step is resumable: run the same
 //! command again after an interruption and it continues from the last finished epoch or retrain.
 
+mod export;
 pub mod lock;
 pub mod plan;
 mod retrain;
@@ -61,6 +62,8 @@ pub(crate) struct Ctx<'a> {
     pub opts: RunOptions,
     /// Out-of-distribution sets, by name.
     pub ood: Vec<(String, crate::data::ImageSet)>,
+    /// ImageNet-ReaL labels, when the experiment asks for them.
+    pub real: Option<crate::eval::real::RealLabels>,
 }
 
 /// What `run_info.yaml` records about how a results folder was made (the fields `report` uses).
@@ -253,8 +256,44 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         serde_saphyr::to_string(&info)?.as_bytes(),
     )?;
 
-    let norm = Normalize::fit(&splits.train);
+    // ImageFolder data is normalised with ImageNet's statistics, as the reference recipes
+    // do; IDX data with its own training statistics.
+    let norm = match exp.data.dataset {
+        data::DatasetKind::ImageFolder => Normalize::IMAGENET,
+        _ => Normalize::fit(&splits.train),
+    };
+    if !splits.skipped.is_empty() {
+        let list: String = splits
+            .skipped
+            .iter()
+            .map(|(p, why)| format!("{}\t{why}\n", p.display()))
+            .collect();
+        crate::atomic::write(&dir.join("skipped_images.txt"), list.as_bytes())?;
+        eprintln!(
+            "data: skipped {} unreadable image(s) (data.on_bad_image: skip), listed in {}:",
+            splits.skipped.len(),
+            dir.join("skipped_images.txt").display()
+        );
+        for (p, why) in splits.skipped.iter().take(10) {
+            eprintln!("  {}: {why}", p.display());
+        }
+    }
     let ood = load_ood(&exp, &splits.train)?;
+    let real = match &exp.real_labels {
+        None => None,
+        Some(path) => {
+            let labels = crate::eval::real::RealLabels::load(path)?;
+            let val = splits.test_name_rank.iter().max().map_or(0, |&r| r + 1);
+            if labels.0.len() < val {
+                bail!(
+                    "evaluation.real_labels: {} has {} label lists but the validation folder has {val} images; ReaL labels belong to the 50,000 ILSVRC-2012 validation images, in file-name order",
+                    path.display(),
+                    labels.0.len()
+                );
+            }
+            Some(labels)
+        }
+    };
     let ctx = Ctx {
         exp: &exp,
         splits,
@@ -264,6 +303,7 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         retrain_work,
         opts,
         ood,
+        real,
     };
     let several = exp.models.len() > 1;
     let mut scores = Vec::new();
@@ -278,8 +318,15 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
             && ctx.opts.shard.is_none()
         {
             let png = dir.join(format!("examples{suffix}.png"));
-            let names = exp.data.dataset.class_names();
-            report::folder::examples_grid(&ctx.splits.train, &names, dyn_unc, &png)?;
+            report::folder::examples_grid(
+                &ctx.splits.train,
+                &ctx.splits.class_names,
+                dyn_unc,
+                &png,
+            )?;
+        }
+        if ctx.opts.shard.is_none() {
+            export::subsets(&ctx, m, &s, &dir)?;
         }
         arch_rows.extend(row);
         scores.push(s);

@@ -11,7 +11,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 
 use crate::config::{Budget, Experiment};
-use crate::data::{self, augment::Normalize};
+use crate::data;
 use crate::dynamics::FieldSet;
 use crate::dynamics::store::store_size;
 use crate::train::backend;
@@ -25,33 +25,32 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
     let mut out = String::new();
     let (device, why) = backend::select(exp.backend)?;
     let t = Instant::now();
-    let splits = data::load(&exp.data, exp.seed)?;
-    let (train, test) = (&splits.train, &splits.test);
+    let (n, n_test, input) = data::describe(&exp.data, exp.seed)?;
     let _ = writeln!(
         out,
         "{}: valid experiment `{}`\nbackend: {why}\ndata: {} training and {} test images of {}x{}x{}, {} classes in {} ({:.1}s to read)",
         path.display(),
         exp.name,
-        train.len(),
-        test.len(),
-        train.height,
-        train.width,
-        train.channels,
-        train.classes,
+        n,
+        n_test,
+        input.height,
+        input.width,
+        input.channels,
+        input.classes,
         exp.data.path.display(),
         t.elapsed().as_secs_f64()
     );
-    let input = InputShape {
-        channels: train.channels,
-        height: train.height,
-        width: train.width,
-        classes: train.classes.max(test.classes),
-    };
-    let n = train.len();
+    if exp.data.dataset == data::DatasetKind::ImageFolder {
+        let bytes = ((n + n_test) * input.height * input.width * 3) as u64;
+        let _ = writeln!(
+            out,
+            "decoded images held in memory: {} (this version keeps ImageFolder data in memory)",
+            bytes_text(bytes)
+        );
+    }
     let batch = exp.train.batch_size;
     let full_batches = n.div_ceil(batch);
     let jobs = super::retrain::jobs(exp);
-    let norm = Normalize::fit(train);
     let mut total_seconds = 0.0;
     let mut total_store = 0u64;
     let _ = writeln!(
@@ -74,7 +73,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         let retrains = jobs.iter().filter(|j| j.target == m).count();
         let store = store_size(n as u64, exp.train.epochs as u64, FieldSet::ALL);
         total_store += store;
-        let (params, step) = probe(spec, input, train, norm, batch, &device)?;
+        let (params, step) = probe(spec, input, batch, &device)?;
         let seconds = step * (scoring_steps + retrain_steps) as f64;
         total_seconds += seconds;
         let _ = writeln!(
@@ -86,7 +85,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
             exp.train.epochs,
             full_batches,
             scoring_steps,
-            bytes(store),
+            bytes_text(store),
             retrains,
             retrain_steps,
             duration(seconds)
@@ -111,19 +110,18 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         } else {
             ""
         },
-        bytes(total_store),
+        bytes_text(total_store),
         duration(total_seconds),
         exp.results_dir.display()
     );
     Ok(out)
 }
 
-/// Trainable parameters of a fresh `spec`, and the measured seconds per training step.
+/// Trainable parameters of a fresh `spec`, and the measured seconds per training step on a
+/// batch of random inputs of the data's shape.
 fn probe(
     spec: &crate::train::ModelSpec,
     input: InputShape,
-    train: &data::ImageSet,
-    norm: Normalize,
     batch: usize,
     device: &Device,
 ) -> Result<(usize, f64)> {
@@ -131,13 +129,9 @@ fn probe(
     device.seed(0);
     let mut model = Model::new(spec, input, &device);
     let params = model.trainable_params();
-    let indices: Vec<usize> = (0..batch.min(train.len())).collect();
-    let mut values = Vec::new();
-    data::augment::fill_batch(train, &indices, norm, None, &mut values);
-    let shape = [indices.len(), train.channels, train.height, train.width];
-    let labels: Vec<i64> = indices
-        .iter()
-        .map(|&i| i64::from(train.labels[i]))
+    let shape = [batch, input.channels, input.height, input.width];
+    let labels: Vec<i64> = (0..batch)
+        .map(|i| (i % input.classes.max(1)) as i64)
         .collect();
     let mut optim = AdamConfig::new().init();
     let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
@@ -146,9 +140,8 @@ fn probe(
         if step == 1 {
             started = Instant::now();
         }
-        let x = Tensor::<4>::from_data(TensorData::new(values.clone(), shape), &device);
-        let y =
-            Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [labels.len()]), &device);
+        let x = Tensor::<4>::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [batch]), &device);
         let loss = loss_fn.forward(model.forward(x), y);
         let _: f32 = loss.clone().into_scalar();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -157,7 +150,7 @@ fn probe(
     Ok((params, started.elapsed().as_secs_f64() / PROBE_STEPS as f64))
 }
 
-fn bytes(b: u64) -> String {
+fn bytes_text(b: u64) -> String {
     match b {
         b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),

@@ -241,6 +241,14 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
         epochs: steps.div_ceil(batches.max(1)),
         steps,
         test_acc: acc,
+        real_acc: ctx.real.as_ref().map(|real| {
+            let predictions: Vec<(usize, u32)> = test_logits
+                .chunks_exact(classes.max(1))
+                .zip(&ctx.splits.test_name_rank)
+                .map(|(row, &rank)| (rank, crate::eval::argmax(row)))
+                .collect();
+            real.accuracy_of(&predictions).0
+        }),
         wall_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     };
     Ok((row, ood_rows))

@@ -159,7 +159,7 @@ fn examples_from_resolved(dir: &Path, scores: &[f32], png: &Path) -> Result<()> 
             splits.train.len()
         );
     }
-    examples_grid(&splits.train, &exp.data.dataset.class_names(), scores, png)
+    examples_grid(&splits.train, &splits.class_names, scores, png)
 }
 
 /// The 20 highest- and 20 lowest-scored training images by Dyn-Unc, as a PNG grid.
@@ -263,14 +263,14 @@ fn readme(
             ood_table(ood)
         );
     }
-    let real = std::fs::read_to_string(dir.join("experiment.resolved.yaml"))
+    let raw = std::fs::read_to_string(dir.join("experiment.resolved.yaml"))
         .ok()
-        .and_then(|t| serde_saphyr::from_str::<crate::config::RawExperiment>(&t).ok())
-        .map(|raw| raw.data.dataset);
-    if let Some(dataset) = real.filter(|d| !d.starts_with("imagenet")) {
+        .and_then(|t| serde_saphyr::from_str::<crate::config::RawExperiment>(&t).ok());
+    if let Some(raw) = raw.filter(|r| r.evaluation.real_labels.is_none()) {
         let _ = writeln!(
             out,
-            "## ImageNet-ReaL accuracy\n\nn/a: ReaL labels (Beyer et al. 2020) exist for the ImageNet validation set only, and this experiment trains on `{dataset}`; no proxy is reported.\n"
+            "## ImageNet-ReaL accuracy\n\nn/a: ReaL labels (Beyer et al. 2020) exist for the ImageNet validation set only, and this experiment (`{}` data) does not give `evaluation.real_labels`; no proxy is reported.\n",
+            raw.data.dataset
         );
     }
     out

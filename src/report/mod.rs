@@ -39,6 +39,9 @@ pub struct MainRow {
     pub steps: usize,
     /// Top-1 accuracy on the test set.
     pub test_acc: f64,
+    /// ImageNet-ReaL accuracy (empty without `evaluation.real_labels`).
+    #[serde(default)]
+    pub real_acc: Option<f64>,
     /// Wall-clock seconds of training and evaluation (the one column that differs between
     /// identical runs).
     pub wall_seconds: f64,
@@ -313,7 +316,7 @@ fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> Strin
 pub fn results_markdown(rows: &[MainRow]) -> String {
     let archs = archs(rows);
     if archs.len() <= 1 {
-        return markdown_table(rows);
+        return markdown_table(rows) + &real_table(rows).unwrap_or_default();
     }
     let mut out = String::new();
     for a in &archs {
@@ -324,13 +327,50 @@ pub fn results_markdown(rows: &[MainRow]) -> String {
             .collect();
         let _ = write!(
             out,
-            "## Scored and retrained on {a}\n\n{}\n",
-            markdown_table(&own)
+            "## Scored and retrained on {a}\n\n{}{}\n",
+            markdown_table(&own),
+            real_table(&own).unwrap_or_default()
         );
     }
     out.push_str("## Cross-architecture: scores from one network, retrained on another\n\n");
     out.push_str(&cross_arch_table(rows));
     out
+}
+
+/// ImageNet-ReaL accuracy per method and prune ratio (mean ± std over seeds), when the rows
+/// have it.
+pub fn real_table(rows: &[MainRow]) -> Option<String> {
+    if rows.iter().all(|r| r.real_acc.is_none()) {
+        return None;
+    }
+    let ratios = prune_ratios(rows, None);
+    let mut methods: Vec<&str> = vec!["full"];
+    methods.extend(pruning_methods(rows));
+    let mut out = String::from(
+        "\nImageNet-ReaL accuracy in % (Beyer et al. 2020), mean ± std over seeds:\n\n",
+    );
+    out.push_str(&ratio_header("method", &ratios));
+    for m in methods {
+        let _ = write!(out, "| {m} |");
+        for &p in &ratios {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.method == m && r.prune_ratio == p)
+                .filter_map(|r| r.real_acc.map(|a| 100.0 * a))
+                .collect();
+            let cell = match v.len() {
+                0 => "–".to_string(),
+                1 => format!("{:.2}", v[0]),
+                _ => {
+                    let (mean, sd) = mean_std(&v);
+                    format!("{mean:.2} ± {sd:.2}")
+                }
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    Some(out)
 }
 
 /// Networks trained in `rows`, in order of appearance.

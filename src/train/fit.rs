@@ -345,11 +345,7 @@ pub fn evaluate(
             .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
         let classes = values.len() / idx.len();
         for (row, &i) in values.chunks_exact(classes).zip(idx) {
-            let pred = row
-                .iter()
-                .enumerate()
-                .fold(0, |best, (c, &v)| if v > row[best] { c } else { best });
-            correct += usize::from(pred as u32 == set.labels[i]);
+            correct += usize::from(crate::eval::argmax(row) == set.labels[i]);
         }
         all.extend_from_slice(values);
     }

@@ -99,3 +99,40 @@ pub fn temp() -> tempfile::TempDir {
 pub fn p(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
+
+/// Writes an ImageFolder dataset under `root`: `train/` and `val/`, classes `ant`, `bee`,
+/// `cat` (each a colour, so they are learnable), `per_class` training and 3 validation images
+/// of mixed sizes, JPEG and PNG; plus `train/bee/broken.jpg` (not an image) when `corrupt`,
+/// and a `notes.txt` that is not an image.
+pub fn write_image_folder(root: &Path, per_class: usize, corrupt: bool) {
+    let colours = [[200u8, 40, 40], [40, 200, 40], [40, 40, 200]];
+    for (split, n) in [("train", per_class), ("val", 3)] {
+        for (c, name) in ["ant", "bee", "cat"].iter().enumerate() {
+            let dir = root.join(split).join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..n {
+                let (w, h) = (20 + (i % 3) as u32 * 6, 18 + (i % 2) as u32 * 10);
+                let img = image::RgbImage::from_fn(w, h, |x, y| {
+                    let noise = ((x * 7 + y * 13 + i as u32 * 31) % 40) as u8;
+                    let inside = x > w / 4 && x < 3 * w / 4 && y > h / 4 && y < 3 * h / 4;
+                    let base = if inside { colours[c] } else { [90, 90, 90] };
+                    image::Rgb([
+                        base[0].saturating_add(noise),
+                        base[1].saturating_add(noise),
+                        base[2].saturating_add(noise),
+                    ])
+                });
+                let ext = if i % 2 == 0 { "jpg" } else { "png" };
+                img.save(dir.join(format!("{name}_{i:03}.{ext}"))).unwrap();
+            }
+        }
+    }
+    std::fs::write(root.join("train/ant/notes.txt"), "not an image").unwrap();
+    if corrupt {
+        std::fs::write(
+            root.join("train/bee/broken.jpg"),
+            b"\xff\xd8 definitely not a jpeg",
+        )
+        .unwrap();
+    }
+}

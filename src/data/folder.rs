@@ -1,0 +1,179 @@
+//! ImageFolder data: one sub-folder per class (classes sorted by name) of JPEG/PNG files, or
+//! a file list in the authors' `file_list.txt` form (`/class/image label` per line). Images
+//! are decoded in parallel and brought to one size the way evaluation transforms do: the
+//! short side resized to `size * 8 / 7` (256 for 224), then a centred `size x size` crop.
+//!
+//! The decoded set is held in memory (bytes, HWC), which suits datasets up to a few hundred
+//! thousand images at small sizes; ImageNet at 224 needs the streaming loader that a later
+//! version adds.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use rayon::prelude::*;
+
+use super::{DataError, ImageSet};
+
+/// What to do with a file that cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadImage {
+    /// Stop with the file's path.
+    Error,
+    /// Leave it out; the run's log lists what was skipped.
+    Skip,
+}
+
+/// One image file and its label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// File.
+    pub path: PathBuf,
+    /// Class index.
+    pub label: u32,
+}
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+}
+
+fn io(path: &Path, source: std::io::Error) -> DataError {
+    DataError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The class folders of `dir` (sorted by name) and every JPEG/PNG in them, sorted by path.
+pub fn scan(dir: &Path) -> Result<(Vec<Entry>, Vec<String>), DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::MissingDir {
+            path: dir.display().to_string(),
+            hint: FOLDER_HINT,
+        });
+    }
+    let mut classes: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    classes.sort();
+    if classes.is_empty() {
+        return Err(DataError::Corrupt {
+            path: dir.display().to_string(),
+            what: format!("no class folders; expected one sub-folder per class ({FOLDER_HINT})"),
+        });
+    }
+    let mut entries = Vec::new();
+    for (label, (_, class_dir)) in classes.iter().enumerate() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(class_dir)
+            .map_err(|e| io(class_dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && is_image(p))
+            .collect();
+        files.sort();
+        entries.extend(files.into_iter().map(|path| Entry {
+            path,
+            label: label as u32,
+        }));
+    }
+    Ok((entries, classes.into_iter().map(|(n, _)| n).collect()))
+}
+
+/// A file list: `relative/path label` per line (a leading `/` is allowed, as in the authors'
+/// `file_list.txt`), paths relative to `base`; blank lines and `#` comments are skipped.
+pub fn read_list(list: &Path, base: &Path) -> Result<Vec<Entry>, DataError> {
+    let text = std::fs::read_to_string(list).map_err(|e| io(list, e))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |what: &str| DataError::Corrupt {
+            path: format!("{}:{}", list.display(), n + 1),
+            what: format!(
+                "{what} in `{line}`; each line is `path label`, e.g. `/n01440764/img.JPEG 0`"
+            ),
+        };
+        let (path, label) = line
+            .rsplit_once(char::is_whitespace)
+            .ok_or_else(|| bad("no label"))?;
+        let label: u32 = label
+            .parse()
+            .map_err(|_| bad("label is not a non-negative integer"))?;
+        out.push(Entry {
+            path: base.join(path.trim().trim_start_matches('/')),
+            label,
+        });
+    }
+    Ok(out)
+}
+
+/// Decodes `entries` in parallel, each resized (short side to `size * 8 / 7`, bilinear) and
+/// centre-cropped to `size x size` RGB. Returns the set (labels as given, `classes` classes)
+/// and the files skipped with their reason.
+pub fn decode(
+    entries: &[Entry],
+    size: usize,
+    classes: usize,
+    on_bad: BadImage,
+) -> Result<(ImageSet, Vec<(Entry, String)>), DataError> {
+    let decoded: Vec<Result<Vec<u8>, String>> = entries
+        .par_iter()
+        .map(|e| load_one(&e.path, size))
+        .collect();
+    let mut pixels = Vec::with_capacity(entries.len() * size * size * 3);
+    let mut labels = Vec::with_capacity(entries.len());
+    let mut skipped = Vec::new();
+    for (e, d) in entries.iter().zip(decoded) {
+        match d {
+            Ok(p) => {
+                pixels.extend_from_slice(&p);
+                labels.push(e.label);
+            }
+            Err(why) if on_bad == BadImage::Skip => skipped.push((e.clone(), why)),
+            Err(why) => {
+                return Err(DataError::BadImage {
+                    path: e.path.display().to_string(),
+                    why,
+                });
+            }
+        }
+    }
+    Ok((
+        ImageSet {
+            pixels,
+            labels,
+            height: size,
+            width: size,
+            channels: 3,
+            classes,
+        },
+        skipped,
+    ))
+}
+
+/// One file: decode, resize the short side to `size * 8 / 7`, centre-crop `size x size`.
+pub fn load_one(path: &Path, size: usize) -> Result<Vec<u8>, String> {
+    let img = image::open(path).map_err(|e| e.to_string())?.to_rgb8();
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return Err("empty image".into());
+    }
+    let short = ((size * 8).div_ceil(7)) as f64;
+    let scale = short / f64::from(w.min(h));
+    let (nw, nh) = (
+        ((f64::from(w) * scale).round() as u32).max(size as u32),
+        ((f64::from(h) * scale).round() as u32).max(size as u32),
+    );
+    let resized = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
+    let (x0, y0) = ((nw - size as u32) / 2, (nh - size as u32) / 2);
+    let crop = image::imageops::crop_imm(&resized, x0, y0, size as u32, size as u32).to_image();
+    Ok(crop.into_raw())
+}
+
+/// How an ImageFolder dataset is laid out, for error messages.
+pub const FOLDER_HINT: &str = "data.path holds train/ and val/, each with one folder per class of JPEG or PNG files (the ImageNet layout), or give data.train_list/val_list";
