@@ -1,0 +1,215 @@
+//! Training throughput, side by side in one run (`cargo bench --bench throughput`):
+//!
+//! - dynunc's `cnn` preset (the small CNN) on Fashion-MNIST, batch 128, Adam: one
+//!   pass over `DYNUNC_BENCH_IMAGES` images (default 60,000, one epoch) without and with the
+//!   dynamics recorder, alternating with the same model in PyTorch
+//!   (`benches/pytorch/train_cnn.py`, run by `DYNUNC_PYTHON`, default `python3`; where PyTorch
+//!   is absent the benchmark says so and measures dynunc alone);
+//! - data loading alone: batches built from IDX images in memory, and ImageFolder JPEGs
+//!   decoded, resized and cropped (a generated folder).
+//!
+//! Prints images per second and the ratios. Rounds: `DYNUNC_BENCH_ROUNDS` (default 2).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use burn::prelude::*;
+use dynunc::data::augment::{Augment, Normalize, fill_batch};
+use dynunc::data::folder::{self, BadImage};
+use dynunc::data::{DataSpec, DatasetKind, ImageSet};
+use dynunc::train::fit::{FitOptions, fit};
+use dynunc::train::model::{InputShape, Model, ModelSpec};
+use dynunc::train::recorder::Recorder;
+use dynunc::train::{Observer, OptimizerSpec, Schedule, TrainSpec, View};
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var("DYNUNC_FMNIST")
+        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into())
+        .into()
+}
+
+/// Seconds to train one pass over `set` with the `cnn` preset, optionally recording.
+fn dynunc_pass(set: &ImageSet, norm: Normalize, record: Option<&Path>) -> f64 {
+    let device = Device::flex().autodiff();
+    device.seed(0);
+    let spec = ModelSpec::preset("cnn").unwrap();
+    let input = InputShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+        classes: 10,
+    };
+    let model = Model::new(&spec, input, &device);
+    let train = TrainSpec {
+        epochs: 1,
+        batch_size: 128,
+        lr: 1e-3,
+        optimizer: OptimizerSpec::Adam { weight_decay: 0.0 },
+        schedule: Schedule::Constant,
+        warmup_epochs: 0,
+        label_smoothing: 0.0,
+        augment: Augment::default(),
+        max_steps: None,
+    };
+    let opts = FitOptions {
+        spec: &train,
+        seed: 0,
+        view: View::Train,
+        record_drop_path: false,
+        norm,
+        checkpoint: None,
+        label: "bench".into(),
+    };
+    let mut recorder = record.map(|p| {
+        let _ = std::fs::remove_file(p);
+        Recorder::open(p, &set.labels, 10).unwrap()
+    });
+    let mut observers: Vec<&mut dyn Observer> = Vec::new();
+    if let Some(r) = recorder.as_mut() {
+        observers.push(r);
+    }
+    let started = Instant::now();
+    fit(model, set, &opts, &device, &mut observers).unwrap();
+    started.elapsed().as_secs_f64()
+}
+
+/// PyTorch's images per second, or why there is none.
+fn pytorch_pass(images: usize) -> Result<(f64, String), String> {
+    let python = std::env::var("DYNUNC_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pytorch/train_cnn.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(data_dir())
+        .arg(images.to_string())
+        .output()
+        .map_err(|e| format!("{python}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err.lines().last().unwrap_or("failed").to_string());
+    }
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+    let ips = v["images_per_s"].as_f64().ok_or("no images_per_s")?;
+    Ok((
+        ips,
+        format!("torch {} ({} threads)", v["torch"], v["threads"]),
+    ))
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else is accepted.
+    let images = env_usize("DYNUNC_BENCH_IMAGES", 60_000);
+    let rounds = env_usize("DYNUNC_BENCH_ROUNDS", 2);
+    let spec = DataSpec {
+        dataset: DatasetKind::FashionMnist,
+        path: data_dir(),
+        subset: None,
+        test_subset: None,
+        image_size: 28,
+        train_list: None,
+        val_list: None,
+        on_bad_image: BadImage::Error,
+    };
+    let splits = match dynunc::data::load(&spec, 0) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("throughput benchmark skipped: {e} (set DYNUNC_FMNIST to the IDX folder)");
+            return;
+        }
+    };
+    let n = images.min(splits.train.len());
+    let set = splits.train.take(&(0..n).collect::<Vec<_>>());
+    let norm = Normalize::fit(&set);
+    let store = std::env::temp_dir().join(format!("dynunc-bench-{}.dyn", std::process::id()));
+    println!(
+        "small CNN, batch 128, Adam, {n} Fashion-MNIST images per pass, {rounds} rounds, {} threads",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let (mut plain, mut recorded, mut torch) = (Vec::new(), Vec::new(), Vec::new());
+    let mut torch_note = String::new();
+    for round in 0..rounds {
+        plain.push(n as f64 / dynunc_pass(&set, norm, None));
+        recorded.push(n as f64 / dynunc_pass(&set, norm, Some(&store)));
+        match pytorch_pass(n) {
+            Ok((ips, note)) => {
+                torch.push(ips);
+                torch_note = note;
+            }
+            Err(why) if round == 0 => {
+                torch_note = format!(
+                    "PyTorch absent ({why}); set DYNUNC_PYTHON to a python with torch (benches/RESULTS.md)"
+                );
+            }
+            Err(_) => {}
+        }
+        println!(
+            "round {}: dynunc {:.0} img/s, with recorder {:.0} img/s{}",
+            round + 1,
+            plain[round],
+            recorded[round],
+            torch
+                .get(round)
+                .map_or(String::new(), |t| format!(", pytorch {t:.0} img/s"))
+        );
+    }
+    let _ = std::fs::remove_file(&store);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (p, r) = (mean(&plain), mean(&recorded));
+    println!("\n| what | images/s | ratio |\n|---|---:|---:|");
+    println!("| dynunc (flex), no recorder | {p:.0} | 1.00 |");
+    println!(
+        "| dynunc (flex), recording 7 fields per sample | {r:.0} | {:.3} (overhead {:+.1}%) |",
+        r / p,
+        100.0 * (p / r - 1.0)
+    );
+    if torch.is_empty() {
+        println!("| PyTorch | – | {torch_note} |");
+    } else {
+        let t = mean(&torch);
+        println!(
+            "| PyTorch, same model ({torch_note}) | {t:.0} | {:.2} (PyTorch is {:.2}x dynunc) |",
+            t / p,
+            t / p
+        );
+    }
+
+    // Data loading alone.
+    let idx: Vec<usize> = (0..n).collect();
+    let started = Instant::now();
+    let mut values = Vec::new();
+    for chunk in idx.chunks(128) {
+        values.clear();
+        fill_batch(&set, chunk, norm, None, &mut values);
+    }
+    let idx_rate = n as f64 / started.elapsed().as_secs_f64();
+    let folder_dir =
+        std::env::temp_dir().join(format!("dynunc-bench-folder-{}", std::process::id()));
+    let files = 600;
+    for i in 0..files {
+        let dir = folder_dir.join(format!("c{}", i % 3));
+        std::fs::create_dir_all(&dir).unwrap();
+        image::RgbImage::from_fn(160, 120, |x, y| {
+            image::Rgb([(x * 3 + y) as u8, (y * 5) as u8, (x ^ y) as u8])
+        })
+        .save(dir.join(format!("{i:05}.jpg")))
+        .unwrap();
+    }
+    let (entries, classes) = folder::scan(&folder_dir).unwrap();
+    let started = Instant::now();
+    let (decoded, _) = folder::decode(&entries, 112, classes.len(), BadImage::Error).unwrap();
+    let jpeg_rate = decoded.len() as f64 / started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&folder_dir);
+    println!("\n| data loading alone | images/s |\n|---|---:|");
+    println!("| IDX in memory -> normalised batches of 128 (28x28x1) | {idx_rate:.0} |");
+    println!(
+        "| ImageFolder: 160x120 JPEG decoded, resized, cropped to 112x112, in parallel | {jpeg_rate:.0} |"
+    );
+}
