@@ -311,21 +311,12 @@ pub fn describe(spec: &DataSpec, seed: u64) -> Result<(usize, usize, InputShapeO
             hint: spec.dataset.install_hint(),
         });
     }
-    let count = |list: &Option<PathBuf>, sub: &str| -> Result<Vec<folder::Entry>, DataError> {
-        let base = spec.path.join(sub);
-        match list {
-            Some(l) => folder::read_list(l, &base),
-            None => folder::scan(&base).map(|(e, _)| e),
-        }
-    };
-    let train = count(&spec.train_list, "train")?;
-    let val = count(&spec.val_list, "val")?;
-    let classes = train
-        .iter()
-        .chain(&val)
-        .map(|e| e.label as usize + 1)
-        .max()
-        .unwrap_or(0);
+    let FolderEntries {
+        train,
+        val,
+        classes,
+        ..
+    } = folder_entries(spec)?;
     let n = |all: usize, subset: Option<usize>| subset.map_or(all, |s| s.min(all));
     Ok((
         n(train.len(), spec.subset),
@@ -345,8 +336,17 @@ pub type InputShapeOf = crate::train::model::InputShape;
 /// Decoded images held in memory above which loading stops with advice instead of paging.
 const MAX_DECODED_BYTES: u64 = 48 << 30;
 
-/// ImageFolder data: the file lists are subset first, so only the chosen images are decoded.
-fn load_folder(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
+/// The files of ImageFolder data, before subsets and decoding.
+struct FolderEntries {
+    train: Vec<folder::Entry>,
+    val: Vec<folder::Entry>,
+    /// Class folder names (empty with file lists).
+    names: Vec<String>,
+    classes: usize,
+}
+
+/// The training and validation files of ImageFolder data (class folders or lists).
+fn folder_entries(spec: &DataSpec) -> Result<FolderEntries, DataError> {
     let split = |list: &Option<PathBuf>,
                  sub: &str|
      -> Result<(Vec<folder::Entry>, Vec<String>), DataError> {
@@ -356,8 +356,8 @@ fn load_folder(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
             None => folder::scan(&base),
         }
     };
-    let (train_entries, names) = split(&spec.train_list, "train")?;
-    let (val_entries, val_names) = split(&spec.val_list, "val")?;
+    let (train, names) = split(&spec.train_list, "train")?;
+    let (val, val_names) = split(&spec.val_list, "val")?;
     if !names.is_empty() && !val_names.is_empty() && names != val_names {
         return Err(DataError::Corrupt {
             path: spec.path.join("val").display().to_string(),
@@ -368,12 +368,28 @@ fn load_folder(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
             ),
         });
     }
-    let classes = train_entries
+    let classes = train
         .iter()
-        .chain(&val_entries)
+        .chain(&val)
         .map(|e| e.label as usize + 1)
         .max()
         .unwrap_or(0);
+    Ok(FolderEntries {
+        train,
+        val,
+        names,
+        classes,
+    })
+}
+
+/// ImageFolder data: the file lists are subset first, so only the chosen images are decoded.
+fn load_folder(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
+    let FolderEntries {
+        train: train_entries,
+        val: val_entries,
+        names,
+        classes,
+    } = folder_entries(spec)?;
     let labels = |e: &[folder::Entry]| e.iter().map(|e| e.label).collect::<Vec<_>>();
     let train_pick = subset_of(
         &labels(&train_entries),

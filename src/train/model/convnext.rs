@@ -79,6 +79,8 @@ pub struct ConvNeXt {
     stages: Vec<Stage>,
     norm: LayerNorm,
     head: Linear,
+    /// Largest stochastic-depth rate.
+    drop_path: f64,
 }
 
 impl ConvNeXt {
@@ -113,15 +115,13 @@ impl ConvNeXt {
             stages,
             norm: layer_norm(prev, 1e-6, device),
             head: linear(prev, input.classes, true, device),
+            drop_path: spec.drop_path,
         }
     }
 
     /// Whether some block drops its residual branch during training.
     pub fn has_drop_path(&self) -> bool {
-        self.stages
-            .iter()
-            .flat_map(|s| &s.blocks)
-            .any(|b| b.drop.prob() > 0.0)
+        self.drop_path > 0.0
     }
 
     /// Logits of `[batch, C, H, W]` images.

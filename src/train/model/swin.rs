@@ -293,6 +293,8 @@ pub struct Swin {
     stages: Vec<SwinStage>,
     norm: LayerNorm,
     head: Linear,
+    /// Largest stochastic-depth rate.
+    drop_path: f64,
 }
 
 impl Swin {
@@ -331,15 +333,13 @@ impl Swin {
             stages,
             norm: layer_norm(last, 1e-5, device),
             head: linear(last, input.classes, true, device),
+            drop_path: spec.drop_path,
         }
     }
 
     /// Whether some block drops its residual branch during training.
     pub fn has_drop_path(&self) -> bool {
-        self.stages
-            .iter()
-            .flat_map(|s| &s.blocks)
-            .any(|b| b.drop.prob() > 0.0)
+        self.drop_path > 0.0
     }
 
     /// Logits of `[batch, C, H, W]` images.
