@@ -185,7 +185,9 @@ fn run_cmd(args: &RunArgs) -> Result<()> {
         shard: args.shard,
     };
     let outcome = crate::experiment::run(path, opts)?;
-    println!("{}", outcome.table);
+    if !outcome.rows.is_empty() {
+        println!("{}", outcome.table);
+    }
     println!("results: {}", outcome.dir.display());
     Ok(())
 }

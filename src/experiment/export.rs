@@ -15,6 +15,9 @@ use crate::select::{self, Amount};
 /// Writes `subsets/[<model>/]<method>_prune<percent>.txt` (and `.file_list.txt`) under `dir`.
 pub(crate) fn subsets(ctx: &Ctx<'_>, model: usize, scores: &Scores, dir: &Path) -> Result<()> {
     let exp = ctx.exp;
+    if exp.retrain.prune_ratios.is_empty() {
+        return Ok(());
+    }
     let mut out_dir = dir.join("subsets");
     if exp.models.len() > 1 {
         out_dir = out_dir.join(&exp.models[model].name);
