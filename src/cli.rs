@@ -28,11 +28,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run an experiment file end to end: train while recording dynamics, score, prune,
-    /// retrain, write results/<name>/ (main.csv, main.md, accuracy.svg). Interrupted runs
-    /// resume.
+    /// retrain, write results/<name>/ (README.md with every table and figure, main.csv/md,
+    /// archs, OOD, kept subsets). Interrupted runs resume; --dry-run plans, --shard splits.
     Run(RunArgs),
-    /// Regenerate a results folder's main.md, accuracy.svg and ood.md from its CSV files,
-    /// without training.
+    /// Regenerate a results folder's tables, figures and README.md from its CSV files,
+    /// without training; merges the rows of --shard runs first.
     Report(ReportArgs),
     /// Score every training sample from recorded dynamics; writes `index,label,score` CSV.
     Score(ScoreArgs),
