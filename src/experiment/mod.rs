@@ -310,10 +310,7 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     let mut arch_rows = Vec::new();
     for (m, spec) in exp.models.iter().enumerate() {
         let (s, row) = scoring::scores(&ctx, m)?;
-        let suffix = match several {
-            false => String::new(),
-            true => format!("-{}", spec.name),
-        };
+        let suffix = report::folder::suffix(several, &spec.name);
         if let Some(dyn_unc) = s.get("dyn_unc")
             && ctx.opts.shard.is_none()
         {

@@ -64,7 +64,10 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
         crate::atomic::write(&dir.join("ood.md"), md.as_bytes())?;
     }
 
-    // Score distributions, from the per-method score files a run keeps in work/[<model>/]scores.
+    // Per model, from the per-method score files a run keeps in work/[<model>/]scores: the
+    // score distributions, and the Dyn-Unc image grid, which needs the training images too
+    // (loaded as the run loaded them, when the data is on this machine; the run itself draws
+    // it from memory).
     let models: Vec<String> = match arch_rows.is_empty() {
         true => archs(&rows),
         false => arch_rows.iter().map(|r| r.arch.clone()).collect(),
@@ -75,6 +78,7 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
             false => dir.join("work/scores"),
             true => dir.join("work").join(model).join("scores"),
         };
+        let suffix = suffix(several, model);
         let mut drawn = Vec::new();
         for m in crate::score::REGISTRY {
             let method = m.info().name;
@@ -83,31 +87,20 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
             }
         }
         if !drawn.is_empty() {
-            let (file, title) = match several {
-                false => ("scores".to_string(), name.clone()),
-                true => (format!("scores-{model}"), format!("{name} ({model})")),
+            let title = match several {
+                false => name.clone(),
+                true => format!("{name} ({model})"),
             };
-            let stem = dir.join(file);
+            let stem = dir.join(format!("scores{suffix}"));
             plot::score_histograms(&drawn, &format!("{title}: score distributions"), &stem)
                 .map_err(|e| anyhow::anyhow!("drawing {}.svg/.png: {e}", stem.display()))?;
         }
-    }
-
-    // The Dyn-Unc image grid needs the training images: loaded as the run loaded them, when
-    // the data is on this machine (the run itself draws it from memory).
-    for (model, suffix) in models.iter().zip(suffixes(&models)) {
-        let scores_file = match several {
-            false => dir.join("work/scores/dyn_unc.csv"),
-            true => dir.join("work").join(model).join("scores/dyn_unc.csv"),
-        };
         let png = dir.join(format!("examples{suffix}.png"));
-        if !png.exists()
-            && let Ok(rows) = read_scores(&scores_file)
+        if let Some((_, scores)) = drawn.iter().find(|(m, _)| *m == "dyn_unc")
+            && !png.exists()
+            && let Err(e) = examples_from_resolved(dir, scores, &png)
         {
-            let scores: Vec<f32> = rows.iter().map(|r| r.score).collect();
-            if let Err(e) = examples_from_resolved(dir, &scores, &png) {
-                eprintln!("note: {} not drawn: {e:#}", png.display());
-            }
+            eprintln!("note: {} not drawn: {e:#}", png.display());
         }
     }
 
@@ -125,11 +118,20 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
     Ok(table)
 }
 
-/// `""` for a single model, `-<name>` per model for several: the figures' file suffixes.
+/// The suffix of a model's figure files: `""` when the experiment has one model, `-<name>`
+/// when it has several.
+pub fn suffix(several: bool, model: &str) -> String {
+    match several {
+        false => String::new(),
+        true => format!("-{model}"),
+    }
+}
+
+/// [`suffix`] of each of `models` (one empty suffix when there is at most one).
 fn suffixes(models: &[String]) -> Vec<String> {
     match models.len() {
         0 | 1 => vec![String::new()],
-        _ => models.iter().map(|m| format!("-{m}")).collect(),
+        _ => models.iter().map(|m| suffix(true, m)).collect(),
     }
 }
 

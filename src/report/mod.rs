@@ -337,6 +337,19 @@ pub fn results_markdown(rows: &[MainRow]) -> String {
     out
 }
 
+/// A table cell of accuracies (%) over seeds: `mean ± std` for several, the value for one,
+/// `–` for none.
+fn cell(v: &[f64]) -> String {
+    match v {
+        [] => "–".into(),
+        [one] => format!("{one:.2}"),
+        _ => {
+            let (m, s) = mean_std(v);
+            format!("{m:.2} ± {s:.2}")
+        }
+    }
+}
+
 /// ImageNet-ReaL accuracy per method and prune ratio (mean ± std over seeds), when the rows
 /// have it.
 pub fn real_table(rows: &[MainRow]) -> Option<String> {
@@ -358,15 +371,7 @@ pub fn real_table(rows: &[MainRow]) -> Option<String> {
                 .filter(|r| r.method == m && r.prune_ratio == p)
                 .filter_map(|r| r.real_acc.map(|a| 100.0 * a))
                 .collect();
-            let cell = match v.len() {
-                0 => "–".to_string(),
-                1 => format!("{:.2}", v[0]),
-                _ => {
-                    let (mean, sd) = mean_std(&v);
-                    format!("{mean:.2} ± {sd:.2}")
-                }
-            };
-            let _ = write!(out, " {cell} |");
+            let _ = write!(out, " {} |", cell(&v));
         }
         out.push('\n');
     }
@@ -404,14 +409,6 @@ pub fn cross_arch_table(rows: &[MainRow]) -> String {
             .or_default()
             .push(100.0 * r.test_acc);
     }
-    let fmt = |v: &Vec<f64>| {
-        let (m, s) = mean_std(v);
-        if v.len() > 1 {
-            format!("{m:.2} ± {s:.2}")
-        } else {
-            format!("{m:.2}")
-        }
-    };
     let mut out = String::from("| scores from → retrained on | method |");
     for p in &ratios {
         let _ = write!(out, " {:.0}% |", 100.0 * p);
@@ -422,7 +419,7 @@ pub fn cross_arch_table(rows: &[MainRow]) -> String {
     for target in &archs {
         let full = cells
             .get(&(target.as_str(), target.as_str(), "full", 0f64.to_bits()))
-            .map_or("–".to_string(), fmt);
+            .map_or("–".to_string(), |v| cell(v));
         for method in pruning_methods(rows) {
             for source in &archs {
                 if !ratios.iter().any(|p| {
@@ -434,7 +431,7 @@ pub fn cross_arch_table(rows: &[MainRow]) -> String {
                 for p in &ratios {
                     let c = cells
                         .get(&(source.as_str(), target.as_str(), method, p.to_bits()))
-                        .map_or("–".to_string(), fmt);
+                        .map_or("–".to_string(), |v| cell(v));
                     let _ = write!(out, " {c} |");
                 }
                 let _ = writeln!(out, " {full} |");
@@ -463,13 +460,10 @@ pub fn markdown_table(rows: &[MainRow]) -> String {
             .or_default()
             .push(100.0 * r.test_acc);
     }
-    let cell = |method: &str, ratio: f64| match cells.get(&(method, ratio.to_bits())) {
-        Some(v) if v.len() > 1 => {
-            let (m, s) = mean_std(v);
-            format!("{m:.2} ± {s:.2}")
-        }
-        Some(v) => format!("{:.2}", v[0]),
-        None => "–".into(),
+    let cell = |method: &str, ratio: f64| {
+        cells
+            .get(&(method, ratio.to_bits()))
+            .map_or("–".into(), |v| cell(v))
     };
     let mut out = ratio_header("method", &ratios);
     for m in &methods {
