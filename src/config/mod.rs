@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::data::folder::BadImage;
-use crate::data::{DataSpec, DatasetKind};
+use crate::data::loader::Streaming;
+use crate::data::{DataSpec, DatasetKind, Loading};
 use crate::score::{self, ScoreParams, Scorer};
 use crate::select::Amount;
 use crate::train::model::{Arch, BlockKind, InputShape, Stem};
@@ -228,6 +229,29 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             &[("error", BadImage::Error), ("skip", BadImage::Skip)],
         ),
     };
+    let loader = match &d.loader {
+        None => Some(Loading::Auto),
+        Some(v) => c.choice(
+            "data.loader",
+            v,
+            &[
+                ("auto", Loading::Auto),
+                ("memory", Loading::Memory),
+                ("stream", Loading::Stream),
+            ],
+        ),
+    };
+    let mut streaming = Streaming::default();
+    for (key, value, field) in [
+        ("workers", d.workers, &mut streaming.workers),
+        ("prefetch", d.prefetch, &mut streaming.prefetch),
+    ] {
+        match value {
+            Some(0) => c.fail(&format!("data.{key}"), "0: give at least 1"),
+            Some(v) => *field = v,
+            None => {}
+        }
+    }
     let image_size = d.image_size.unwrap_or(224);
     if dataset == Some(DatasetKind::ImageFolder) {
         if image_size < 8 {
@@ -249,6 +273,9 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             ("train_list", d.train_list.is_some()),
             ("val_list", d.val_list.is_some()),
             ("on_bad_image", d.on_bad_image.is_some()),
+            ("loader", d.loader.is_some()),
+            ("workers", d.workers.is_some()),
+            ("prefetch", d.prefetch.is_some()),
         ] {
             if set {
                 c.fail(
@@ -519,10 +546,16 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         if !Path::new(&set.path).is_dir() {
             c.fail(
                 &format!("evaluation.ood[{i}].path"),
-                format!(
-                    "{} is not a folder; give the folder holding its t10k-images-idx3-ubyte(.gz)",
-                    set.path
-                ),
+                match dataset {
+                    Some(DatasetKind::ImageFolder) => format!(
+                        "{} is not a folder; give a folder of JPEG/PNG images (any depth)",
+                        set.path
+                    ),
+                    _ => format!(
+                        "{} is not a folder; give the folder holding its t10k-images-idx3-ubyte(.gz)",
+                        set.path
+                    ),
+                },
             );
         }
     }
@@ -541,6 +574,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         Some(uncertainty),
         Some(budget),
         Some(on_bad_image),
+        Some(loader),
     ) = (
         backend,
         dataset,
@@ -552,6 +586,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         uncertainty,
         budget,
         on_bad_image,
+        loader,
     )
     else {
         unreachable!("every None above recorded a problem");
@@ -576,6 +611,8 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             train_list: d.train_list.as_ref().map(PathBuf::from),
             val_list: d.val_list.as_ref().map(PathBuf::from),
             on_bad_image,
+            loader,
+            streaming,
         },
         models,
         train: TrainSpec {

@@ -85,6 +85,18 @@ pub struct RawData {
     /// imagefolder: `error` (default) or `skip` an unreadable image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_bad_image: Option<String>,
+    /// imagefolder: `memory` (decode every image once, hold them), `stream` (decode each
+    /// batch from its files while training, with prefetch) or `auto` (default: memory when
+    /// the decoded images take at most 8 GiB). How images are read does not change results,
+    /// so this and the next two keys are not pinned in the resolved experiment.
+    #[serde(skip_serializing)]
+    pub loader: Option<String>,
+    /// imagefolder streaming: decode threads. Default: all cores.
+    #[serde(skip_serializing)]
+    pub workers: Option<usize>,
+    /// imagefolder streaming: batches decoded ahead of training. Default 4.
+    #[serde(skip_serializing)]
+    pub prefetch: Option<usize>,
 }
 
 impl Default for RawData {
@@ -98,6 +110,9 @@ impl Default for RawData {
             train_list: None,
             val_list: None,
             on_bad_image: None,
+            loader: None,
+            workers: None,
+            prefetch: None,
         }
     }
 }

@@ -3,9 +3,8 @@
 //! are decoded in parallel and brought to one size the way evaluation transforms do: the
 //! short side resized to `size * 8 / 7` (256 for 224), then a centred `size x size` crop.
 //!
-//! The decoded set is held in memory (bytes, HWC), which suits datasets up to a few hundred
-//! thousand images at small sizes; ImageNet at 224 needs the streaming loader that a later
-//! version adds.
+//! The decoded set is held in memory (bytes, HWC) or, for sets too large for that, only
+//! checked here and decoded batch by batch while training (`images`, `loader`).
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +21,9 @@ pub enum BadImage {
     /// Leave it out; the run's log lists what was skipped.
     Skip,
 }
+
+/// Files left out as unreadable, each with the decoder's reason.
+pub type Skipped = Vec<(Entry, String)>;
 
 /// One image file and its label.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +122,7 @@ pub fn decode(
     size: usize,
     classes: usize,
     on_bad: BadImage,
-) -> Result<(ImageSet, Vec<(Entry, String)>), DataError> {
+) -> Result<(ImageSet, Skipped), DataError> {
     let decoded: Vec<Result<Vec<u8>, String>> = entries
         .par_iter()
         .map(|e| load_one(&e.path, size))
@@ -154,6 +156,65 @@ pub fn decode(
         },
         skipped,
     ))
+}
+
+/// Every JPEG/PNG under `dir`, at any depth, sorted by path, all with label 0 (for sets
+/// whose classes do not matter, such as out-of-distribution images).
+pub fn scan_all(dir: &Path) -> Result<Vec<Entry>, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::MissingDir {
+            path: dir.display().to_string(),
+            hint: "evaluation.ood: for imagefolder experiments each entry is a folder of JPEG/PNG images (at any depth)",
+        });
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
+            let p = e.map_err(|e| io(&d, e))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if is_image(&p) {
+                out.push(Entry { path: p, label: 0 });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Reads the header of every file in parallel (not the pixels: streaming decodes those while
+/// training); files whose header cannot be read are an error or skipped, by `on_bad`.
+pub fn check(entries: Vec<Entry>, on_bad: BadImage) -> Result<(Vec<Entry>, Skipped), DataError> {
+    let verdicts: Vec<Option<String>> = entries
+        .par_iter()
+        .map(|e| match image::ImageReader::open(&e.path) {
+            Err(err) => Some(err.to_string()),
+            Ok(r) => match r.with_guessed_format() {
+                Err(err) => Some(err.to_string()),
+                Ok(r) => match r.into_dimensions() {
+                    Err(err) => Some(err.to_string()),
+                    Ok((0, _) | (_, 0)) => Some("empty image".into()),
+                    Ok(_) => None,
+                },
+            },
+        })
+        .collect();
+    let mut ok = Vec::with_capacity(entries.len());
+    let mut skipped = Vec::new();
+    for (e, why) in entries.into_iter().zip(verdicts) {
+        match why {
+            None => ok.push(e),
+            Some(why) if on_bad == BadImage::Skip => skipped.push((e, why)),
+            Some(why) => {
+                return Err(DataError::BadImage {
+                    path: e.path.display().to_string(),
+                    why,
+                });
+            }
+        }
+    }
+    Ok((ok, skipped))
 }
 
 /// One file: decode, resize the short side to `size * 8 / 7`, centre-crop `size x size`.

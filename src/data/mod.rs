@@ -3,11 +3,15 @@
 pub mod augment;
 pub mod folder;
 pub mod idx;
+pub mod images;
+pub mod loader;
 pub mod subset;
 
 use std::path::PathBuf;
 
 use thiserror::Error;
+
+pub use images::{FileSet, Images};
 
 /// Which dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +96,25 @@ pub struct DataSpec {
     pub val_list: Option<PathBuf>,
     /// ImageFolder: what to do with an unreadable image.
     pub on_bad_image: folder::BadImage,
+    /// ImageFolder: hold the decoded images in memory or stream them from their files.
+    pub loader: Loading,
+    /// ImageFolder streaming: decode threads and prefetch depth.
+    pub streaming: loader::Streaming,
 }
+
+/// How ImageFolder images are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loading {
+    /// Memory when the decoded images fit in [`AUTO_MEMORY_BYTES`], otherwise streaming.
+    Auto,
+    /// Decode every image once and hold it.
+    Memory,
+    /// Decode each batch from its files while training, ahead of the trainer.
+    Stream,
+}
+
+/// Decoded size up to which `loader: auto` holds ImageFolder images in memory.
+pub const AUTO_MEMORY_BYTES: u64 = 8 << 30;
 
 /// A set of equally sized images with labels, stored as bytes (HWC, 0-255).
 #[derive(Debug, Clone, PartialEq)]
@@ -151,11 +173,11 @@ impl ImageSet {
 #[derive(Debug, Clone)]
 pub struct Splits {
     /// Training images (after `subset`).
-    pub train: ImageSet,
+    pub train: Images,
     /// Index of each training image in the full training file.
     pub train_source_index: Vec<usize>,
     /// Test images (after `test_subset`).
-    pub test: ImageSet,
+    pub test: Images,
     /// Class names.
     pub class_names: Vec<String>,
     /// ImageFolder: the file of every image of the full training set (index by
@@ -217,7 +239,7 @@ pub enum DataError {
     },
     /// ImageFolder data too large to hold decoded in memory.
     #[error(
-        "decoding {images} images at {size}x{size} needs {gib:.0} GiB of memory; this version holds ImageFolder data in memory: lower data.image_size, or train on data.subset / a data.train_list"
+        "decoding {images} images at {size}x{size} needs {gib:.0} GiB of memory (data.loader: memory); set data.loader: stream (or auto) to decode batches from the files while training"
     )]
     TooLarge {
         /// Images to decode.
@@ -227,6 +249,9 @@ pub enum DataError {
         /// GiB needed.
         gib: f64,
     },
+    /// The streaming loader failed.
+    #[error("image loader: {0}")]
+    Loader(String),
     /// A subset larger than the data.
     #[error("data.{key}: {asked} samples asked but the {split} set has {have}; use at most {have}")]
     SubsetTooLarge {
@@ -282,9 +307,9 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
         false => set.take(idx),
     };
     Ok(Splits {
-        train: take(train, &train_source_index),
+        train: take(train, &train_source_index).into(),
         train_source_index,
-        test: take(test, &test_index),
+        test: take(test, &test_index).into(),
         class_names: spec.dataset.class_names(),
         train_files: Vec::new(),
         test_name_rank: Vec::new(),
@@ -297,11 +322,12 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
 pub fn describe(spec: &DataSpec, seed: u64) -> Result<(usize, usize, InputShapeOf), DataError> {
     if spec.dataset != DatasetKind::ImageFolder {
         let s = load(spec, seed)?;
+        let (channels, height, width) = s.train.shape();
         let shape = InputShapeOf {
-            channels: s.train.channels,
-            height: s.train.height,
-            width: s.train.width,
-            classes: s.train.classes.max(s.test.classes),
+            channels,
+            height,
+            width,
+            classes: s.train.classes().max(s.test.classes()),
         };
         return Ok((s.train.len(), s.test.len(), shape));
     }
@@ -382,6 +408,60 @@ fn folder_entries(spec: &DataSpec) -> Result<FolderEntries, DataError> {
     })
 }
 
+/// Whether `images` ImageFolder images are streamed from their files rather than decoded
+/// into memory (`data.loader`).
+pub fn streams(spec: &DataSpec, images: usize) -> Result<bool, DataError> {
+    let bytes = (images * spec.image_size * spec.image_size * 3) as u64;
+    match spec.loader {
+        Loading::Auto => Ok(bytes > AUTO_MEMORY_BYTES),
+        Loading::Stream => Ok(true),
+        Loading::Memory if bytes > MAX_DECODED_BYTES => Err(DataError::TooLarge {
+            images,
+            size: spec.image_size,
+            gib: bytes as f64 / (1u64 << 30) as f64,
+        }),
+        Loading::Memory => Ok(false),
+    }
+}
+
+/// Image files as a set: decoded now, or only checked and streamed later. Unreadable files
+/// are an error or skipped (`data.on_bad_image`), and returned.
+type Opened = (Images, folder::Skipped);
+fn open_files(
+    spec: &DataSpec,
+    entries: Vec<folder::Entry>,
+    classes: usize,
+    stream: bool,
+) -> Result<Opened, DataError> {
+    if stream {
+        let (ok, skipped) = folder::check(entries, spec.on_bad_image)?;
+        let files = FileSet::new(&ok, spec.image_size, classes, spec.streaming);
+        Ok((Images::Files(files), skipped))
+    } else {
+        let (set, skipped) = folder::decode(&entries, spec.image_size, classes, spec.on_bad_image)?;
+        Ok((Images::Memory(set), skipped))
+    }
+}
+
+/// An out-of-distribution set for ImageFolder experiments: every JPEG/PNG under `dir` (any
+/// depth), brought to the training images' size like the test images, held or streamed by
+/// the same rule; unreadable files are skipped or an error as for the training data.
+pub fn load_ood_folder(
+    spec: &DataSpec,
+    dir: &std::path::Path,
+    classes: usize,
+) -> Result<Opened, DataError> {
+    let entries = folder::scan_all(dir)?;
+    if entries.is_empty() {
+        return Err(DataError::Corrupt {
+            path: dir.display().to_string(),
+            what: "no JPEG or PNG files under it".into(),
+        });
+    }
+    let stream = streams(spec, entries.len())?;
+    open_files(spec, entries, classes, stream)
+}
+
 /// ImageFolder data: the file lists are subset first, so only the chosen images are decoded.
 fn load_folder(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
     let FolderEntries {
@@ -405,30 +485,13 @@ fn load_folder(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
         "test_subset",
         "test",
     )?;
-    let bytes =
-        ((train_pick.len() + test_pick.len()) * spec.image_size * spec.image_size * 3) as u64;
-    if bytes > MAX_DECODED_BYTES {
-        return Err(DataError::TooLarge {
-            images: train_pick.len() + test_pick.len(),
-            size: spec.image_size,
-            gib: bytes as f64 / (1u64 << 30) as f64,
-        });
-    }
+    let stream = streams(spec, train_pick.len() + test_pick.len())?;
     let chosen = |all: &[folder::Entry], pick: &[usize]| -> Vec<folder::Entry> {
         pick.iter().map(|&i| all[i].clone()).collect()
     };
-    let (train, skip_train) = folder::decode(
-        &chosen(&train_entries, &train_pick),
-        spec.image_size,
-        classes,
-        spec.on_bad_image,
-    )?;
-    let (test, skip_val) = folder::decode(
-        &chosen(&val_entries, &test_pick),
-        spec.image_size,
-        classes,
-        spec.on_bad_image,
-    )?;
+    let read = |entries| open_files(spec, entries, classes, stream);
+    let (train, skip_train) = read(chosen(&train_entries, &train_pick))?;
+    let (test, skip_val) = read(chosen(&val_entries, &test_pick))?;
     let bad: std::collections::HashSet<PathBuf> = skip_train
         .iter()
         .chain(&skip_val)

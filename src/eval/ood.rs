@@ -108,18 +108,22 @@ pub fn metrics(inside: &[f64], outside: &[f64]) -> OodMetrics {
 }
 
 /// A seeded set of Gaussian-noise images (mean 0.5, std 0.25 in [0, 1] pixel units, clipped),
-/// the same shape as `like`: a synthetic out-of-distribution set.
-pub fn gaussian_noise(like: &crate::data::ImageSet, n: usize, seed: u64) -> crate::data::ImageSet {
+/// the shape of `like`: a synthetic out-of-distribution set.
+pub fn gaussian_noise(like: &crate::data::Images, n: usize, seed: u64) -> crate::data::ImageSet {
     use rand::SeedableRng;
     use rand_distr::Distribution;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let normal = rand_distr::Normal::new(127.5f32, 63.75).expect("valid normal");
-    let pixels = (0..n * like.image_len())
+    let (channels, height, width) = like.shape();
+    let pixels = (0..n * channels * height * width)
         .map(|_| normal.sample(&mut rng).clamp(0.0, 255.0) as u8)
         .collect();
     crate::data::ImageSet {
         pixels,
         labels: vec![0; n],
-        ..*like
+        height,
+        width,
+        channels,
+        classes: like.classes(),
     }
 }

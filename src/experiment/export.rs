@@ -24,7 +24,7 @@ pub(crate) fn subsets(ctx: &Ctx<'_>, model: usize, scores: &Scores, dir: &Path) 
     }
     std::fs::create_dir_all(&out_dir)?;
     let train = &ctx.splits.train;
-    let labels = exp.class_balanced.then_some(&train.labels[..]);
+    let labels = exp.class_balanced.then_some(train.labels());
     let root = exp.data.path.join("train");
     for &method in exp.methods.iter().filter(|m| !seeded(**m)) {
         let Some(s) = scores.get(method.info().name) else {
@@ -45,7 +45,7 @@ pub(crate) fn subsets(ctx: &Ctx<'_>, model: usize, scores: &Scores, dir: &Path) 
                 for &i in &kept {
                     let file = &ctx.splits.train_files[ctx.splits.train_source_index[i]];
                     let rel = file.strip_prefix(&root).unwrap_or(file);
-                    let _ = writeln!(list, "/{} {}", rel.display(), train.labels[i]);
+                    let _ = writeln!(list, "/{} {}", rel.display(), train.labels()[i]);
                 }
                 crate::atomic::write(
                     &out_dir.join(format!("{stem}.file_list.txt")),

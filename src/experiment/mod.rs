@@ -61,7 +61,7 @@ pub(crate) struct Ctx<'a> {
     pub retrain_work: PathBuf,
     pub opts: RunOptions,
     /// Out-of-distribution sets, by name.
-    pub ood: Vec<(String, crate::data::ImageSet)>,
+    pub ood: Vec<(String, crate::data::Images)>,
     /// ImageNet-ReaL labels, when the experiment asks for them.
     pub real: Option<crate::eval::real::RealLabels>,
 }
@@ -129,40 +129,50 @@ pub fn git_commit() -> String {
     }
 }
 
-/// Loads the experiment's OOD sets and checks each has the training images' shape.
+/// Unreadable files left out, with the reason.
+type Skipped = Vec<(std::path::PathBuf, String)>;
+
+/// Loads the experiment's OOD sets and checks each has the training images' shape. For
+/// ImageFolder experiments an OOD set is a folder of images, brought to the training size.
 fn load_ood(
     exp: &Experiment,
-    train: &crate::data::ImageSet,
-) -> Result<Vec<(String, crate::data::ImageSet)>> {
+    train: &data::Images,
+) -> Result<(Vec<(String, data::Images)>, Skipped)> {
     let mut sets = Vec::new();
+    let mut skipped = Vec::new();
     for (name, path) in &exp.ood_sets {
+        if exp.data.dataset == data::DatasetKind::ImageFolder {
+            let (set, bad) = data::load_ood_folder(&exp.data, path, train.classes())
+                .with_context(|| format!("evaluation.ood `{name}`"))?;
+            skipped.extend(bad.into_iter().map(|(e, why)| (e.path, why)));
+            sets.push((name.clone(), set));
+            continue;
+        }
         let set = data::idx::read_split(
             path,
             "t10k",
             "evaluation.ood lists folders holding t10k-images-idx3-ubyte(.gz)",
         )?;
-        if (set.height, set.width, set.channels) != (train.height, train.width, train.channels) {
+        let (channels, height, width) = train.shape();
+        if (set.height, set.width, set.channels) != (height, width, channels) {
             bail!(
-                "evaluation.ood `{name}` ({}): images are {}x{}x{} but the training images are {}x{}x{}; OOD images must have the training shape",
+                "evaluation.ood `{name}` ({}): images are {}x{}x{} but the training images are {height}x{width}x{channels}; OOD images must have the training shape",
                 path.display(),
                 set.height,
                 set.width,
                 set.channels,
-                train.height,
-                train.width,
-                train.channels
             );
         }
-        sets.push((name.clone(), set));
+        sets.push((name.clone(), set.into()));
     }
     if exp.gaussian_noise > 0 {
         let seed = crate::train::fit::derive_seed(exp.seed, 0x0015e, 0);
         sets.push((
             "gaussian_noise".into(),
-            crate::eval::ood::gaussian_noise(train, exp.gaussian_noise, seed),
+            crate::eval::ood::gaussian_noise(train, exp.gaussian_noise, seed).into(),
         ));
     }
-    Ok(sets)
+    Ok((sets, skipped))
 }
 
 /// Runs the experiment in `path`.
@@ -225,14 +235,13 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     eprintln!("backend: {why}");
     let t = Instant::now();
     let splits = data::load(&exp.data, exp.seed)?;
+    let (channels, height, width) = splits.train.shape();
     eprintln!(
-        "data: {} training and {} test images of {}x{}x{}, {} classes, from {} ({:.1}s)",
+        "data: {} training and {} test images of {height}x{width}x{channels}, {} classes, {}, from {} ({:.1}s)",
         splits.train.len(),
         splits.test.len(),
-        splits.train.height,
-        splits.train.width,
-        splits.train.channels,
-        splits.train.classes,
+        splits.train.classes(),
+        splits.train.describe(),
         exp.data.path.display(),
         t.elapsed().as_secs_f64()
     );
@@ -245,7 +254,7 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         retrain_seeds: &exp.retrain.seeds,
         train_samples: splits.train.len(),
         test_samples: splits.test.len(),
-        classes: splits.train.classes,
+        classes: splits.train.classes(),
         started_unix: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -258,27 +267,27 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
 
     // ImageFolder data is normalised with ImageNet's statistics, as the reference recipes
     // do; IDX data with its own training statistics.
-    let norm = match exp.data.dataset {
-        data::DatasetKind::ImageFolder => Normalize::IMAGENET,
-        _ => Normalize::fit(&splits.train),
+    let norm = match splits.train.in_memory() {
+        Some(set) if exp.data.dataset != data::DatasetKind::ImageFolder => Normalize::fit(set),
+        _ => Normalize::IMAGENET,
     };
-    if !splits.skipped.is_empty() {
-        let list: String = splits
-            .skipped
+    let (ood, ood_skipped) = load_ood(&exp, &splits.train)?;
+    let skipped: Skipped = splits.skipped.iter().cloned().chain(ood_skipped).collect();
+    if !skipped.is_empty() {
+        let list: String = skipped
             .iter()
             .map(|(p, why)| format!("{}\t{why}\n", p.display()))
             .collect();
         crate::atomic::write(&dir.join("skipped_images.txt"), list.as_bytes())?;
         eprintln!(
             "data: skipped {} unreadable image(s) (data.on_bad_image: skip), listed in {}:",
-            splits.skipped.len(),
+            skipped.len(),
             dir.join("skipped_images.txt").display()
         );
-        for (p, why) in splits.skipped.iter().take(10) {
+        for (p, why) in skipped.iter().take(10) {
             eprintln!("  {}: {why}", p.display());
         }
     }
-    let ood = load_ood(&exp, &splits.train)?;
     let real = match &exp.real_labels {
         None => None,
         Some(path) => {

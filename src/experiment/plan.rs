@@ -42,11 +42,20 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
     );
     if exp.data.dataset == data::DatasetKind::ImageFolder {
         let bytes = ((n + n_test) * input.height * input.width * 3) as u64;
-        let _ = writeln!(
-            out,
-            "decoded images held in memory: {} (this version keeps ImageFolder data in memory)",
-            bytes_text(bytes)
-        );
+        let _ = match data::streams(&exp.data, n + n_test)? {
+            false => writeln!(
+                out,
+                "images: decoded once and held in memory ({})",
+                bytes_text(bytes)
+            ),
+            true => writeln!(
+                out,
+                "images: streamed from their files, {} decode threads, {} batches prefetched (decoded they would take {})",
+                exp.data.streaming.workers,
+                exp.data.streaming.prefetch,
+                bytes_text(bytes)
+            ),
+        };
     }
     let batch = exp.train.batch_size;
     let full_batches = n.div_ceil(batch);

@@ -142,10 +142,10 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
         let ctx = score::Context {
             shape: crate::dynamics::Shape {
                 samples: train.len(),
-                classes: train.classes,
+                classes: train.classes(),
                 epochs: 0,
             },
-            labels: Some(&train.labels),
+            labels: Some(train.labels()),
             params: &params,
         };
         owned = method.begin(&ctx)?.finish();
@@ -156,7 +156,7 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
             .context("scores of a listed method are missing")?
     };
     let fraction = Amount::Prune(job.prune_ratio).keep_fraction("retrain.prune_ratios")?;
-    let labels = ctx.exp.class_balanced.then_some(&train.labels[..]);
+    let labels = ctx.exp.class_balanced.then_some(train.labels());
     Ok(select::select(s, fraction, method.info().keep, labels)?.kept)
 }
 

@@ -38,12 +38,12 @@ pub(crate) fn seeded(method: &dyn Scorer) -> bool {
 }
 
 pub(crate) fn input_shape(ctx: &Ctx<'_>) -> InputShape {
-    let t = &ctx.splits.train;
+    let (channels, height, width) = ctx.splits.train.shape();
     InputShape {
-        channels: t.channels,
-        height: t.height,
-        width: t.width,
-        classes: t.classes.max(ctx.splits.test.classes),
+        channels,
+        height,
+        width,
+        classes: ctx.splits.train.classes().max(ctx.splits.test.classes()),
     }
 }
 
@@ -95,7 +95,7 @@ fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
     }
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let train = &ctx.splits.train;
-    let mut recorder = Recorder::open(&store, &train.labels, input_shape(ctx).classes)?;
+    let mut recorder = Recorder::open(&store, train.labels(), input_shape(ctx).classes)?;
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let checkpoint = Checkpoint::new(work.join("checkpoint-scoring"));
     let start_epoch = checkpoint.epochs_done()?.unwrap_or(0);
@@ -183,7 +183,7 @@ pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, Option<Arch
         let started = std::time::Instant::now();
         let scores = score::score_all(&mut reader, &missing, &ctx.exp.score_params)
             .with_context(|| format!("scoring {}", store.display()))?;
-        let labels = &ctx.splits.train.labels;
+        let labels = ctx.splits.train.labels();
         for (m, s) in missing.iter().zip(scores) {
             let rows: Vec<ScoreRow> = s
                 .iter()

@@ -166,7 +166,7 @@ fn examples_from_resolved(dir: &Path, scores: &[f32], png: &Path) -> Result<()> 
 
 /// The 20 highest- and 20 lowest-scored training images by Dyn-Unc, as a PNG grid.
 pub fn examples_grid(
-    train: &crate::data::ImageSet,
+    train: &crate::data::Images,
     class_names: &[String],
     scores: &[f32],
     png: &Path,
@@ -182,7 +182,16 @@ pub fn examples_grid(
         ),
         ("Lowest Dyn-Unc scores: pruned first".to_string(), lowest),
     ];
-    plot::image_grid_png(train, class_names, &blocks, 10, png)
+    // Only the shown images are decoded; the grid indexes them in that order.
+    let shown: Vec<usize> = blocks.iter().flat_map(|(_, idx)| idx.clone()).collect();
+    let images = train.decode(&shown)?;
+    let mut at = 0;
+    let blocks = blocks.map(|(caption, idx)| {
+        let local = (at..at + idx.len()).collect();
+        at += idx.len();
+        (caption, local)
+    });
+    plot::image_grid_png(&images, class_names, &blocks, 10, png)
         .map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))
 }
 

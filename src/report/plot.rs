@@ -277,11 +277,12 @@ pub fn image_grid_png(
     per_row: usize,
     path: &Path,
 ) -> Result<(), String> {
-    const SCALE: u32 = 3;
+    // Small images (28x28) drawn 3x; ImageNet-size ones at their size.
+    let scale = (84 / set.height.max(1) as u32).max(1);
     const CAPTION: u32 = 30;
     const LABEL: u32 = 16;
     const GAP: u32 = 6;
-    let (h, w) = (set.height as u32 * SCALE, set.width as u32 * SCALE);
+    let (h, w) = (set.height as u32 * scale, set.width as u32 * scale);
     let cell = (w + GAP, h + LABEL + GAP);
     let rows_of = |n: usize| n.div_ceil(per_row) as u32;
     let width = GAP + per_row as u32 * cell.0;
@@ -315,11 +316,11 @@ pub fn image_grid_png(
                         _ => RGBColor(img[base], img[base], img[base]),
                     };
                     let (x0, y1) = (
-                        x + (px as u32 * SCALE) as i32,
-                        y + (py as u32 * SCALE) as i32,
+                        x + (px as u32 * scale) as i32,
+                        y + (py as u32 * scale) as i32,
                     );
                     root.draw(&Rectangle::new(
-                        [(x0, y1), (x0 + SCALE as i32, y1 + SCALE as i32)],
+                        [(x0, y1), (x0 + scale as i32, y1 + scale as i32)],
                         color.filled(),
                     ))
                     .map_err(e)?;

@@ -16,8 +16,9 @@ use rand_chacha::ChaCha8Rng;
 use super::observer::{BatchOutputs, Observer, RunInfo};
 use super::schedule::rate;
 use super::{Model, OptimizerSpec, TrainError, TrainSpec, View};
-use crate::data::ImageSet;
 use crate::data::augment::{Normalize, fill_batch};
+use crate::data::loader::Loader;
+use crate::data::{ImageSet, Images};
 
 /// A stream of randomness derived from a seed and a purpose, so that data order, augmentation
 /// and initialisation never share a generator and each is reproducible on its own.
@@ -198,7 +199,7 @@ pub struct FitOptions<'a> {
 /// checkpoint exists, training resumes after its last completed epoch.
 pub fn fit(
     mut model: Model,
-    set: &ImageSet,
+    set: &Images,
     opts: &FitOptions<'_>,
     device: &Device,
     observers: &mut [&mut dyn Observer],
@@ -245,19 +246,21 @@ pub fn fit(
         let augment = (!spec.augment.is_identity()).then_some(&spec.augment);
         let mut loss_sum = 0.0f64;
         let mut batches_run = 0;
-        for (b, idx) in order.chunks(spec.batch_size).enumerate() {
+        for (b, batch) in Loader::new(set, &order, spec.batch_size).enumerate() {
             if step >= total_steps {
                 break;
             }
+            let batch = batch?;
+            let (data, idx) = (&*batch.set, &*batch.local);
             let lr = rate(spec.schedule, spec.lr, step, total_steps, batches, warmup);
             let x = images(
-                set,
+                data,
                 idx,
                 opts.norm,
                 augment.map(|a| (a, &mut aug_rng)),
                 device,
             );
-            let y = targets(set, idx, device);
+            let y = targets(data, idx, device);
             // The training input, kept for a recording pass in evaluation mode.
             let train_input = (wants
                 && opts.view == View::Train
@@ -272,7 +275,7 @@ pub fn fit(
                 let clean_pass = opts.view == View::Clean
                     && (augment.is_some() || model.has_train_only_layers());
                 let recorded = if clean_pass {
-                    let input = images(set, idx, opts.norm, None, &device.clone().inner());
+                    let input = images(data, idx, opts.norm, None, &device.clone().inner());
                     model.valid().forward(input)
                 } else if let Some(input) = train_input {
                     model.valid().forward(input)
@@ -283,9 +286,9 @@ pub fn fit(
                 let values = data
                     .as_slice::<f32>()
                     .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
-                let labels: Vec<u32> = idx.iter().map(|&i| set.labels[i]).collect();
+                let labels = batch.labels();
                 let outputs = BatchOutputs {
-                    indices: idx,
+                    indices: batch.global,
                     labels: &labels,
                     logits: values,
                     classes: values.len() / idx.len(),
@@ -330,22 +333,24 @@ pub fn fit(
 /// Top-1 accuracy of `model` (without autodiff) on `set`, and the logits (row-major).
 pub fn evaluate(
     model: &Model,
-    set: &ImageSet,
+    set: &Images,
     norm: Normalize,
     device: &Device,
 ) -> Result<(f64, Vec<f32>), TrainError> {
     let mut correct = 0usize;
     let mut all = Vec::new();
     let indices: Vec<usize> = (0..set.len()).collect();
-    for idx in indices.chunks(500) {
-        let logits = model.forward(images(set, idx, norm, None, device));
+    for batch in Loader::new(set, &indices, 500) {
+        let batch = batch?;
+        let idx = &*batch.local;
+        let logits = model.forward(images(&batch.set, idx, norm, None, device));
         let data = logits.into_data();
         let values = data
             .as_slice::<f32>()
             .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
         let classes = values.len() / idx.len();
         for (row, &i) in values.chunks_exact(classes).zip(idx) {
-            correct += usize::from(crate::eval::argmax(row) == set.labels[i]);
+            correct += usize::from(crate::eval::argmax(row) == batch.set.labels[i]);
         }
         all.extend_from_slice(values);
     }

@@ -100,6 +100,9 @@ pub enum TrainError {
     /// The recorder failed.
     #[error(transparent)]
     Dynamics(#[from] crate::dynamics::DynamicsError),
+    /// Reading a batch of images failed.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
     /// The backend cannot be used.
     #[error("{0}")]
     Backend(String),

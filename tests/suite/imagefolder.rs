@@ -1,11 +1,12 @@
 //! ImageFolder data: scanning, file lists, decoding and the eval transform, unreadable files,
-//! the random-resized-crop transform, and an experiment end to end with Swin and ResNet.
+//! the random-resized-crop transform, the streaming loader, and experiments end to end (Swin
+//! and ResNet; streamed against in-memory, with an out-of-distribution image folder).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use dynunc::data::augment::{Augment, Normalize, fill_batch};
 use dynunc::data::folder::{self, BadImage};
+use dynunc::data::loader::{Loader, Streaming};
+use dynunc::data::{FileSet, Images};
 use rand::SeedableRng;
 
 #[test]
@@ -208,4 +209,134 @@ fn an_image_folder_experiment_runs_end_to_end() {
         !readme.contains("n/a: ReaL"),
         "ReaL was requested:\n{readme}"
     );
+}
+
+/// The streaming loader hands over exactly the bytes the memory loader holds, batch by batch,
+/// in the order asked, with the full set's indices; a file that passes the header check but
+/// cannot be decoded stops the loader with its path.
+#[test]
+fn streamed_batches_equal_the_decoded_set() {
+    let dir = temp();
+    write_image_folder(dir.path(), 5, false);
+    let (entries, classes) = folder::scan(&dir.path().join("train")).unwrap();
+    let (set, _) = folder::decode(&entries, 12, classes.len(), BadImage::Error).unwrap();
+    let streaming = Streaming {
+        workers: 2,
+        prefetch: 1,
+    };
+    let files = Images::Files(FileSet::new(&entries, 12, classes.len(), streaming));
+    let memory = Images::Memory(set.clone());
+    assert_eq!(files.len(), memory.len());
+    assert_eq!(files.labels(), memory.labels());
+    assert_eq!(files.shape(), (3, 12, 12));
+    let order = vec![14, 3, 7, 0, 9, 1, 12, 5, 2, 11, 6, 13, 4, 10, 8];
+    let mut seen = 0;
+    for (a, b) in Loader::new(&files, &order, 4).zip(Loader::new(&memory, &order, 4)) {
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.global, b.global);
+        assert_eq!(a.labels(), b.labels());
+        for (&i, &j) in a.local.iter().zip(b.local.iter()) {
+            assert_eq!(a.set.image(i), b.set.image(j));
+        }
+        seen += a.global.len();
+    }
+    assert_eq!(seen, order.len());
+    // A subset streams its own files.
+    let sub = files.take(&[4, 2]);
+    assert_eq!(sub.decode(&[0, 1]).unwrap(), set.take(&[4, 2]));
+    // Dropping a loader part-way stops its thread (the test would hang otherwise).
+    let mut early = Loader::new(&files, &order, 2);
+    assert!(early.next().unwrap().is_ok());
+    drop(early);
+
+    // A truncated PNG: the header reads, the pixels do not.
+    let truncated = dir.path().join("train/bee/truncated.png");
+    let png = entries
+        .iter()
+        .find(|e| e.path.extension().unwrap() == "png")
+        .unwrap();
+    let full = std::fs::read(&png.path).unwrap();
+    // Cut a few bytes into the first image-data chunk.
+    let idat = full.windows(4).position(|w| w == b"IDAT").unwrap();
+    std::fs::write(&truncated, &full[..idat + 4 + 6]).unwrap();
+    let (entries, _) = folder::scan(&dir.path().join("train")).unwrap();
+    let (checked, skipped) = folder::check(entries, BadImage::Error).unwrap();
+    assert!(skipped.is_empty());
+    let files = Images::Files(FileSet::new(&checked, 12, classes.len(), streaming));
+    let all: Vec<usize> = (0..files.len()).collect();
+    let err = Loader::new(&files, &all, 4)
+        .find_map(|b| b.err())
+        .expect("the truncated file fails")
+        .to_string();
+    assert!(err.contains("truncated.png"), "{err}");
+}
+
+#[test]
+fn the_header_check_skips_or_names_files_that_are_not_images() {
+    let dir = temp();
+    write_image_folder(dir.path(), 2, true);
+    let (entries, _) = folder::scan(&dir.path().join("train")).unwrap();
+    let err = folder::check(entries.clone(), BadImage::Error)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("broken.jpg"), "{err}");
+    let (ok, skipped) = folder::check(entries, BadImage::Skip).unwrap();
+    assert_eq!((ok.len(), skipped.len()), (6, 1));
+    assert!(skipped[0].0.path.ends_with("bee/broken.jpg"));
+}
+
+/// The same small experiment with images decoded in memory and streamed from their files
+/// (two decode threads, prefetch 2), with an out-of-distribution folder of images: every
+/// score, accuracy and OOD metric is the same.
+#[test]
+fn a_streamed_run_equals_an_in_memory_run() {
+    let dir = temp();
+    let data = dir.path().join("folder");
+    write_image_folder(&data, 6, true);
+    // OOD images: grey noise of other sizes, in nested folders.
+    let ood = dir.path().join("ood");
+    for (k, sub) in ["a", "b/c"].iter().enumerate() {
+        std::fs::create_dir_all(ood.join(sub)).unwrap();
+        for i in 0..3u32 {
+            let img = image::RgbImage::from_fn(17 + i, 23, |x, y| {
+                let v = ((x * 29 + y * 17 + i * 7 + k as u32 * 3) % 255) as u8;
+                image::Rgb([v, v, v])
+            });
+            img.save(ood.join(sub).join(format!("noise{i}.png")))
+                .unwrap();
+        }
+    }
+    let mut folders = Vec::new();
+    for loader in ["memory", "stream"] {
+        let out = dir.path().join(format!("results-{loader}"));
+        let yaml = format!(
+            "name: streamed\nbackend: flex\ndata:\n  dataset: imagefolder\n  path: {}\n  image_size: 12\n  on_bad_image: skip\n  loader: {loader}\n  workers: 2\n  prefetch: 2\nmodel:\n  arch: resnet_mini\n  widths: [4, 8]\n  depths: [1, 1]\ntrain:\n  epochs: 2\n  batch_size: 5\n  random_resized_crop: 0.5\n  flip: true\nscoring:\n  methods: [dyn_unc]\n  window: 2\nretrain:\n  prune_ratios: [0.5]\n  seeds: [0]\n  full_data: false\nevaluation:\n  ood:\n    - name: noise\n      path: {}\noutput:\n  dir: {}\n",
+            data.display(),
+            ood.display(),
+            out.display()
+        );
+        let file = dir.path().join(format!("{loader}.yaml"));
+        std::fs::write(&file, yaml).unwrap();
+        let o = run_in(dir.path(), &[file.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let said = if loader == "stream" {
+            "streamed from files"
+        } else {
+            "decoded in memory"
+        };
+        assert!(stderr(&o).contains(said), "{}", stderr(&o));
+        folders.push(out.join("streamed"));
+    }
+    let read = |dir: &std::path::Path, file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+    for file in ["ood.csv", "work/scores/dyn_unc.csv"] {
+        let (a, b) = (read(&folders[0], file), read(&folders[1], file));
+        assert!(a.lines().count() > 1, "{file} has rows");
+        assert_eq!(a, b, "{file}");
+    }
+    assert_eq!(
+        csv_without_wall_time(&folders[0].join("main.csv")),
+        csv_without_wall_time(&folders[1].join("main.csv"))
+    );
+    let ood_rows = std::fs::read_to_string(folders[1].join("ood.csv")).unwrap();
+    assert!(ood_rows.contains("noise"), "{ood_rows}");
 }

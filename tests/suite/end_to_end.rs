@@ -1,11 +1,9 @@
 //! The whole pipeline on a tiny generated dataset: rows of main.csv, reproducibility, resume
 //! after kill -9, the lock, and the errors a user meets first.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn tiny_experiment_writes_every_row_and_is_reproducible() {
@@ -239,6 +237,17 @@ fn configuration_problems_are_reported_together_with_their_paths() {
         err.contains("learning_rate") && err.contains("line 3"),
         "{err}"
     );
+
+    std::fs::write(&file, "data:\n  loader: stream\n  workers: 0\n").unwrap();
+    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
+    for needle in [
+        "data.loader",
+        "applies to `dataset: imagefolder` only",
+        "data.workers",
+        "0: give at least 1",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
 
     std::fs::write(&file, "train: [1, 2\n").unwrap();
     let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
@@ -542,15 +551,18 @@ fn real_fashion_mnist_loads_when_installed() {
         train_list: None,
         val_list: None,
         on_bad_image: dynunc::data::folder::BadImage::Error,
+        loader: dynunc::data::Loading::Auto,
+        streaming: Default::default(),
     };
     let s = dynunc::data::load(&spec, 0).unwrap();
     assert_eq!(
-        (s.train.len(), s.test.len(), s.train.classes),
+        (s.train.len(), s.test.len(), s.train.classes()),
         (1000, 10000, 10)
     );
+    assert!(s.train.in_memory().is_some(), "IDX data is held in memory");
     // Stratified: 100 per class.
     for c in 0..10 {
-        assert_eq!(s.train.labels.iter().filter(|&&l| l == c).count(), 100);
+        assert_eq!(s.train.labels().iter().filter(|&&l| l == c).count(), 100);
     }
 }
 

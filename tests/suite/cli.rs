@@ -1,8 +1,6 @@
 //! `dynunc score` and `dynunc select` on dynamics imported from a `.npy`, and their errors.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use dynunc::dynamics::npy;
 
 fn write_labels(path: &std::path::Path, labels: &[i64]) {

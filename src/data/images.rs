@@ -1,0 +1,167 @@
+//! A training or test set as the trainer sees it: decoded images held in memory, or image
+//! files decoded batch by batch while training runs (the streaming loader, for ImageNet).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::loader::Streaming;
+use super::{DataError, ImageSet, folder};
+
+/// Labelled images, decoded in memory or read from their files when a batch needs them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Images {
+    /// Every image decoded, in memory.
+    Memory(ImageSet),
+    /// Image files, decoded when a batch needs them.
+    Files(FileSet),
+}
+
+/// Image files with labels, decoded on demand to `size x size` RGB (short side resized to
+/// `size * 8 / 7`, centre crop: the same bytes the memory loader would hold).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSet {
+    /// Files, shared between the set and its subsets' prefetch threads.
+    pub paths: Arc<[PathBuf]>,
+    /// Which of `paths` this set holds, in order.
+    pub index: Arc<[usize]>,
+    /// One label per image of the set.
+    pub labels: Vec<u32>,
+    /// Side of the decoded square image.
+    pub size: usize,
+    /// Number of classes.
+    pub classes: usize,
+    /// Decode threads and prefetch depth.
+    pub streaming: Streaming,
+}
+
+impl FileSet {
+    /// A set of `entries`, decoded at `size`, with `classes` classes.
+    pub fn new(
+        entries: &[folder::Entry],
+        size: usize,
+        classes: usize,
+        streaming: Streaming,
+    ) -> Self {
+        FileSet {
+            paths: entries.iter().map(|e| e.path.clone()).collect(),
+            index: (0..entries.len()).collect(),
+            labels: entries.iter().map(|e| e.label).collect(),
+            size,
+            classes,
+            streaming,
+        }
+    }
+
+    /// The file of image `i`.
+    pub fn path(&self, i: usize) -> &std::path::Path {
+        &self.paths[self.index[i]]
+    }
+
+    /// Decodes the images at `indices` (on the current rayon pool), in that order.
+    pub fn decode(&self, indices: &[usize]) -> Result<ImageSet, DataError> {
+        use rayon::prelude::*;
+        let n = self.size * self.size * 3;
+        let mut pixels = vec![0u8; indices.len() * n];
+        pixels
+            .par_chunks_mut(n)
+            .zip(indices.par_iter())
+            .try_for_each(|(out, &i)| {
+                let path = self.path(i);
+                let img = folder::load_one(path, self.size).map_err(|why| DataError::BadImage {
+                    path: path.display().to_string(),
+                    why,
+                })?;
+                out.copy_from_slice(&img);
+                Ok(())
+            })?;
+        Ok(ImageSet {
+            pixels,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            height: self.size,
+            width: self.size,
+            channels: 3,
+            classes: self.classes,
+        })
+    }
+}
+
+impl Images {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels().len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// One label per image.
+    pub fn labels(&self) -> &[u32] {
+        match self {
+            Images::Memory(s) => &s.labels,
+            Images::Files(f) => &f.labels,
+        }
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        match self {
+            Images::Memory(s) => s.classes,
+            Images::Files(f) => f.classes,
+        }
+    }
+
+    /// Image shape as (channels, height, width).
+    pub fn shape(&self) -> (usize, usize, usize) {
+        match self {
+            Images::Memory(s) => (s.channels, s.height, s.width),
+            Images::Files(f) => (3, f.size, f.size),
+        }
+    }
+
+    /// The images at `indices`, in that order (files are not decoded).
+    pub fn take(&self, indices: &[usize]) -> Images {
+        match self {
+            Images::Memory(s) => Images::Memory(s.take(indices)),
+            Images::Files(f) => Images::Files(FileSet {
+                paths: f.paths.clone(),
+                index: indices.iter().map(|&i| f.index[i]).collect(),
+                labels: indices.iter().map(|&i| f.labels[i]).collect(),
+                size: f.size,
+                classes: f.classes,
+                streaming: f.streaming,
+            }),
+        }
+    }
+
+    /// The images at `indices` decoded in memory (a copy for in-memory sets).
+    pub fn decode(&self, indices: &[usize]) -> Result<ImageSet, DataError> {
+        match self {
+            Images::Memory(s) => Ok(s.take(indices)),
+            Images::Files(f) => f.decode(indices),
+        }
+    }
+
+    /// The decoded set, when held in memory.
+    pub fn in_memory(&self) -> Option<&ImageSet> {
+        match self {
+            Images::Memory(s) => Some(s),
+            Images::Files(_) => None,
+        }
+    }
+
+    /// How the images are held, for logs.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Images::Memory(_) => "decoded in memory",
+            Images::Files(_) => "streamed from files",
+        }
+    }
+}
+
+impl From<ImageSet> for Images {
+    fn from(s: ImageSet) -> Self {
+        Images::Memory(s)
+    }
+}

@@ -1,0 +1,14 @@
+//! The integration tests, linked as one binary: Burn makes every test binary large, and one
+//! link instead of ten keeps a clean build's time and disk use down.
+
+mod common;
+
+mod cli;
+mod end_to_end;
+mod eval;
+mod imagefolder;
+mod models;
+mod report;
+mod scorers;
+mod select;
+mod store;
