@@ -50,6 +50,8 @@ pub struct Experiment {
     pub gaussian_noise: usize,
     /// ImageNet-ReaL labels (`real.json`).
     pub real_labels: Option<PathBuf>,
+    /// Fine-tuning of every retrained model on a second dataset.
+    pub finetune: Option<Finetune>,
     /// `<output.dir>/<name>`.
     pub results_dir: PathBuf,
     /// The file as resolved, every default filled in.
@@ -63,6 +65,15 @@ impl fmt::Debug for Experiment {
             .field("resolved", &self.resolved)
             .finish_non_exhaustive()
     }
+}
+
+/// `finetune:`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finetune {
+    /// The second dataset.
+    pub data: DataSpec,
+    /// Its training.
+    pub train: TrainSpec,
 }
 
 /// How retrains are budgeted.
@@ -191,6 +202,10 @@ impl Checker {
 /// Validates raw values; `stem` names the experiment when `name` is absent.
 pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Problem>> {
     let mut c = Checker { problems: vec![] };
+    let finetune = raw
+        .finetune
+        .clone()
+        .and_then(|ft| finetune_spec(&raw, ft, stem, &mut c));
     let name = raw.name.clone().unwrap_or_else(|| stem.to_owned());
     if name.is_empty()
         || !name
@@ -654,6 +669,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             .collect(),
         gaussian_noise: ev.gaussian_noise,
         real_labels: ev.real_labels.as_ref().map(PathBuf::from),
+        finetune,
         results_dir: Path::new(&raw.output.dir).join(&name),
         resolved: RawExperiment {
             model: raw
@@ -663,6 +679,63 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             ..raw
         },
     })
+}
+
+/// `finetune:` validated as its own experiment (its `data:` and `train:` in place of the
+/// experiment's, so every rule and default is the same), its problems reported under
+/// `finetune.`; the images must have the experiment's shape.
+fn finetune_spec(
+    raw: &RawExperiment,
+    ft: raw::RawFinetune,
+    stem: &str,
+    c: &mut Checker,
+) -> Option<Finetune> {
+    let kind = |d: &raw::RawData| match d.dataset.as_str() {
+        "fashion_mnist" => Some(DatasetKind::FashionMnist),
+        "mnist" => Some(DatasetKind::Mnist),
+        "imagefolder" => Some(DatasetKind::ImageFolder),
+        _ => None,
+    };
+    let shape = |d: &raw::RawData| {
+        kind(d).map(|k| {
+            let s = k.input_shape(d.image_size.unwrap_or(224));
+            (s.height, s.width, s.channels)
+        })
+    };
+    if let (Some(a), Some(b)) = (shape(&raw.data), shape(&ft.data))
+        && a != b
+    {
+        c.fail(
+            "finetune.data",
+            format!(
+                "its images are {}x{}x{} but the experiment's are {}x{}x{}; fine-tuning needs the same input shape (set finetune.data.image_size, or use data of the same kind)",
+                b.0, b.1, b.2, a.0, a.1, a.2
+            ),
+        );
+        return None;
+    }
+    let sub = RawExperiment {
+        data: ft.data,
+        train: ft.train,
+        finetune: None,
+        ..raw.clone()
+    };
+    match validate(sub, stem) {
+        Ok(e) => Some(Finetune {
+            data: e.data,
+            train: e.train,
+        }),
+        Err(problems) => {
+            let own = |p: &Problem| p.path.starts_with("data") || p.path.starts_with("train");
+            // The experiment's other sections report their own problems; should none of
+            // finetune's own be among these, say all, so that nothing is dropped silently.
+            let any_own = problems.iter().any(own);
+            for p in problems.into_iter().filter(|p| own(p) || !any_own) {
+                c.fail(&format!("finetune.{}", p.path), p.message);
+            }
+            None
+        }
+    }
 }
 
 /// One model section (at YAML path `at`): the preset, then each override the family

@@ -64,6 +64,62 @@ pub(crate) struct Ctx<'a> {
     pub ood: Vec<(String, crate::data::Images)>,
     /// ImageNet-ReaL labels, when the experiment asks for them.
     pub real: Option<crate::eval::real::RealLabels>,
+    /// The fine-tuning data, when the experiment fine-tunes.
+    pub finetune: Option<FinetuneData>,
+}
+
+/// The second dataset every retrained model is fine-tuned on (`finetune:`).
+pub struct FinetuneData {
+    /// Its splits.
+    pub splits: Splits,
+    /// Its normalisation.
+    pub norm: Normalize,
+    /// Its classes (the new classifier's outputs).
+    pub classes: usize,
+}
+
+/// Normalisation of a dataset: ImageNet's statistics for ImageFolder data, as the reference
+/// recipes do; IDX data its own training statistics.
+fn normalisation(kind: data::DatasetKind, splits: &Splits) -> Normalize {
+    match splits.train.in_memory() {
+        Some(set) if kind != data::DatasetKind::ImageFolder => Normalize::fit(set),
+        _ => Normalize::IMAGENET,
+    }
+}
+
+/// Loads the fine-tuning data and checks its images have the shape the models take.
+fn load_finetune(
+    exp: &Experiment,
+    train: &data::Images,
+) -> Result<Option<(FinetuneData, Skipped)>> {
+    let Some(ft) = &exp.finetune else {
+        return Ok(None);
+    };
+    let splits = data::load(&ft.data, exp.seed).context("finetune.data")?;
+    if splits.train.shape() != train.shape() {
+        let ((c, h, w), (fc, fh, fw)) = (train.shape(), splits.train.shape());
+        bail!(
+            "finetune.data ({}): images are {fh}x{fw}x{fc} but the models take {h}x{w}x{c}; give finetune.data.image_size {h}",
+            ft.data.path.display()
+        );
+    }
+    eprintln!(
+        "fine-tuning data: {} training and {} test images, {} classes, {}, from {}",
+        splits.train.len(),
+        splits.test.len(),
+        splits.train.classes(),
+        splits.train.describe(),
+        ft.data.path.display()
+    );
+    let skipped = splits.skipped.clone();
+    Ok(Some((
+        FinetuneData {
+            norm: normalisation(ft.data.dataset, &splits),
+            classes: splits.train.classes().max(splits.test.classes()),
+            splits,
+        },
+        skipped,
+    )))
 }
 
 /// What `run_info.yaml` records about how a results folder was made (the fields `report` uses).
@@ -265,14 +321,19 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         serde_saphyr::to_string(&info)?.as_bytes(),
     )?;
 
-    // ImageFolder data is normalised with ImageNet's statistics, as the reference recipes
-    // do; IDX data with its own training statistics.
-    let norm = match splits.train.in_memory() {
-        Some(set) if exp.data.dataset != data::DatasetKind::ImageFolder => Normalize::fit(set),
-        _ => Normalize::IMAGENET,
-    };
+    let norm = normalisation(exp.data.dataset, &splits);
     let (ood, ood_skipped) = load_ood(&exp, &splits.train)?;
-    let skipped: Skipped = splits.skipped.iter().cloned().chain(ood_skipped).collect();
+    let (finetune, ft_skipped) = match load_finetune(&exp, &splits.train)? {
+        Some((f, s)) => (Some(f), s),
+        None => (None, Vec::new()),
+    };
+    let skipped: Skipped = splits
+        .skipped
+        .iter()
+        .cloned()
+        .chain(ood_skipped)
+        .chain(ft_skipped)
+        .collect();
     if !skipped.is_empty() {
         let list: String = skipped
             .iter()
@@ -313,6 +374,7 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         opts,
         ood,
         real,
+        finetune,
     };
     let several = exp.models.len() > 1;
     let mut scores = Vec::new();

@@ -57,6 +57,26 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
             ),
         };
     }
+    // Fine-tuning: (steps per retrain, its batch), from its data's size.
+    let finetune = match &exp.finetune {
+        None => None,
+        Some(ft) => {
+            let (ft_n, ft_test, ft_input) = data::describe(&ft.data, exp.seed)?;
+            let steps = ft.train.epochs * ft_n.div_ceil(ft.train.batch_size);
+            let _ = writeln!(
+                out,
+                "fine-tuning: after every retrain, a new {}-class classifier and {} epochs on {} ({} training, {} test images): {} steps of batch {}",
+                ft_input.classes,
+                ft.train.epochs,
+                ft.data.path.display(),
+                ft_n,
+                ft_test,
+                steps,
+                ft.train.batch_size
+            );
+            Some((steps, ft.train.batch_size))
+        }
+    };
     let batch = exp.train.batch_size;
     let full_batches = n.div_ceil(batch);
     let jobs = super::retrain::jobs(exp);
@@ -83,7 +103,11 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         let store = store_size(n as u64, exp.train.epochs as u64, FieldSet::ALL);
         total_store += store;
         let (params, step) = probe(spec, input, batch, &device)?;
-        let seconds = step * (scoring_steps + retrain_steps) as f64;
+        // A fine-tuning step costs about its batch's share of a probed step.
+        let finetune_seconds = finetune.map_or(0.0, |(steps, b)| {
+            retrains as f64 * steps as f64 * step * b as f64 / batch as f64
+        });
+        let seconds = step * (scoring_steps + retrain_steps) as f64 + finetune_seconds;
         total_seconds += seconds;
         let _ = writeln!(
             out,

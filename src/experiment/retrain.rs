@@ -160,6 +160,59 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
     Ok(select::select(s, fraction, method.info().keep, labels)?.kept)
 }
 
+/// Stream of the fine-tuning classifier's initialisation.
+const FINETUNE_HEAD: u64 = 0xf17e;
+
+/// Where a job's fine-tuning keeps its checkpoint.
+fn finetune_checkpoint(ctx: &Ctx<'_>, job: &Job) -> Checkpoint {
+    let several = ctx.exp.models.len() > 1;
+    Checkpoint::new(
+        ctx.retrain_work
+            .join("checkpoints")
+            .join(format!("{}-finetune", job.key(several))),
+    )
+}
+
+/// Gives the retrained `model` a new classifier for the fine-tuning data's classes, trains it
+/// on that data and returns its test accuracy there.
+fn finetune(
+    ctx: &Ctx<'_>,
+    ft: &super::FinetuneData,
+    model: crate::train::Model,
+    job: &Job,
+    label: &str,
+) -> Result<f64> {
+    let spec = &ctx
+        .exp
+        .finetune
+        .as_ref()
+        .expect("fine-tuning data implies its spec")
+        .train;
+    let device = ctx.device.clone().autodiff();
+    device.seed(derive_seed(job.seed, FINETUNE_HEAD, 0));
+    let model = model.with_classes(ft.classes, &device);
+    let opts = FitOptions {
+        spec,
+        seed: job.seed,
+        view: ctx.exp.view,
+        record_drop_path: ctx.exp.record_drop_path,
+        norm: ft.norm,
+        checkpoint: Some(finetune_checkpoint(ctx, job)),
+        label: format!("{label} fine-tune"),
+    };
+    let mut progress = Progress::new(ctx.opts.log_epochs);
+    let model = fit(
+        model,
+        &ft.splits.train,
+        &opts,
+        &device,
+        &mut [&mut progress],
+    )
+    .context("fine-tuning")?;
+    let (acc, _) = evaluate(&model.valid(), &ft.splits.test, ft.norm, &ctx.device)?;
+    Ok(acc)
+}
+
 fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Vec<OodRow>)> {
     let exp = ctx.exp;
     let started = Instant::now();
@@ -202,6 +255,10 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
         &ctx.device.clone().autodiff(),
         observers,
     )?;
+    let finetune_acc = match &ctx.finetune {
+        Some(ft) => Some(finetune(ctx, ft, model.clone(), job, &opts.label)?),
+        None => None,
+    };
     let model = model.valid();
     let (acc, test_logits) = evaluate(&model, &ctx.splits.test, ctx.norm, &ctx.device)?;
     let classes = test_logits.len() / ctx.splits.test.len().max(1);
@@ -249,6 +306,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
                 .collect();
             real.accuracy_of(&predictions).0
         }),
+        finetune_acc,
         wall_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     };
     Ok((row, ood_rows))
@@ -286,7 +344,7 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
         let (row, ood_rows) = train_one(ctx, scores, job)
             .with_context(|| format!("retraining {}", job.key(several)))?;
         eprintln!(
-            "[{}/{total}] {}{:<12} prune {:>4.0}% seed {}: {} samples, test accuracy {:.2}% ({:.1}s)",
+            "[{}/{total}] {}{:<12} prune {:>4.0}% seed {}: {} samples, test accuracy {:.2}%{} ({:.1}s)",
             i + 1,
             if several {
                 format!("{} -> {} ", job.names.0, job.names.1)
@@ -298,6 +356,8 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
             row.seed,
             row.kept,
             100.0 * row.test_acc,
+            row.finetune_acc
+                .map_or(String::new(), |a| format!(", fine-tuned {:.2}%", 100.0 * a)),
             row.wall_seconds
         );
         // OOD rows first: finished.csv is what marks the job as done.
@@ -307,6 +367,7 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
         done.push(row);
         crate::atomic::write_csv(&done_path, &done)?;
         Checkpoint::new(ctx.retrain_work.join("checkpoints").join(job.key(several))).remove()?;
+        finetune_checkpoint(ctx, job).remove()?;
     }
     let rows = jobs
         .iter()

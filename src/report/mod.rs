@@ -42,6 +42,9 @@ pub struct MainRow {
     /// ImageNet-ReaL accuracy (empty without `evaluation.real_labels`).
     #[serde(default)]
     pub real_acc: Option<f64>,
+    /// Test accuracy after fine-tuning on `finetune.data` (empty without `finetune:`).
+    #[serde(default)]
+    pub finetune_acc: Option<f64>,
     /// Wall-clock seconds of training and evaluation (the one column that differs between
     /// identical runs).
     pub wall_seconds: f64,
@@ -316,7 +319,7 @@ fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> Strin
 pub fn results_markdown(rows: &[MainRow]) -> String {
     let archs = archs(rows);
     if archs.len() <= 1 {
-        return markdown_table(rows) + &real_table(rows).unwrap_or_default();
+        return markdown_table(rows) + &extra_tables(rows);
     }
     let mut out = String::new();
     for a in &archs {
@@ -329,7 +332,7 @@ pub fn results_markdown(rows: &[MainRow]) -> String {
             out,
             "## Scored and retrained on {a}\n\n{}{}\n",
             markdown_table(&own),
-            real_table(&own).unwrap_or_default()
+            extra_tables(&own)
         );
     }
     out.push_str("## Cross-architecture: scores from one network, retrained on another\n\n");
@@ -353,15 +356,41 @@ fn cell(v: &[f64]) -> String {
 /// ImageNet-ReaL accuracy per method and prune ratio (mean ± std over seeds), when the rows
 /// have it.
 pub fn real_table(rows: &[MainRow]) -> Option<String> {
-    if rows.iter().all(|r| r.real_acc.is_none()) {
+    accuracy_table(
+        rows,
+        "ImageNet-ReaL accuracy in % (Beyer et al. 2020), mean ± std over seeds",
+        |r| r.real_acc,
+    )
+}
+
+/// Test accuracy after fine-tuning on the experiment's second dataset, per method and prune
+/// ratio (mean ± std over seeds), when the rows have it.
+pub fn finetune_table(rows: &[MainRow]) -> Option<String> {
+    accuracy_table(
+        rows,
+        "After fine-tuning on the second dataset (`finetune:`), its test accuracy in %, mean ± std over seeds",
+        |r| r.finetune_acc,
+    )
+}
+
+/// Both optional accuracy tables, those the rows have.
+fn extra_tables(rows: &[MainRow]) -> String {
+    real_table(rows).unwrap_or_default() + &finetune_table(rows).unwrap_or_default()
+}
+
+/// An accuracy per method and prune ratio that only some experiments measure.
+fn accuracy_table(
+    rows: &[MainRow],
+    title: &str,
+    value: fn(&MainRow) -> Option<f64>,
+) -> Option<String> {
+    if rows.iter().all(|r| value(r).is_none()) {
         return None;
     }
     let ratios = prune_ratios(rows, None);
     let mut methods: Vec<&str> = vec!["full"];
     methods.extend(pruning_methods(rows));
-    let mut out = String::from(
-        "\nImageNet-ReaL accuracy in % (Beyer et al. 2020), mean ± std over seeds:\n\n",
-    );
+    let mut out = format!("\n{title}:\n\n");
     out.push_str(&ratio_header("method", &ratios));
     for m in methods {
         let _ = write!(out, "| {m} |");
@@ -369,7 +398,7 @@ pub fn real_table(rows: &[MainRow]) -> Option<String> {
             let v: Vec<f64> = rows
                 .iter()
                 .filter(|r| r.method == m && r.prune_ratio == p)
-                .filter_map(|r| r.real_acc.map(|a| 100.0 * a))
+                .filter_map(|r| value(r).map(|a| 100.0 * a))
                 .collect();
             let _ = write!(out, " {} |", cell(&v));
         }

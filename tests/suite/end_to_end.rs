@@ -753,3 +753,83 @@ fn dry_run_prints_the_plan_without_training() {
     }
     assert!(!out.join("plan").exists(), "a dry run writes nothing");
 }
+
+/// `finetune:` trains every retrained model on a second dataset (here 4 classes) with a new
+/// classifier: every row has its fine-tuned accuracy, the results have its table, the dry
+/// run plans it, and its problems are reported under `finetune.`.
+#[test]
+fn every_retrain_is_fine_tuned_on_the_second_dataset() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 200, 100);
+    let second = p(dir.path(), "second");
+    std::fs::create_dir_all(&second).unwrap();
+    for (split, n, salt, gz) in [("train", 120, 7, true), ("t10k", 60, 8, false)] {
+        let mut set = synthetic(n, salt);
+        set.labels.iter_mut().for_each(|l| *l %= 4);
+        set.classes = 4;
+        dynunc::data::idx::write_split(&second, split, &set, gz).unwrap();
+    }
+    let out = p(dir.path(), "results");
+    let finetune = format!(
+        "finetune:\n  data:\n    path: {}\n  train:\n    epochs: 2\n    batch_size: 40\n    lr: 0.002\n",
+        second.display()
+    );
+    let yaml = tiny_experiment("ft", &data, &out, &finetune)
+        .replace("seeds: [0, 1]", "seeds: [0]")
+        .replace("prune_ratios: [0.5, 0.75]", "prune_ratios: [0.5]");
+    let file = p(dir.path(), "ft.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+
+    let plan = run_in(dir.path(), &["run", file.to_str().unwrap(), "--dry-run"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let text = String::from_utf8_lossy(&plan.stdout).to_string() + &stderr(&plan);
+    assert!(
+        text.contains("fine-tuning: after every retrain, a new 4-class classifier and 2 epochs"),
+        "{text}"
+    );
+
+    let o = run_in(dir.path(), &[file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fine-tuned"), "{}", stderr(&o));
+    let res = out.join("ft");
+    let rows = dynunc::report::read_rows(&res.join("main.csv")).unwrap();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        let a = r.finetune_acc.expect("every row is fine-tuned");
+        // Four learnable classes, two epochs: well above chance (25%).
+        assert!(a > 0.4 && a <= 1.0, "{r:?}");
+    }
+    let md = std::fs::read_to_string(res.join("main.md")).unwrap();
+    assert!(
+        md.contains("After fine-tuning on the second dataset"),
+        "{md}"
+    );
+    assert!(
+        !res.join("work/checkpoints").exists()
+            || std::fs::read_dir(res.join("work/checkpoints"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "finished jobs leave no checkpoints"
+    );
+
+    // Problems inside finetune: are reported with their path.
+    let bad = yaml.replace("    epochs: 2\n", "    epochs: 0\n").replace(
+        &format!("    path: {}\n", second.display()),
+        &format!(
+            "    path: {}\n    dataset: imagefolder\n    image_size: 16\n",
+            second.display()
+        ),
+    );
+    std::fs::write(&file, bad).unwrap();
+    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
+    assert!(
+        err.contains("finetune.data") && err.contains("16x16x3"),
+        "{err}"
+    );
+    let bad = yaml.replace("    epochs: 2\n", "    epochs: 0\n");
+    std::fs::write(&file, bad).unwrap();
+    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
+    assert!(err.contains("finetune.train.epochs"), "{err}");
+}

@@ -207,3 +207,64 @@ fn drop_path_is_identity_in_evaluation_and_drops_whole_samples_in_training() {
     );
     assert!((150..250).contains(&kept), "{kept} of 400 kept at rate 0.5");
 }
+
+/// Fine-tuning's new classifier: the logits get the new class count, the parameters change by
+/// exactly the classifier's (inputs + 1) x (new - old), every one trains, and every other
+/// parameter is the trained one, value for value.
+#[test]
+fn a_new_classifier_keeps_the_body_and_changes_only_the_head() {
+    let device = device().autodiff();
+    for name in ["mlp", "cnn", "resnet_mini", "convnext_mini", "swin_mini"] {
+        let m = model(name, InputShape::MNIST, &device);
+        let before = m.trainable_params();
+        let old_params = Values::of(&m);
+        let m = m.with_classes(4, &device);
+        let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &device);
+        let logits = m.forward(x);
+        assert_eq!(logits.dims(), [2, 4], "{name}");
+        let after = m.trainable_params();
+        // 10 -> 4 classes: 6 x (classifier inputs + 1) parameters fewer.
+        assert_eq!((before - after) % 6, 0, "{name}");
+        let new_params = Values::of(&m);
+        let kept = new_params
+            .0
+            .iter()
+            .filter(|p| old_params.0.contains(p))
+            .count();
+        assert_eq!(
+            kept,
+            old_params.0.len() - 2,
+            "{name}: all but the classifier's weight and bias kept"
+        );
+        assert_eq!(new_params.0.len(), old_params.0.len(), "{name}");
+        let grads = burn::optim::GradientsParams::from_grads(logits.sum().backward(), &m);
+        let mut check = GradCheck {
+            grads: &grads,
+            params: 0,
+            missing: 0,
+        };
+        m.visit(&mut check);
+        assert_eq!(check.missing, 0, "{name}: parameters without a gradient");
+    }
+}
+
+/// Every float parameter of a module: its id and its values.
+struct Values(Vec<(String, Vec<f32>)>);
+
+impl Values {
+    fn of(m: &Model) -> Self {
+        let mut v = Values(Vec::new());
+        m.visit(&mut v);
+        v
+    }
+}
+
+impl ModuleVisitor for Values {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let data = param.val().into_data().convert::<f32>();
+        self.0.push((
+            param.id.to_string(),
+            data.as_slice::<f32>().unwrap().to_vec(),
+        ));
+    }
+}

@@ -18,6 +18,7 @@ fn row(method: &str, prune_ratio: f64, seed: u64, test_acc: f64) -> MainRow {
         steps: 1,
         test_acc,
         real_acc: None,
+        finetune_acc: None,
         wall_seconds: 0.0,
     }
 }

@@ -33,6 +33,11 @@ pub fn linear(inputs: usize, outputs: usize, bias: bool, device: &Device) -> Lin
     layer
 }
 
+/// Inputs of a linear layer (Burn stores the weight as `[inputs, outputs]`).
+pub fn linear_inputs(layer: &Linear) -> usize {
+    layer.weight.val().dims()[0]
+}
+
 /// Stochastic depth (Huang et al. 2016): during training, drops the whole residual branch of
 /// a sample with probability `prob` and scales the survivors by `1 / (1 - prob)`; identity
 /// otherwise. Training means "on an autodiff device", as for Burn's own dropout.

@@ -119,6 +119,15 @@ impl ConvNeXt {
         }
     }
 
+    /// The network with a freshly initialised classifier for `classes` classes.
+    pub fn with_classes(self, classes: usize, device: &Device) -> Self {
+        let inputs = super::blocks::linear_inputs(&self.head);
+        Self {
+            head: linear(inputs, classes, true, device),
+            ..self
+        }
+    }
+
     /// Whether some block drops its residual branch during training.
     pub fn has_drop_path(&self) -> bool {
         self.drop_path > 0.0

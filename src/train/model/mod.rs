@@ -420,6 +420,18 @@ impl Model {
         }
     }
 
+    /// The network with a freshly initialised classifier for `classes` classes (fine-tuning
+    /// on another dataset); every other weight is kept. Seed the device first.
+    pub fn with_classes(self, classes: usize, device: &Device) -> Self {
+        match self {
+            Model::Mlp(m) => Model::Mlp(m.with_classes(classes, device)),
+            Model::Cnn(m) => Model::Cnn(m.with_classes(classes, device)),
+            Model::ResNet(m) => Model::ResNet(m.with_classes(classes, device)),
+            Model::ConvNeXt(m) => Model::ConvNeXt(m.with_classes(classes, device)),
+            Model::Swin(m) => Model::Swin(m.with_classes(classes, device)),
+        }
+    }
+
     /// Logits for a batch of images `[batch, channels, height, width]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         match self {

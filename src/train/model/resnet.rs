@@ -186,4 +186,13 @@ impl ResNet {
         }
         self.fc.forward(global_avg_pool(x))
     }
+
+    /// The network with a freshly initialised classifier for `classes` classes.
+    pub fn with_classes(self, classes: usize, device: &Device) -> Self {
+        let inputs = super::blocks::linear_inputs(&self.fc);
+        Self {
+            fc: LinearConfig::new(inputs, classes).init(device),
+            ..self
+        }
+    }
 }

@@ -27,6 +27,14 @@ impl Head {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.out.forward(self.act.forward(self.hidden.forward(x)))
     }
+
+    fn with_classes(self, classes: usize, device: &Device) -> Self {
+        let hidden = super::blocks::linear_inputs(&self.out);
+        Self {
+            out: LinearConfig::new(hidden, classes).init(device),
+            ..self
+        }
+    }
 }
 
 /// Flatten, hidden layer, ReLU, output layer.
@@ -47,6 +55,13 @@ impl Mlp {
     /// Logits.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.head.forward(x.flatten(1, 3))
+    }
+
+    /// The network with a freshly initialised output layer for `classes` classes.
+    pub fn with_classes(self, classes: usize, device: &Device) -> Self {
+        Self {
+            head: self.head.with_classes(classes, device),
+        }
     }
 }
 
@@ -97,5 +112,13 @@ impl Cnn {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let x = self.block2.forward(self.block1.forward(x));
         self.head.forward(x.flatten(1, 3))
+    }
+
+    /// The network with a freshly initialised output layer for `classes` classes.
+    pub fn with_classes(self, classes: usize, device: &Device) -> Self {
+        Self {
+            head: self.head.with_classes(classes, device),
+            ..self
+        }
     }
 }
