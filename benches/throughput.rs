@@ -68,6 +68,7 @@ fn dynunc_pass(set: &ImageSet, norm: Normalize, record: Option<&Path>) -> f64 {
         norm,
         checkpoint: None,
         label: "bench".into(),
+        replicas: Vec::new(),
     };
     let mut recorder = record.map(|p| {
         let _ = std::fs::remove_file(p);

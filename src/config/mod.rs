@@ -26,6 +26,8 @@ pub struct Experiment {
     pub seed: u64,
     /// Backend choice.
     pub backend: BackendChoice,
+    /// Devices each model trains on (data-parallel).
+    pub devices: usize,
     /// Data.
     pub data: DataSpec,
     /// Models: one, or several for the cross-architecture comparison.
@@ -226,6 +228,9 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         ],
     );
 
+    if raw.devices == 0 {
+        c.fail("devices", "0: give at least 1");
+    }
     let d = &raw.data;
     let dataset = c.choice(
         "data.dataset",
@@ -617,6 +622,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         name: name.clone(),
         seed: raw.seed,
         backend,
+        devices: raw.devices,
         data: DataSpec {
             dataset,
             path: PathBuf::from(&d.path),

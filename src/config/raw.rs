@@ -16,6 +16,11 @@ pub struct RawExperiment {
     /// `auto` (default: wgpu when built with it and a real GPU is present, else flex), `flex`
     /// or `wgpu`.
     pub backend: String,
+    /// Devices training each model, data-parallel: every batch is split across them and
+    /// their gradients summed (wgpu: the first N discrete GPUs; flex: N workers sharing the
+    /// CPU, no faster: for testing). Default 1.
+    #[serde(skip_serializing_if = "is_one")]
+    pub devices: usize,
     /// Training data.
     pub data: RawData,
     /// The network (default `arch: cnn`). Give `models:` instead to compare several.
@@ -61,6 +66,7 @@ impl Default for RawExperiment {
             name: None,
             seed: 0,
             backend: "auto".into(),
+            devices: 1,
             data: RawData::default(),
             model: None,
             models: None,
@@ -73,6 +79,10 @@ impl Default for RawExperiment {
             output: RawOutput::default(),
         }
     }
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// `data:`

@@ -66,6 +66,15 @@ pub(crate) struct Ctx<'a> {
     pub real: Option<crate::eval::real::RealLabels>,
     /// The fine-tuning data, when the experiment fine-tunes.
     pub finetune: Option<FinetuneData>,
+    /// Devices beside `device` that every batch is split across (`devices:`).
+    pub replicas: Vec<Device>,
+}
+
+impl Ctx<'_> {
+    /// The extra devices, with autodiff, for [`crate::train::fit::FitOptions::replicas`].
+    pub fn autodiff_replicas(&self) -> Vec<Device> {
+        self.replicas.iter().map(|d| d.clone().autodiff()).collect()
+    }
 }
 
 /// The second dataset every retrained model is fine-tuned on (`finetune:`).
@@ -287,7 +296,8 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         }
     };
 
-    let (device, why) = backend::select(exp.backend)?;
+    let (mut devices, why) = backend::select_many(exp.backend, exp.devices)?;
+    let device = devices.remove(0);
     eprintln!("backend: {why}");
     let t = Instant::now();
     let splits = data::load(&exp.data, exp.seed)?;
@@ -375,6 +385,7 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         ood,
         real,
         finetune,
+        replicas: devices,
     };
     let several = exp.models.len() > 1;
     let mut scores = Vec::new();

@@ -199,6 +199,7 @@ fn finetune(
         norm: ft.norm,
         checkpoint: Some(finetune_checkpoint(ctx, job)),
         label: format!("{label} fine-tune"),
+        replicas: ctx.autodiff_replicas(),
     };
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let model = fit(
@@ -245,6 +246,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
             100.0 * job.prune_ratio,
             job.seed
         ),
+        replicas: ctx.autodiff_replicas(),
     };
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let observers: &mut [&mut dyn Observer] = &mut [&mut progress];

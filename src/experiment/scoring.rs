@@ -110,6 +110,7 @@ fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
             1 => "scoring run".into(),
             _ => format!("scoring run {}", spec.name),
         },
+        replicas: ctx.autodiff_replicas(),
     };
     let started = std::time::Instant::now();
     let observers: &mut [&mut dyn Observer] = &mut [&mut recorder, &mut progress];

@@ -37,6 +37,62 @@ pub fn select(choice: BackendChoice) -> Result<(Device, String), TrainError> {
     }
 }
 
+/// `count` devices of the chosen backend (the first is [`select`]'s) and the sentence.
+/// wgpu: the first `count` discrete GPUs; flex: `count` handles of the one CPU device.
+pub fn select_many(
+    choice: BackendChoice,
+    count: usize,
+) -> Result<(Vec<Device>, String), TrainError> {
+    let (first, why) = select(choice)?;
+    if count <= 1 {
+        return Ok((vec![first], why));
+    }
+    if first == Device::flex() {
+        let why = format!(
+            "{why}; devices: {count} workers share the one CPU device (data-parallel code path, no faster than 1)"
+        );
+        return Ok((vec![first; count], why));
+    }
+    let found = gpu_count();
+    if found < count {
+        return Err(TrainError::Backend(format!(
+            "devices: {count}, but wgpu finds {found} discrete GPU(s); set devices to at most {found}"
+        )));
+    }
+    let devices = (0..count).map(gpu).collect();
+    Ok((
+        devices,
+        format!("{why}; devices: {count} GPUs, each batch split across them"),
+    ))
+}
+
+/// Discrete GPU number `i`.
+#[cfg(feature = "wgpu")]
+fn gpu(i: usize) -> Device {
+    Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn gpu(_: usize) -> Device {
+    unreachable!("without wgpu, select() gives flex")
+}
+
+/// How many discrete GPU adapters wgpu finds.
+#[cfg(feature = "wgpu")]
+fn gpu_count() -> usize {
+    use burn::tensor::wgpu::wgpu;
+    let instance = wgpu::Instance::default();
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .filter(|a| a.get_info().device_type == wgpu::DeviceType::DiscreteGpu)
+        .count()
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn gpu_count() -> usize {
+    0
+}
+
 #[cfg(feature = "wgpu")]
 fn no_gpu_reason() -> &'static str {
     "no hardware GPU adapter found; software adapters such as lavapipe do not count"

@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig,
+};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use rand::SeedableRng;
@@ -155,6 +157,18 @@ fn images(
     aug: Option<(&super::Augment, &mut ChaCha8Rng)>,
     device: &Device,
 ) -> Tensor<4> {
+    let values = host_images(set, indices, norm, aug);
+    let shape = [indices.len(), set.channels, set.height, set.width];
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// The normalised (and, with `aug`, augmented) CHW values of `indices`, on the host.
+fn host_images(
+    set: &ImageSet,
+    indices: &[usize],
+    norm: Normalize,
+    aug: Option<(&super::Augment, &mut ChaCha8Rng)>,
+) -> Vec<f32> {
     let mut values = Vec::with_capacity(indices.len() * set.image_len());
     fill_batch(
         set,
@@ -163,13 +177,139 @@ fn images(
         aug.map(|(a, r)| (a, r as &mut dyn rand::RngCore)),
         &mut values,
     );
-    let shape = [indices.len(), set.channels, set.height, set.width];
-    Tensor::from_data(TensorData::new(values, shape), device)
+    values
 }
 
-fn targets(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<1, Int> {
-    let t: Vec<i64> = indices.iter().map(|&i| i64::from(set.labels[i])).collect();
-    Tensor::from_data(TensorData::new(t, [indices.len()]), device)
+/// Which logits observers are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recording {
+    /// None: no observer wants them.
+    Off,
+    /// The training pass's.
+    TrainLogits,
+    /// An evaluation-mode pass on the training input (`clean: false`) or on the un-augmented
+    /// batch (`clean: true`).
+    EvalPass { clean: bool },
+}
+
+/// One batch on the host: training input, the un-augmented input when recorded, targets.
+struct HostBatch {
+    train: Vec<f32>,
+    clean: Option<Vec<f32>>,
+    targets: Vec<i64>,
+    /// (channels, height, width).
+    image: [usize; 3],
+}
+
+/// What one device computes for its rows of a batch: its share of the batch's mean loss, the
+/// gradients of that share, and the logits observers are given.
+struct Part {
+    loss: f32,
+    grads: GradientsParams,
+    recorded: Option<Vec<f32>>,
+}
+
+/// Forward and backward of `model` (on `device`, autodiff) over `rows` of `batch`.
+fn part(
+    model: &Model,
+    batch: &HostBatch,
+    rows: std::ops::Range<usize>,
+    recording: Recording,
+    loss_fn: &CrossEntropyLoss,
+    device: &Device,
+) -> Result<Part, TrainError> {
+    let [c, h, w] = batch.image;
+    let (n, total, per) = (rows.len(), batch.targets.len(), c * h * w);
+    let tensor = |v: &[f32]| {
+        let v = v[rows.start * per..rows.end * per].to_vec();
+        Tensor::<4>::from_data(TensorData::new(v, [n, c, h, w]), device)
+    };
+    let x = tensor(&batch.train);
+    let y = Tensor::<1, Int>::from_data(
+        TensorData::new(batch.targets[rows.clone()].to_vec(), [n]),
+        device,
+    );
+    let (logits, train_input) = match recording {
+        Recording::EvalPass { clean: false } => (model.forward(x.clone()), Some(x.inner())),
+        _ => (model.forward(x), None),
+    };
+    let recorded = match recording {
+        Recording::Off => None,
+        Recording::TrainLogits => Some(logits.clone().inner()),
+        Recording::EvalPass { clean: true } => {
+            let clean = batch
+                .clean
+                .as_ref()
+                .expect("a clean view has the clean batch");
+            Some(model.valid().forward(tensor(clean).inner()))
+        }
+        Recording::EvalPass { clean: false } => {
+            Some(model.valid().forward(train_input.expect("kept above")))
+        }
+    };
+    let recorded = match recorded {
+        None => None,
+        Some(t) => Some(
+            t.into_data()
+                .try_into_vec::<f32>()
+                .map_err(|e| TrainError::Backend(format!("{e:?}")))?,
+        ),
+    };
+    let mut loss = loss_fn.forward(logits, y);
+    if n != total {
+        // This device's share of the batch's mean loss: the shares' gradients sum to the
+        // gradient of the whole batch.
+        loss = loss * (n as f32 / total as f32);
+    }
+    let value: f32 = loss.clone().into_scalar();
+    let grads = if value.is_finite() {
+        GradientsParams::from_grads(loss.backward(), model)
+    } else {
+        GradientsParams::new()
+    };
+    Ok(Part {
+        loss: value,
+        grads,
+        recorded,
+    })
+}
+
+/// `n` rows split into `k` contiguous, non-empty ranges as equal as can be.
+fn split_rows(n: usize, k: usize) -> Vec<std::ops::Range<usize>> {
+    let k = k.clamp(1, n.max(1));
+    (0..k)
+        .map(|i| (i * n / k)..((i + 1) * n / k))
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// The parts of one batch: on `devices[0]` alone, or split across the devices, each on a
+/// thread with its own copy of the model (data parallelism, as Burn's multi-device learner).
+fn parts(
+    model: &Model,
+    batch: &HostBatch,
+    recording: Recording,
+    devices: &[(Device, CrossEntropyLoss)],
+) -> Result<Vec<Part>, TrainError> {
+    let n = batch.targets.len();
+    if devices.len() <= 1 {
+        let (device, loss_fn) = &devices[0];
+        return Ok(vec![part(model, batch, 0..n, recording, loss_fn, device)?]);
+    }
+    std::thread::scope(|s| {
+        let workers: Vec<_> = split_rows(n, devices.len())
+            .into_iter()
+            .zip(devices)
+            .map(|(rows, (device, loss_fn))| {
+                let replica = model.clone().fork(device);
+                s.spawn(move || part(&replica, batch, rows, recording, loss_fn, device))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a training worker panicked"))
+            .collect()
+    })
 }
 
 /// Everything [`fit`] needs besides the model and data.
@@ -190,6 +330,9 @@ pub struct FitOptions<'a> {
     pub checkpoint: Option<Checkpoint>,
     /// Label shown by observers.
     pub label: String,
+    /// More devices (autodiff) to split every batch across, beside the one given to [`fit`];
+    /// empty for one device.
+    pub replicas: Vec<Device>,
 }
 
 /// Trains `model` on every image of `set`; `device` must have autodiff enabled.
@@ -227,10 +370,29 @@ pub fn fit(
     for o in observers.iter_mut() {
         o.run_start(&info)?;
     }
-    let wants = observers.iter().any(|o| o.wants_outputs());
-    let loss_fn = CrossEntropyLossConfig::new()
-        .with_smoothing((spec.label_smoothing > 0.0).then_some(spec.label_smoothing))
-        .init(device);
+    let augment = (!spec.augment.is_identity()).then_some(&spec.augment);
+    // The training logits are what observers get unless the view asks for the clean input or
+    // evaluation-mode layers (batch norm with running statistics, no stochastic depth) and
+    // the training pass is not that; with stochastic depth active, an evaluation pass on the
+    // training input is recorded unless `record_drop_path`.
+    let recording = if !observers.iter().any(|o| o.wants_outputs()) {
+        Recording::Off
+    } else if opts.view == View::Clean && (augment.is_some() || model.has_train_only_layers()) {
+        Recording::EvalPass { clean: true }
+    } else if opts.view == View::Train && model.has_drop_path() && !opts.record_drop_path {
+        Recording::EvalPass { clean: false }
+    } else {
+        Recording::TrainLogits
+    };
+    let devices: Vec<(Device, CrossEntropyLoss)> = std::iter::once(device)
+        .chain(&opts.replicas)
+        .map(|d| {
+            let loss = CrossEntropyLossConfig::new()
+                .with_smoothing((spec.label_smoothing > 0.0).then_some(spec.label_smoothing))
+                .init(d);
+            (d.clone(), loss)
+        })
+        .collect();
     let mut step = start * batches;
     for epoch in start..epochs {
         for o in observers.iter_mut() {
@@ -243,7 +405,6 @@ pub fn fit(
             epoch as u64,
         )));
         let mut aug_rng = ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, AUGMENT, epoch as u64));
-        let augment = (!spec.augment.is_identity()).then_some(&spec.augment);
         let mut loss_sum = 0.0f64;
         let mut batches_run = 0;
         for (b, batch) in Loader::new(set, &order, spec.batch_size).enumerate() {
@@ -253,52 +414,32 @@ pub fn fit(
             let batch = batch?;
             let (data, idx) = (&*batch.set, &*batch.local);
             let lr = rate(spec.schedule, spec.lr, step, total_steps, batches, warmup);
-            let x = images(
-                data,
-                idx,
-                opts.norm,
-                augment.map(|a| (a, &mut aug_rng)),
-                device,
-            );
-            let y = targets(data, idx, device);
-            // The training input, kept for a recording pass in evaluation mode.
-            let train_input = (wants
-                && opts.view == View::Train
-                && model.has_drop_path()
-                && !opts.record_drop_path)
-                .then(|| x.clone().inner());
-            let logits = model.forward(x);
-            if wants {
-                // The training logits are what the recorder wants unless the view asks for
-                // the clean input or evaluation-mode layers (batch norm with running
-                // statistics, no stochastic depth) and the training pass is not that.
-                let clean_pass = opts.view == View::Clean
-                    && (augment.is_some() || model.has_train_only_layers());
-                let recorded = if clean_pass {
-                    let input = images(data, idx, opts.norm, None, &device.clone().inner());
-                    model.valid().forward(input)
-                } else if let Some(input) = train_input {
-                    model.valid().forward(input)
-                } else {
-                    logits.clone().inner()
-                };
-                let data = recorded.into_data();
-                let values = data
-                    .as_slice::<f32>()
-                    .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
+            let host = HostBatch {
+                train: host_images(data, idx, opts.norm, augment.map(|a| (a, &mut aug_rng))),
+                clean: (recording == Recording::EvalPass { clean: true })
+                    .then(|| host_images(data, idx, opts.norm, None)),
+                targets: idx.iter().map(|&i| i64::from(data.labels[i])).collect(),
+                image: [data.channels, data.height, data.width],
+            };
+            let parts = parts(&model, &host, recording, &devices)?;
+            if recording != Recording::Off {
+                let values: Vec<f32> = parts
+                    .iter()
+                    .flat_map(|p| p.recorded.as_deref().unwrap_or_default())
+                    .copied()
+                    .collect();
                 let labels = batch.labels();
                 let outputs = BatchOutputs {
                     indices: batch.global,
                     labels: &labels,
-                    logits: values,
+                    logits: &values,
                     classes: values.len() / idx.len(),
                 };
                 for o in observers.iter_mut() {
                     o.batch_outputs(epoch, outputs);
                 }
             }
-            let loss = loss_fn.forward(logits, y);
-            let loss_value: f32 = loss.clone().into_scalar();
+            let loss_value: f32 = parts.iter().map(|p| p.loss).sum();
             if !loss_value.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
                     loss: loss_value,
@@ -307,7 +448,16 @@ pub fn fit(
                     lr,
                 });
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let grads = match parts.len() {
+                1 => parts.into_iter().next().expect("one part").grads,
+                _ => {
+                    let mut sum = GradientsAccumulator::new();
+                    for p in parts {
+                        sum.accumulate(&model, p.grads.to_device(device, &model));
+                    }
+                    sum.grads()
+                }
+            };
             model = optim.step(lr, model, grads);
             step += 1;
             batches_run += 1;

@@ -238,13 +238,14 @@ fn configuration_problems_are_reported_together_with_their_paths() {
         "{err}"
     );
 
-    std::fs::write(&file, "data:\n  loader: stream\n  workers: 0\n").unwrap();
+    std::fs::write(&file, "devices: 0\ndata:\n  loader: stream\n  workers: 0\n").unwrap();
     let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
     for needle in [
         "data.loader",
         "applies to `dataset: imagefolder` only",
         "data.workers",
         "0: give at least 1",
+        "  devices: 0: give at least 1",
     ] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
