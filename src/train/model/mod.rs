@@ -7,6 +7,7 @@
 
 pub mod blocks;
 pub mod convnext;
+pub mod im2col;
 pub mod resnet;
 pub mod simple;
 pub mod swin;
