@@ -720,11 +720,20 @@ fn finetune_spec(
         );
         return None;
     }
+    // The experiment's models (their shape must suit these images), these data and training,
+    // and nothing that ties training to scoring (a method that needs no epochs).
     let sub = RawExperiment {
+        name: raw.name.clone(),
+        backend: raw.backend.clone(),
+        model: raw.model.clone(),
+        models: raw.models.clone(),
         data: ft.data,
         train: ft.train,
-        finetune: None,
-        ..raw.clone()
+        scoring: raw::RawScoring {
+            methods: vec!["random".into()],
+            ..raw::RawScoring::default()
+        },
+        ..RawExperiment::default()
     };
     match validate(sub, stem) {
         Ok(e) => Some(Finetune {

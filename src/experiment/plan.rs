@@ -65,7 +65,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
             let steps = ft.train.epochs * ft_n.div_ceil(ft.train.batch_size);
             let _ = writeln!(
                 out,
-                "fine-tuning: after every retrain, a new {}-class classifier and {} epochs on {} ({} training, {} test images): {} steps of batch {}",
+                "fine-tuning: after every retrain, a new {}-class classifier and {} epoch(s) on {} ({} training, {} test images): {} steps of batch {}",
                 ft_input.classes,
                 ft.train.epochs,
                 ft.data.path.display(),

@@ -140,7 +140,7 @@ fn an_image_folder_experiment_runs_end_to_end() {
     write_image_folder(&data, 8, true);
     // Validation files renamed as ImageNet's are, numbered so that name order interleaves
     // the classes; real.json lists each one's true class in that order, so ReaL accuracy
-    // must equal top-1 accuracy exactly (the metric itself is tested in tests/eval.rs).
+    // must equal top-1 accuracy exactly (the metric itself is tested in eval.rs beside this file).
     let mut labels_by_number = std::collections::BTreeMap::new();
     for (c, class) in ["ant", "bee", "cat"].iter().enumerate() {
         for i in 0..3 {
