@@ -52,7 +52,7 @@ type Decoded = Result<ImageSet, DataError>;
 pub struct Loader<'a> {
     images: &'a Images,
     chunks: std::slice::Chunks<'a, usize>,
-    stream: Option<(Receiver<Decoded>, JoinHandle<()>)>,
+    stream: Option<(Receiver<Decoded>, Option<JoinHandle<()>>)>,
 }
 
 impl<'a> Loader<'a> {
@@ -70,14 +70,16 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// A thread decoding the batches of `order` in turn, at most `prefetch` ahead.
+/// A thread decoding the batches of `order` in turn, at most `prefetch` ahead. Should the
+/// thread not start, the channel holds that error for the first batch.
 fn spawn(
     files: FileSet,
     order: Vec<usize>,
     batch_size: usize,
-) -> (Receiver<Decoded>, JoinHandle<()>) {
+) -> (Receiver<Decoded>, Option<JoinHandle<()>>) {
     let Streaming { workers, prefetch } = files.streaming;
     let (tx, rx) = sync_channel(prefetch.max(1));
+    let failed = tx.clone();
     let handle = std::thread::Builder::new()
         .name("dynunc-prefetch".into())
         .spawn(move || {
@@ -96,9 +98,16 @@ fn spawn(
                     break;
                 }
             }
-        })
-        .expect("spawning the prefetch thread");
-    (rx, handle)
+        });
+    match handle {
+        Ok(handle) => (rx, Some(handle)),
+        Err(e) => {
+            let _ = failed.send(Err(DataError::Loader(format!(
+                "cannot start the prefetch thread: {e}"
+            ))));
+            (rx, None)
+        }
+    }
 }
 
 impl<'a> Iterator for Loader<'a> {
@@ -133,7 +142,9 @@ impl Drop for Loader<'_> {
         if let Some((rx, handle)) = self.stream.take() {
             // Closing the channel stops the thread after the batch it is decoding.
             drop(rx);
-            let _ = handle.join();
+            if let Some(handle) = handle {
+                let _ = handle.join();
+            }
         }
     }
 }

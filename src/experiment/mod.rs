@@ -96,6 +96,19 @@ fn normalisation(kind: data::DatasetKind, splits: &Splits) -> Normalize {
     }
 }
 
+/// What was loaded, for the log: counts, shape, classes, how images are held, where from.
+fn splits_line(splits: &Splits, path: &Path) -> String {
+    let (channels, height, width) = splits.train.shape();
+    format!(
+        "{} training and {} test images of {height}x{width}x{channels}, {} classes, {}, from {}",
+        splits.train.len(),
+        splits.test.len(),
+        splits.train.classes(),
+        splits.train.describe(),
+        path.display()
+    )
+}
+
 /// Loads the fine-tuning data and checks its images have the shape the models take.
 fn load_finetune(
     exp: &Experiment,
@@ -112,14 +125,7 @@ fn load_finetune(
             ft.data.path.display()
         );
     }
-    eprintln!(
-        "fine-tuning data: {} training and {} test images, {} classes, {}, from {}",
-        splits.train.len(),
-        splits.test.len(),
-        splits.train.classes(),
-        splits.train.describe(),
-        ft.data.path.display()
-    );
+    eprintln!("fine-tuning data: {}", splits_line(&splits, &ft.data.path));
     let skipped = splits.skipped.clone();
     Ok(Some((
         FinetuneData {
@@ -301,14 +307,9 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     eprintln!("backend: {why}");
     let t = Instant::now();
     let splits = data::load(&exp.data, exp.seed)?;
-    let (channels, height, width) = splits.train.shape();
     eprintln!(
-        "data: {} training and {} test images of {height}x{width}x{channels}, {} classes, {}, from {} ({:.1}s)",
-        splits.train.len(),
-        splits.test.len(),
-        splits.train.classes(),
-        splits.train.describe(),
-        exp.data.path.display(),
+        "data: {} ({:.1}s)",
+        splits_line(&splits, &exp.data.path),
         t.elapsed().as_secs_f64()
     );
     let info = RunInfo {
