@@ -1,9 +1,10 @@
 //! Training throughput, side by side in one run (`cargo bench --bench throughput`):
 //!
-//! - dynunc's `cnn` preset (the small CNN) on Fashion-MNIST, batch 128, Adam: one
+//! - dynunc's `cnn` preset (the small CNN; `DYNUNC_BENCH_MODEL=resnet18` for ResNet-18)
+//!   on Fashion-MNIST, batch 128, Adam, on flex (`DYNUNC_BENCH_BACKEND=wgpu` for the GPU): one
 //!   pass over `DYNUNC_BENCH_IMAGES` images (default 60,000, one epoch) without and with the
 //!   dynamics recorder, alternating with the same model in PyTorch
-//!   (`benches/pytorch/train_cnn.py`, run by `DYNUNC_PYTHON`, default `python3`; where PyTorch
+//!   (`benches/pytorch/train.py`, run by `DYNUNC_PYTHON`, default `python3`; where PyTorch
 //!   is absent the benchmark says so and measures dynunc alone), and the time spent inside the
 //!   recorder, timed around each of its calls;
 //! - data loading alone: batches built from IDX images in memory, and ImageFolder JPEGs
@@ -21,11 +22,14 @@ use dynunc::data::augment::{Augment, Normalize, fill_batch};
 use dynunc::data::folder::{self, BadImage};
 use dynunc::data::loader::{Loader, Streaming};
 use dynunc::data::{DataSpec, DatasetKind, FileSet, ImageSet, Images, Loading};
+use dynunc::train::backend;
 use dynunc::train::fit::{FitOptions, fit};
 use dynunc::train::model::{InputShape, Model, ModelSpec};
 use dynunc::train::observer::BatchOutputs;
 use dynunc::train::recorder::Recorder;
-use dynunc::train::{Observer, OptimizerSpec, RunInfo, Schedule, TrainError, TrainSpec, View};
+use dynunc::train::{
+    BackendChoice, Observer, OptimizerSpec, RunInfo, Schedule, TrainError, TrainSpec, View,
+};
 
 fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key)
@@ -79,12 +83,55 @@ impl<O: Observer> Observer for Timed<O> {
     }
 }
 
-/// Seconds to train one pass over `set` with the `cnn` preset, optionally recording, and the
-/// seconds spent inside the recorder.
-fn dynunc_pass(set: &ImageSet, norm: Normalize, record: Option<&Path>) -> (f64, f64) {
-    let device = Device::flex().autodiff();
+/// What is measured: the backend (`DYNUNC_BENCH_BACKEND`: flex, default, or wgpu, which
+/// needs `--features wgpu`) and the model preset (`DYNUNC_BENCH_MODEL`: cnn, default, or
+/// resnet18), both on Fashion-MNIST's 28x28 images.
+struct Setup {
+    device: Device,
+    backend: String,
+    model: String,
+}
+
+impl Setup {
+    fn from_env() -> Result<Setup, String> {
+        let model = std::env::var("DYNUNC_BENCH_MODEL").unwrap_or_else(|_| "cnn".into());
+        if !matches!(model.as_str(), "cnn" | "resnet18") {
+            return Err(format!("DYNUNC_BENCH_MODEL={model}: give cnn or resnet18"));
+        }
+        let choice = match std::env::var("DYNUNC_BENCH_BACKEND").as_deref() {
+            Err(_) | Ok("flex") => BackendChoice::Flex,
+            Ok("wgpu") => BackendChoice::Wgpu,
+            Ok(other) => return Err(format!("DYNUNC_BENCH_BACKEND={other}: give flex or wgpu")),
+        };
+        let (device, backend) = backend::select(choice).map_err(|e| e.to_string())?;
+        Ok(Setup {
+            device,
+            backend,
+            model,
+        })
+    }
+
+    /// The device PyTorch should use for the same comparison.
+    fn torch_device(&self) -> &'static str {
+        if self.device == Device::flex() {
+            "cpu"
+        } else {
+            "cuda"
+        }
+    }
+}
+
+/// Seconds to train one pass over `set`, optionally recording, and the seconds spent inside
+/// the recorder.
+fn dynunc_pass(
+    setup: &Setup,
+    set: &ImageSet,
+    norm: Normalize,
+    record: Option<&Path>,
+) -> (f64, f64) {
+    let device = setup.device.clone().autodiff();
     device.seed(0);
-    let spec = ModelSpec::preset("cnn").unwrap();
+    let spec = ModelSpec::preset(&setup.model).unwrap();
     let input = InputShape {
         channels: 1,
         height: 28,
@@ -138,13 +185,14 @@ fn dynunc_pass(set: &ImageSet, norm: Normalize, record: Option<&Path>) -> (f64, 
 }
 
 /// PyTorch's images per second, or why there is none.
-fn pytorch_pass(images: usize) -> Result<(f64, String), String> {
+fn pytorch_pass(setup: &Setup, images: usize) -> Result<(f64, String), String> {
     let python = std::env::var("DYNUNC_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pytorch/train_cnn.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pytorch/train.py");
     let out = Command::new(&python)
         .arg(&script)
         .arg(data_dir())
         .arg(images.to_string())
+        .args(["--model", &setup.model, "--device", setup.torch_device()])
         .output()
         .map_err(|e| format!("{python}: {e}"))?;
     if !out.status.success() {
@@ -156,7 +204,10 @@ fn pytorch_pass(images: usize) -> Result<(f64, String), String> {
     let ips = v["images_per_s"].as_f64().ok_or("no images_per_s")?;
     Ok((
         ips,
-        format!("torch {} ({} threads)", v["torch"], v["threads"]),
+        format!(
+            "torch {} on {} ({} threads)",
+            v["torch"], v["device"], v["threads"]
+        ),
     ))
 }
 
@@ -176,6 +227,13 @@ fn main() {
         loader: Loading::Memory,
         streaming: Streaming::default(),
     };
+    let setup = match Setup::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("throughput benchmark: {e}");
+            std::process::exit(2);
+        }
+    };
     let splits = match dynunc::data::load(&spec, 0) {
         Ok(s) => s,
         Err(e) => {
@@ -192,18 +250,20 @@ fn main() {
     let norm = Normalize::fit(&set);
     let store = std::env::temp_dir().join(format!("dynunc-bench-{}.dyn", std::process::id()));
     println!(
-        "small CNN, batch 128, Adam, {n} Fashion-MNIST images per pass, {rounds} rounds, {} threads",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "{} preset, batch 128, Adam, {n} Fashion-MNIST images per pass, {rounds} rounds, {} threads; backend: {}",
+        setup.model,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        setup.backend
     );
     let (mut plain, mut recorded, mut torch) = (Vec::new(), Vec::new(), Vec::new());
     let mut inside = Vec::new();
     let mut torch_note = String::new();
     for round in 0..rounds {
-        plain.push(n as f64 / dynunc_pass(&set, norm, None).0);
-        let (seconds, in_recorder) = dynunc_pass(&set, norm, Some(&store));
+        plain.push(n as f64 / dynunc_pass(&setup, &set, norm, None).0);
+        let (seconds, in_recorder) = dynunc_pass(&setup, &set, norm, Some(&store));
         recorded.push(n as f64 / seconds);
         inside.push(in_recorder / seconds);
-        match pytorch_pass(n) {
+        match pytorch_pass(&setup, n) {
             Ok((ips, note)) => {
                 torch.push(ips);
                 torch_note = note;
@@ -229,9 +289,14 @@ fn main() {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let (p, r) = (mean(&plain), mean(&recorded));
     println!("\n| what | images/s | ratio |\n|---|---:|---:|");
-    println!("| dynunc (flex), no recorder | {p:.0} | 1.00 |");
+    let on = if setup.device == Device::flex() {
+        "flex"
+    } else {
+        "wgpu"
+    };
+    println!("| dynunc ({on}), no recorder | {p:.0} | 1.00 |");
     println!(
-        "| dynunc (flex), recording 7 fields per sample | {r:.0} | {:.3} (overhead {:+.1}%) |",
+        "| dynunc ({on}), recording 7 fields per sample | {r:.0} | {:.3} (overhead {:+.1}%) |",
         r / p,
         100.0 * (p / r - 1.0)
     );
