@@ -7,14 +7,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 
 use crate::config::{Budget, Experiment};
 use crate::data;
 use crate::dynamics::FieldSet;
 use crate::dynamics::store::store_size;
+use crate::train::Observer;
 use crate::train::backend;
+use crate::train::fit::{FitOptions, fit};
 use crate::train::model::{InputShape, Model};
 
 /// Training steps timed per model (after one untimed warm-up step).
@@ -102,7 +103,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         let retrains = jobs.iter().filter(|j| j.target == m).count();
         let store = store_size(n as u64, exp.train.epochs as u64, FieldSet::ALL);
         total_store += store;
-        let (params, step) = probe(spec, input, batch, &device)?;
+        let (params, step) = probe(spec, input, &exp.train, &device)?;
         // A fine-tuning step costs about its batch's share of a probed step.
         let finetune_seconds = finetune.map_or(0.0, |(steps, b)| {
             retrains as f64 * steps as f64 * step * b as f64 / batch as f64
@@ -150,37 +151,71 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
     Ok(out)
 }
 
-/// Trainable parameters of a fresh `spec`, and the measured seconds per training step on a
-/// batch of random inputs of the data's shape.
+/// Trainable parameters of a fresh `spec`, and the measured seconds per training step: the
+/// experiment's own training loop and optimizer on batches of seeded random images of the
+/// data's shape (the first step, which warms up, is not counted).
 fn probe(
     spec: &crate::train::ModelSpec,
     input: InputShape,
-    batch: usize,
+    train: &crate::train::TrainSpec,
     device: &Device,
 ) -> Result<(usize, f64)> {
+    use rand::{Rng, SeedableRng};
     let device = device.clone().autodiff();
     device.seed(0);
-    let mut model = Model::new(spec, input, &device);
+    let model = Model::new(spec, input, &device);
     let params = model.trainable_params();
-    let shape = [batch, input.channels, input.height, input.width];
-    let labels: Vec<i64> = (0..batch)
-        .map(|i| (i % input.classes.max(1)) as i64)
-        .collect();
-    let mut optim = AdamConfig::new().init();
-    let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
-    let mut started = Instant::now();
-    for step in 0..=PROBE_STEPS {
-        if step == 1 {
-            started = Instant::now();
-        }
-        let x = Tensor::<4>::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), &device);
-        let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [batch]), &device);
-        let loss = loss_fn.forward(model.forward(x), y);
-        let _: f32 = loss.clone().into_scalar();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-3, model, grads);
+    let batch = train.batch_size;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let pixels = batch * input.channels * input.height * input.width;
+    let set = data::ImageSet {
+        pixels: (0..pixels).map(|_| rng.random()).collect(),
+        labels: (0..batch)
+            .map(|i| (i % input.classes.max(1)) as u32)
+            .collect(),
+        height: input.height,
+        width: input.width,
+        channels: input.channels,
+        classes: input.classes,
+    };
+    let steps = PROBE_STEPS + 1;
+    let spec = crate::train::TrainSpec {
+        epochs: steps,
+        max_steps: Some(steps),
+        warmup_epochs: 0,
+        ..train.clone()
+    };
+    let opts = FitOptions {
+        spec: &spec,
+        seed: 0,
+        view: crate::train::View::Train,
+        record_drop_path: false,
+        norm: crate::data::augment::Normalize::IMAGENET,
+        checkpoint: None,
+        label: "probe".into(),
+        replicas: Vec::new(),
+    };
+    let mut clock = StepClock::default();
+    fit(model, &set.into(), &opts, &device, &mut [&mut clock])?;
+    // From the end of the warm-up step to the end of the last.
+    let ends = &clock.ends;
+    let seconds = match (ends.first(), ends.last()) {
+        (Some(first), Some(last)) => last.duration_since(*first).as_secs_f64(),
+        _ => 0.0,
+    };
+    Ok((params, seconds / (ends.len().max(2) - 1) as f64))
+}
+
+/// Notes when every training step ends.
+#[derive(Default)]
+struct StepClock {
+    ends: Vec<Instant>,
+}
+
+impl Observer for StepClock {
+    fn batch_end(&mut self, _epoch: usize, _batch: usize, _loss: f32, _lr: f64) {
+        self.ends.push(Instant::now());
     }
-    Ok((params, started.elapsed().as_secs_f64() / PROBE_STEPS as f64))
 }
 
 fn bytes_text(b: u64) -> String {
