@@ -320,3 +320,61 @@ fn im2col_convolution_equals_burns_conv2d() {
         }
     }
 }
+
+/// Swin keeps its window constants (relative-position index, shifted-window mask) as device
+/// tensors outside the saved record: a run stopped after one epoch and resumed from its
+/// checkpoint ends with the model an uninterrupted run ends with.
+#[test]
+fn a_swin_checkpoint_resumes_to_the_same_model() {
+    use dynunc::data::Images;
+    use dynunc::data::augment::Normalize;
+    use dynunc::train::fit::{Checkpoint, FitOptions, fit};
+    use dynunc::train::{Arch, OptimizerSpec, Schedule, TrainSpec, View};
+    let set = crate::common::synthetic(48, 9);
+    let images = Images::from(set.clone());
+    let mut spec = ModelSpec::preset("swin_mini").unwrap();
+    if let Arch::Swin(s) = &mut spec.arch {
+        s.drop_path = 0.0; // stochastic depth draws from the process-wide generator
+    }
+    let d = device().autodiff();
+    d.seed(4);
+    let initial = Model::new(&spec, InputShape::MNIST, &d);
+    let train = |epochs: usize, model: Model, checkpoint: Option<Checkpoint>| {
+        let spec = TrainSpec {
+            epochs,
+            batch_size: 16,
+            lr: 1e-3,
+            optimizer: OptimizerSpec::AdamW { weight_decay: 0.05 },
+            schedule: Schedule::Constant,
+            warmup_epochs: 0,
+            label_smoothing: 0.0,
+            augment: Default::default(),
+            max_steps: None,
+        };
+        let opts = FitOptions {
+            spec: &spec,
+            seed: 1,
+            view: View::Train,
+            record_drop_path: false,
+            norm: Normalize::fit(&set),
+            checkpoint,
+            label: "swin".into(),
+            replicas: Vec::new(),
+        };
+        fit(model, &images, &opts, &d, &mut []).unwrap()
+    };
+    let dir = crate::common::temp();
+    let ck = Checkpoint::new(dir.path().join("ck"));
+    train(1, initial.clone(), Some(ck.clone()));
+    let resumed = train(2, initial.clone(), Some(ck));
+    let straight = train(2, initial, None);
+    let x = Tensor::<4>::random([3, 1, 28, 28], Distribution::Default, &device());
+    let logits = |m: &Model| {
+        burn::module::Module::valid(m)
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(logits(&resumed), logits(&straight));
+}

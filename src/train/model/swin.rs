@@ -127,8 +127,9 @@ pub struct WindowAttention {
     qkv: Linear,
     proj: Linear,
     bias_table: Param<Tensor<2>>,
-    #[module(skip)]
-    index: Vec<i64>,
+    /// Row of the bias table for each (query, key) pair of a window: a constant on the
+    /// model's device, moved with it, not a parameter and not saved.
+    index: Tensor<1, Int>,
     heads: usize,
 }
 
@@ -143,7 +144,11 @@ impl WindowAttention {
                 Distribution::Normal(0.0, 0.02),
                 device,
             )),
-            index: relative_position_index(window),
+            index: {
+                let index = relative_position_index(window);
+                let n = index.len();
+                Tensor::from_data(TensorData::new(index, [n]), device)
+            },
             heads,
         }
     }
@@ -160,13 +165,10 @@ impl WindowAttention {
         let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([bw, h, n, hd]);
         let (q, k, v) = (part(0), part(1), part(2));
         let q = q.mul_scalar((hd as f64).powf(-0.5));
-        let device = q.device();
-        let index =
-            Tensor::<1, Int>::from_data(TensorData::new(self.index.clone(), [n * n]), &device);
         let bias = self
             .bias_table
             .val()
-            .select(0, index)
+            .select(0, self.index.clone())
             .reshape([n, n, h])
             .permute([2, 0, 1])
             .unsqueeze::<4>();
@@ -195,8 +197,9 @@ pub struct SwinBlock {
     drop: DropPath,
     #[module(skip)]
     geometry: [usize; 4],
-    #[module(skip)]
-    mask: Option<Vec<f32>>,
+    /// Shifted windows: `[windows, n, n]`, -100 between tokens from different regions; a
+    /// constant on the model's device, not a parameter and not saved.
+    mask: Option<Tensor<3>>,
 }
 
 impl SwinBlock {
@@ -216,7 +219,12 @@ impl SwinBlock {
             ffn: FeedForward::new(dim, 4, device),
             drop: DropPath::new(drop),
             geometry: [g.height, g.width, g.window, shift],
-            mask: (shift > 0).then(|| shift_mask(g.height, g.width, g.window, shift)),
+            mask: (shift > 0).then(|| {
+                let windows = (g.height / g.window) * (g.width / g.window);
+                let n = g.window * g.window;
+                let mask = shift_mask(g.height, g.width, g.window, shift);
+                Tensor::from_data(TensorData::new(mask, [windows, n, n]), device)
+            }),
         }
     }
 
@@ -234,15 +242,9 @@ impl SwinBlock {
             .reshape([b, nh, win, nw, win, c])
             .permute([0, 1, 3, 2, 4, 5])
             .reshape([b * nh * nw, win * win, c]);
-        let mask = self.mask.as_ref().map(|m| {
-            Tensor::<3>::from_data(
-                TensorData::new(m.clone(), [nh * nw, win * win, win * win]),
-                &windows.device(),
-            )
-        });
         let mut y = self
             .attn
-            .forward(windows, mask)
+            .forward(windows, self.mask.clone())
             .reshape([b, nh, nw, win, win, c])
             .permute([0, 1, 3, 2, 4, 5])
             .reshape([b, h, w, c]);
