@@ -90,6 +90,8 @@ struct Setup {
     device: Device,
     backend: String,
     model: String,
+    /// `DYNUNC_BENCH_BATCH`, default 128 (PyTorch's side always trains batches of 128).
+    batch: usize,
 }
 
 impl Setup {
@@ -108,6 +110,7 @@ impl Setup {
             device,
             backend,
             model,
+            batch: env_usize("DYNUNC_BENCH_BATCH", 128),
         })
     }
 
@@ -141,7 +144,7 @@ fn dynunc_pass(
     let model = Model::new(&spec, input, &device);
     let train = TrainSpec {
         epochs: 1,
-        batch_size: 128,
+        batch_size: setup.batch,
         lr: 1e-3,
         optimizer: OptimizerSpec::Adam { weight_decay: 0.0 },
         schedule: Schedule::Constant,
@@ -250,8 +253,9 @@ fn main() {
     let norm = Normalize::fit(&set);
     let store = std::env::temp_dir().join(format!("dynunc-bench-{}.dyn", std::process::id()));
     println!(
-        "{} preset, batch 128, Adam, {n} Fashion-MNIST images per pass, {rounds} rounds, {} threads; backend: {}",
+        "{} preset, batch {}, Adam, {n} Fashion-MNIST images per pass, {rounds} rounds, {} threads; backend: {}",
         setup.model,
+        setup.batch,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         setup.backend
     );
@@ -263,7 +267,10 @@ fn main() {
         let (seconds, in_recorder) = dynunc_pass(&setup, &set, norm, Some(&store));
         recorded.push(n as f64 / seconds);
         inside.push(in_recorder / seconds);
-        match pytorch_pass(&setup, n) {
+        match (setup.batch == 128)
+            .then(|| pytorch_pass(&setup, n))
+            .unwrap_or_else(|| Err("PyTorch's side trains batches of 128 only".to_string()))
+        {
             Ok((ips, note)) => {
                 torch.push(ips);
                 torch_note = note;
