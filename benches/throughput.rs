@@ -267,10 +267,12 @@ fn main() {
         let (seconds, in_recorder) = dynunc_pass(&setup, &set, norm, Some(&store));
         recorded.push(n as f64 / seconds);
         inside.push(in_recorder / seconds);
-        match (setup.batch == 128)
-            .then(|| pytorch_pass(&setup, n))
-            .unwrap_or_else(|| Err("PyTorch's side trains batches of 128 only".to_string()))
-        {
+        let torch_pass = if setup.batch == 128 {
+            pytorch_pass(&setup, n)
+        } else {
+            Err("PyTorch's side trains batches of 128 only".to_string())
+        };
+        match torch_pass {
             Ok((ips, note)) => {
                 torch.push(ips);
                 torch_note = note;
