@@ -347,11 +347,22 @@ fn main() {
     }
     let (entries, classes) = folder::scan(&folder_dir).unwrap();
     let started = Instant::now();
-    let (decoded, _) = folder::decode(&entries, 112, classes.len(), BadImage::Error).unwrap();
+    let (decoded, _) = folder::decode(
+        &entries,
+        folder::Resize::eval(112),
+        classes.len(),
+        BadImage::Error,
+    )
+    .unwrap();
     let jpeg_rate = decoded.len() as f64 / started.elapsed().as_secs_f64();
     // The streaming loader: the same files decoded batch by batch by its prefetch thread.
     let streaming = Streaming::default();
-    let stream = Images::Files(FileSet::new(&entries, 112, classes.len(), streaming));
+    let stream = Images::Files(FileSet::new(
+        &entries,
+        folder::Resize::eval(112),
+        classes.len(),
+        streaming,
+    ));
     let order: Vec<usize> = (0..stream.len()).collect();
     let started = Instant::now();
     let mut streamed = 0;

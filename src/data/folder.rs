@@ -1,7 +1,8 @@
 //! ImageFolder data: one sub-folder per class (classes sorted by name) of JPEG/PNG files, or
 //! a file list in the authors' `file_list.txt` form (`/class/image label` per line). Images
-//! are decoded in parallel and brought to one size the way evaluation transforms do: the
-//! short side resized to `size * 8 / 7` (256 for 224), then a centred `size x size` crop.
+//! are decoded in parallel and brought to one square size ([`Resize`]): validation images the
+//! way evaluation transforms do (short side to `size * 8 / 7`, 256 for 224, then a centred
+//! crop), training images with the short side at `size` (the authors' clean view).
 //!
 //! The decoded set is held in memory (bytes, HWC) or, for sets too large for that, only
 //! checked here and decoded batch by batch while training (`images`, `loader`).
@@ -20,6 +21,34 @@ pub enum BadImage {
     Error,
     /// Leave it out; the run's log lists what was skipped.
     Skip,
+}
+
+/// How a file becomes a `size x size` image: the short side resized to `short` (bilinear),
+/// then a centred square crop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resize {
+    /// Side of the square.
+    pub size: usize,
+    /// Short side before the crop.
+    pub short: usize,
+}
+
+impl Resize {
+    /// Training images: short side to `size`, centre crop: the whole short side kept, so that
+    /// the clean view the recorder sees is the authors' (short side 224, centre crop 224) and
+    /// random-resized crops draw from as much of the image as a square holds.
+    pub fn train(size: usize) -> Self {
+        Resize { size, short: size }
+    }
+
+    /// Evaluation images: short side to `size * 8 / 7` (256 for 224), centre crop, the
+    /// standard ImageNet evaluation transform.
+    pub fn eval(size: usize) -> Self {
+        Resize {
+            size,
+            short: (size * 8).div_ceil(7),
+        }
+    }
 }
 
 /// Files left out as unreadable, each with the decoder's reason.
@@ -114,18 +143,18 @@ pub fn read_list(list: &Path, base: &Path) -> Result<Vec<Entry>, DataError> {
     Ok(out)
 }
 
-/// Decodes `entries` in parallel, each resized (short side to `size * 8 / 7`, bilinear) and
-/// centre-cropped to `size x size` RGB. Returns the set (labels as given, `classes` classes)
-/// and the files skipped with their reason.
+/// Decodes `entries` in parallel, each brought to a square by `resize` (RGB). Returns the set
+/// (labels as given, `classes` classes) and the files skipped with their reason.
 pub fn decode(
     entries: &[Entry],
-    size: usize,
+    resize: Resize,
     classes: usize,
     on_bad: BadImage,
 ) -> Result<(ImageSet, Skipped), DataError> {
+    let size = resize.size;
     let decoded: Vec<Result<Vec<u8>, String>> = entries
         .par_iter()
-        .map(|e| load_one(&e.path, size))
+        .map(|e| load_one(&e.path, resize))
         .collect();
     let mut pixels = Vec::with_capacity(entries.len() * size * size * 3);
     let mut labels = Vec::with_capacity(entries.len());
@@ -217,14 +246,15 @@ pub fn check(entries: Vec<Entry>, on_bad: BadImage) -> Result<(Vec<Entry>, Skipp
     Ok((ok, skipped))
 }
 
-/// One file: decode, resize the short side to `size * 8 / 7`, centre-crop `size x size`.
-pub fn load_one(path: &Path, size: usize) -> Result<Vec<u8>, String> {
+/// One file: decode, resize the short side to `resize.short`, centre-crop the square.
+pub fn load_one(path: &Path, resize: Resize) -> Result<Vec<u8>, String> {
     let img = image::open(path).map_err(|e| e.to_string())?.to_rgb8();
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 {
         return Err("empty image".into());
     }
-    let short = ((size * 8).div_ceil(7)) as f64;
+    let size = resize.size;
+    let short = resize.short.max(size) as f64;
     let scale = short / f64::from(w.min(h));
     let (nw, nh) = (
         ((f64::from(w) * scale).round() as u32).max(size as u32),

@@ -16,8 +16,8 @@ pub enum Images {
     Files(FileSet),
 }
 
-/// Image files with labels, decoded on demand to `size x size` RGB (short side resized to
-/// `size * 8 / 7`, centre crop: the same bytes the memory loader would hold).
+/// Image files with labels, decoded on demand to square RGB images (the same bytes the memory
+/// loader would hold).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileSet {
     /// Files, shared between the set and its subsets' prefetch threads.
@@ -26,8 +26,8 @@ pub struct FileSet {
     pub index: Arc<[usize]>,
     /// One label per image of the set.
     pub labels: Vec<u32>,
-    /// Side of the decoded square image.
-    pub size: usize,
+    /// How each file becomes a square image.
+    pub resize: folder::Resize,
     /// Number of classes.
     pub classes: usize,
     /// Decode threads and prefetch depth.
@@ -35,10 +35,10 @@ pub struct FileSet {
 }
 
 impl FileSet {
-    /// A set of `entries`, decoded at `size`, with `classes` classes.
+    /// A set of `entries`, brought to a square by `resize`, with `classes` classes.
     pub fn new(
         entries: &[folder::Entry],
-        size: usize,
+        resize: folder::Resize,
         classes: usize,
         streaming: Streaming,
     ) -> Self {
@@ -46,7 +46,7 @@ impl FileSet {
             paths: entries.iter().map(|e| e.path.clone()).collect(),
             index: (0..entries.len()).collect(),
             labels: entries.iter().map(|e| e.label).collect(),
-            size,
+            resize,
             classes,
             streaming,
         }
@@ -60,25 +60,27 @@ impl FileSet {
     /// Decodes the images at `indices` (on the current rayon pool), in that order.
     pub fn decode(&self, indices: &[usize]) -> Result<ImageSet, DataError> {
         use rayon::prelude::*;
-        let n = self.size * self.size * 3;
+        let size = self.resize.size;
+        let n = size * size * 3;
         let mut pixels = vec![0u8; indices.len() * n];
         pixels
             .par_chunks_mut(n)
             .zip(indices.par_iter())
             .try_for_each(|(out, &i)| {
                 let path = self.path(i);
-                let img = folder::load_one(path, self.size).map_err(|why| DataError::BadImage {
-                    path: path.display().to_string(),
-                    why,
-                })?;
+                let img =
+                    folder::load_one(path, self.resize).map_err(|why| DataError::BadImage {
+                        path: path.display().to_string(),
+                        why,
+                    })?;
                 out.copy_from_slice(&img);
                 Ok(())
             })?;
         Ok(ImageSet {
             pixels,
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
-            height: self.size,
-            width: self.size,
+            height: size,
+            width: size,
             channels: 3,
             classes: self.classes,
         })
@@ -116,7 +118,7 @@ impl Images {
     pub fn shape(&self) -> (usize, usize, usize) {
         match self {
             Images::Memory(s) => (s.channels, s.height, s.width),
-            Images::Files(f) => (3, f.size, f.size),
+            Images::Files(f) => (3, f.resize.size, f.resize.size),
         }
     }
 
@@ -128,7 +130,7 @@ impl Images {
                 paths: f.paths.clone(),
                 index: indices.iter().map(|&i| f.index[i]).collect(),
                 labels: indices.iter().map(|&i| f.labels[i]).collect(),
-                size: f.size,
+                resize: f.resize,
                 classes: f.classes,
                 streaming: f.streaming,
             }),

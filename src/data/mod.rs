@@ -430,15 +430,16 @@ type Opened = (Images, folder::Skipped);
 fn open_files(
     spec: &DataSpec,
     entries: Vec<folder::Entry>,
+    resize: folder::Resize,
     classes: usize,
     stream: bool,
 ) -> Result<Opened, DataError> {
     if stream {
         let (ok, skipped) = folder::check(entries, spec.on_bad_image)?;
-        let files = FileSet::new(&ok, spec.image_size, classes, spec.streaming);
+        let files = FileSet::new(&ok, resize, classes, spec.streaming);
         Ok((Images::Files(files), skipped))
     } else {
-        let (set, skipped) = folder::decode(&entries, spec.image_size, classes, spec.on_bad_image)?;
+        let (set, skipped) = folder::decode(&entries, resize, classes, spec.on_bad_image)?;
         Ok((Images::Memory(set), skipped))
     }
 }
@@ -459,7 +460,8 @@ pub fn load_ood_folder(
         });
     }
     let stream = streams(spec, entries.len())?;
-    open_files(spec, entries, classes, stream)
+    let resize = folder::Resize::eval(spec.image_size);
+    open_files(spec, entries, resize, classes, stream)
 }
 
 /// ImageFolder data: the file lists are subset first, so only the chosen images are decoded.
@@ -489,9 +491,15 @@ fn load_folder(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
     let chosen = |all: &[folder::Entry], pick: &[usize]| -> Vec<folder::Entry> {
         pick.iter().map(|&i| all[i].clone()).collect()
     };
-    let read = |entries| open_files(spec, entries, classes, stream);
-    let (train, skip_train) = read(chosen(&train_entries, &train_pick))?;
-    let (test, skip_val) = read(chosen(&val_entries, &test_pick))?;
+    let read = |entries, resize| open_files(spec, entries, resize, classes, stream);
+    let (train, skip_train) = read(
+        chosen(&train_entries, &train_pick),
+        folder::Resize::train(spec.image_size),
+    )?;
+    let (test, skip_val) = read(
+        chosen(&val_entries, &test_pick),
+        folder::Resize::eval(spec.image_size),
+    )?;
     let bad: std::collections::HashSet<PathBuf> = skip_train
         .iter()
         .chain(&skip_val)

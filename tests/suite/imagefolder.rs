@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use dynunc::data::augment::{Augment, Normalize, fill_batch};
-use dynunc::data::folder::{self, BadImage};
+use dynunc::data::folder::{self, BadImage, Resize};
 use dynunc::data::loader::{Loader, Streaming};
 use dynunc::data::{FileSet, Images};
 use rand::SeedableRng;
@@ -67,7 +67,7 @@ fn images_are_resized_and_centre_cropped_to_the_square() {
     })
     .save(&path)
     .unwrap();
-    let px = folder::load_one(&path, 16).unwrap();
+    let px = folder::load_one(&path, Resize::eval(16)).unwrap();
     assert_eq!(px.len(), 16 * 16 * 3);
     let at = |y: usize, x: usize| px[(y * 16 + x) * 3];
     assert!(
@@ -76,7 +76,7 @@ fn images_are_resized_and_centre_cropped_to_the_square() {
         at(8, 0),
         at(8, 15)
     );
-    let err = folder::load_one(&dir.path().join("missing.jpg"), 16).unwrap_err();
+    let err = folder::load_one(&dir.path().join("missing.jpg"), Resize::eval(16)).unwrap_err();
     assert!(!err.is_empty());
 }
 
@@ -85,14 +85,15 @@ fn unreadable_images_stop_or_are_skipped() {
     let dir = temp();
     write_image_folder(dir.path(), 2, true);
     let (entries, classes) = folder::scan(&dir.path().join("train")).unwrap();
-    let err = folder::decode(&entries, 12, classes.len(), BadImage::Error)
+    let err = folder::decode(&entries, Resize::eval(12), classes.len(), BadImage::Error)
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("broken.jpg") && err.contains("on_bad_image: skip"),
         "{err}"
     );
-    let (set, skipped) = folder::decode(&entries, 12, classes.len(), BadImage::Skip).unwrap();
+    let (set, skipped) =
+        folder::decode(&entries, Resize::eval(12), classes.len(), BadImage::Skip).unwrap();
     assert_eq!(set.len(), 6);
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].0.path.ends_with("bee/broken.jpg"));
@@ -104,7 +105,8 @@ fn random_resized_crop_keeps_the_shape_and_the_normalised_range() {
     let dir = temp();
     write_image_folder(dir.path(), 3, false);
     let (entries, classes) = folder::scan(&dir.path().join("train")).unwrap();
-    let (set, _) = folder::decode(&entries, 16, classes.len(), BadImage::Error).unwrap();
+    let (set, _) =
+        folder::decode(&entries, Resize::eval(16), classes.len(), BadImage::Error).unwrap();
     let augment = Augment {
         resized_crop: Some(0.08),
         flip: true,
@@ -219,12 +221,18 @@ fn streamed_batches_equal_the_decoded_set() {
     let dir = temp();
     write_image_folder(dir.path(), 5, false);
     let (entries, classes) = folder::scan(&dir.path().join("train")).unwrap();
-    let (set, _) = folder::decode(&entries, 12, classes.len(), BadImage::Error).unwrap();
+    let (set, _) =
+        folder::decode(&entries, Resize::eval(12), classes.len(), BadImage::Error).unwrap();
     let streaming = Streaming {
         workers: 2,
         prefetch: 1,
     };
-    let files = Images::Files(FileSet::new(&entries, 12, classes.len(), streaming));
+    let files = Images::Files(FileSet::new(
+        &entries,
+        Resize::eval(12),
+        classes.len(),
+        streaming,
+    ));
     let memory = Images::Memory(set.clone());
     assert_eq!(files.len(), memory.len());
     assert_eq!(files.labels(), memory.labels());
@@ -262,7 +270,12 @@ fn streamed_batches_equal_the_decoded_set() {
     let (entries, _) = folder::scan(&dir.path().join("train")).unwrap();
     let (checked, skipped) = folder::check(entries, BadImage::Error).unwrap();
     assert!(skipped.is_empty());
-    let files = Images::Files(FileSet::new(&checked, 12, classes.len(), streaming));
+    let files = Images::Files(FileSet::new(
+        &checked,
+        Resize::eval(12),
+        classes.len(),
+        streaming,
+    ));
     let all: Vec<usize> = (0..files.len()).collect();
     let err = Loader::new(&files, &all, 4)
         .find_map(|b| b.err())
@@ -339,4 +352,22 @@ fn a_streamed_run_equals_an_in_memory_run() {
     );
     let ood_rows = std::fs::read_to_string(folders[1].join("ood.csv")).unwrap();
     assert!(ood_rows.contains("noise"), "{ood_rows}");
+}
+
+/// Training images keep their whole short side (the authors' clean view: short side to the
+/// size, centre crop); validation images are resized to 8/7 of the size first, so their crop
+/// loses a margin: a square image's bright 2-pixel frame stays in the first and not the second.
+#[test]
+fn training_images_keep_the_short_side_and_validation_images_a_margin_less() {
+    let dir = temp();
+    let path = dir.path().join("framed.png");
+    image::RgbImage::from_fn(28, 28, |x, y| {
+        let frame = x < 2 || y < 2 || x >= 26 || y >= 26;
+        image::Rgb(if frame { [255; 3] } else { [0; 3] })
+    })
+    .save(&path)
+    .unwrap();
+    let edge = |r: Resize| folder::load_one(&path, r).unwrap()[(r.size / 2 * r.size) * 3];
+    let (train, eval) = (edge(Resize::train(14)), edge(Resize::eval(14)));
+    assert!(train > 200 && eval < 100, "train {train}, eval {eval}");
 }
