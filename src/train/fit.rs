@@ -192,13 +192,43 @@ enum Recording {
     EvalPass { clean: bool },
 }
 
-/// One batch on the host: training input, the un-augmented input when recorded, targets.
+/// Rows of one batch on the host: training input, the un-augmented input when recorded,
+/// targets, and the size of the whole batch they belong to.
 struct HostBatch {
     train: Vec<f32>,
     clean: Option<Vec<f32>>,
     targets: Vec<i64>,
     /// (channels, height, width).
     image: [usize; 3],
+    /// Samples in the whole batch (these rows are all of it, or one device's share).
+    total: usize,
+}
+
+impl HostBatch {
+    /// The batch in `k` contiguous shares as equal as can be, none empty; one share is the
+    /// batch itself, moved, not copied.
+    fn split(self, k: usize) -> Vec<HostBatch> {
+        let n = self.targets.len();
+        let k = k.clamp(1, n.max(1));
+        if k == 1 {
+            return vec![self];
+        }
+        let per = self.image.iter().product::<usize>();
+        (0..k)
+            .map(|i| (i * n / k)..((i + 1) * n / k))
+            .filter(|r| !r.is_empty())
+            .map(|r| HostBatch {
+                train: self.train[r.start * per..r.end * per].to_vec(),
+                clean: self
+                    .clean
+                    .as_ref()
+                    .map(|c| c[r.start * per..r.end * per].to_vec()),
+                targets: self.targets[r].to_vec(),
+                image: self.image,
+                total: n,
+            })
+            .collect()
+    }
 }
 
 /// What one device computes for its rows of a batch: its share of the batch's mean loss, the
@@ -209,26 +239,19 @@ struct Part {
     recorded: Option<Vec<f32>>,
 }
 
-/// Forward and backward of `model` (on `device`, autodiff) over `rows` of `batch`.
+/// Forward and backward of `model` (on `device`, autodiff) over the rows in `batch`.
 fn part(
     model: &Model,
-    batch: &HostBatch,
-    rows: std::ops::Range<usize>,
+    batch: HostBatch,
     recording: Recording,
     loss_fn: &CrossEntropyLoss,
     device: &Device,
 ) -> Result<Part, TrainError> {
     let [c, h, w] = batch.image;
-    let (n, total, per) = (rows.len(), batch.targets.len(), c * h * w);
-    let tensor = |v: &[f32]| {
-        let v = v[rows.start * per..rows.end * per].to_vec();
-        Tensor::<4>::from_data(TensorData::new(v, [n, c, h, w]), device)
-    };
-    let x = tensor(&batch.train);
-    let y = Tensor::<1, Int>::from_data(
-        TensorData::new(batch.targets[rows.clone()].to_vec(), [n]),
-        device,
-    );
+    let (n, total) = (batch.targets.len(), batch.total);
+    let tensor = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [n, c, h, w]), device);
+    let x = tensor(batch.train);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(batch.targets, [n]), device);
     let (logits, train_input) = match recording {
         Recording::EvalPass { clean: false } => (model.forward(x.clone()), Some(x.inner())),
         _ => (model.forward(x), None),
@@ -237,10 +260,7 @@ fn part(
         Recording::Off => None,
         Recording::TrainLogits => Some(logits.clone().inner()),
         Recording::EvalPass { clean: true } => {
-            let clean = batch
-                .clean
-                .as_ref()
-                .expect("a clean view has the clean batch");
+            let clean = batch.clean.expect("a clean view has the clean batch");
             Some(model.valid().forward(tensor(clean).inner()))
         }
         Recording::EvalPass { clean: false } => {
@@ -274,35 +294,26 @@ fn part(
     })
 }
 
-/// `n` rows split into `k` contiguous, non-empty ranges as equal as can be.
-fn split_rows(n: usize, k: usize) -> Vec<std::ops::Range<usize>> {
-    let k = k.clamp(1, n.max(1));
-    (0..k)
-        .map(|i| (i * n / k)..((i + 1) * n / k))
-        .filter(|r| !r.is_empty())
-        .collect()
-}
-
 /// The parts of one batch: on `devices[0]` alone, or split across the devices, each on a
 /// thread with its own copy of the model (data parallelism, as Burn's multi-device learner).
 fn parts(
     model: &Model,
-    batch: &HostBatch,
+    batch: HostBatch,
     recording: Recording,
     devices: &[(Device, CrossEntropyLoss)],
 ) -> Result<Vec<Part>, TrainError> {
-    let n = batch.targets.len();
     if devices.len() <= 1 {
         let (device, loss_fn) = &devices[0];
-        return Ok(vec![part(model, batch, 0..n, recording, loss_fn, device)?]);
+        return Ok(vec![part(model, batch, recording, loss_fn, device)?]);
     }
     std::thread::scope(|s| {
-        let workers: Vec<_> = split_rows(n, devices.len())
+        let workers: Vec<_> = batch
+            .split(devices.len())
             .into_iter()
             .zip(devices)
-            .map(|(rows, (device, loss_fn))| {
+            .map(|(share, (device, loss_fn))| {
                 let replica = model.clone().fork(device);
-                s.spawn(move || part(&replica, batch, rows, recording, loss_fn, device))
+                s.spawn(move || part(&replica, share, recording, loss_fn, device))
             })
             .collect();
         workers
@@ -420,8 +431,9 @@ pub fn fit(
                     .then(|| host_images(data, idx, opts.norm, None)),
                 targets: idx.iter().map(|&i| i64::from(data.labels[i])).collect(),
                 image: [data.channels, data.height, data.width],
+                total: idx.len(),
             };
-            let parts = parts(&model, &host, recording, &devices)?;
+            let parts = parts(&model, host, recording, &devices)?;
             if recording != Recording::Off {
                 let values: Vec<f32> = parts
                     .iter()
