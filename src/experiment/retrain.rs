@@ -163,13 +163,14 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
 /// Stream of the fine-tuning classifier's initialisation.
 const FINETUNE_HEAD: u64 = 0xf17e;
 
-/// Where a job's fine-tuning keeps its checkpoint.
-fn finetune_checkpoint(ctx: &Ctx<'_>, job: &Job) -> Checkpoint {
+/// Where a job's retraining (`suffix` "") or fine-tuning (`suffix` "-finetune") keeps its
+/// checkpoint.
+fn checkpoint(ctx: &Ctx<'_>, job: &Job, suffix: &str) -> Checkpoint {
     let several = ctx.exp.models.len() > 1;
     Checkpoint::new(
         ctx.retrain_work
             .join("checkpoints")
-            .join(format!("{}-finetune", job.key(several))),
+            .join(format!("{}{suffix}", job.key(several))),
     )
 }
 
@@ -197,7 +198,7 @@ fn finetune(
         view: ctx.exp.view,
         record_drop_path: ctx.exp.record_drop_path,
         norm: ft.norm,
-        checkpoint: Some(finetune_checkpoint(ctx, job)),
+        checkpoint: Some(checkpoint(ctx, job, "-finetune")),
         label: format!("{label} fine-tune"),
         replicas: ctx.autodiff_replicas(),
     };
@@ -227,14 +228,13 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
     let batches = data.len().div_ceil(spec.batch_size);
     let steps = spec.max_steps.unwrap_or(spec.epochs * batches);
     let several = exp.models.len() > 1;
-    let checkpoint = Checkpoint::new(ctx.retrain_work.join("checkpoints").join(job.key(several)));
     let opts = FitOptions {
         spec: &spec,
         seed: job.seed,
         view: exp.view,
         record_drop_path: exp.record_drop_path,
         norm: ctx.norm,
-        checkpoint: Some(checkpoint.clone()),
+        checkpoint: Some(checkpoint(ctx, job, "")),
         label: format!(
             "{}{} {:.0}% s{}",
             if several {
@@ -368,8 +368,8 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
         crate::atomic::write_csv(&ood_path, &ood_done)?;
         done.push(row);
         crate::atomic::write_csv(&done_path, &done)?;
-        Checkpoint::new(ctx.retrain_work.join("checkpoints").join(job.key(several))).remove()?;
-        finetune_checkpoint(ctx, job).remove()?;
+        checkpoint(ctx, job, "").remove()?;
+        checkpoint(ctx, job, "-finetune").remove()?;
     }
     let rows = jobs
         .iter()

@@ -38,6 +38,12 @@ pub fn linear_inputs(layer: &Linear) -> usize {
     layer.weight.val().dims()[0]
 }
 
+/// A freshly initialised classifier (as [`linear`], with bias) taking `head`'s inputs to
+/// `classes` outputs: ConvNeXt's and Swin's head for fine-tuning on other classes.
+pub fn new_classifier(head: &Linear, classes: usize, device: &Device) -> Linear {
+    linear(linear_inputs(head), classes, true, device)
+}
+
 /// Stochastic depth (Huang et al. 2016): during training, drops the whole residual branch of
 /// a sample with probability `prob` and scales the survivors by `1 / (1 - prob)`; identity
 /// otherwise. Training means "on an autodiff device", as for Burn's own dropout.

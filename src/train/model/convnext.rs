@@ -121,9 +121,8 @@ impl ConvNeXt {
 
     /// The network with a freshly initialised classifier for `classes` classes.
     pub fn with_classes(self, classes: usize, device: &Device) -> Self {
-        let inputs = super::blocks::linear_inputs(&self.head);
         Self {
-            head: linear(inputs, classes, true, device),
+            head: super::blocks::new_classifier(&self.head, classes, device),
             ..self
         }
     }
