@@ -201,6 +201,13 @@ impl Checker {
     }
 }
 
+/// `data.dataset` values.
+const DATASETS: &[(&str, DatasetKind)] = &[
+    ("fashion_mnist", DatasetKind::FashionMnist),
+    ("mnist", DatasetKind::Mnist),
+    ("imagefolder", DatasetKind::ImageFolder),
+];
+
 /// Validates raw values; `stem` names the experiment when `name` is absent.
 pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Problem>> {
     let mut c = Checker { problems: vec![] };
@@ -232,15 +239,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         c.fail("devices", "0: give at least 1");
     }
     let d = &raw.data;
-    let dataset = c.choice(
-        "data.dataset",
-        &d.dataset,
-        &[
-            ("fashion_mnist", DatasetKind::FashionMnist),
-            ("mnist", DatasetKind::Mnist),
-            ("imagefolder", DatasetKind::ImageFolder),
-        ],
-    );
+    let dataset = c.choice("data.dataset", &d.dataset, DATASETS);
     let on_bad_image = match &d.on_bad_image {
         None => Some(BadImage::Error),
         Some(v) => c.choice(
@@ -696,11 +695,11 @@ fn finetune_spec(
     stem: &str,
     c: &mut Checker,
 ) -> Option<Finetune> {
-    let kind = |d: &raw::RawData| match d.dataset.as_str() {
-        "fashion_mnist" => Some(DatasetKind::FashionMnist),
-        "mnist" => Some(DatasetKind::Mnist),
-        "imagefolder" => Some(DatasetKind::ImageFolder),
-        _ => None,
+    let kind = |d: &raw::RawData| {
+        DATASETS
+            .iter()
+            .find(|(name, _)| *name == d.dataset)
+            .map(|(_, k)| *k)
     };
     let shape = |d: &raw::RawData| {
         kind(d).map(|k| {
