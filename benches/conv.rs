@@ -1,16 +1,18 @@
-//! Convolution on flex, where the small CNN spends its time: Burn's `Conv2d` beside dynunc's
-//! im2col + matrix-product formulation (`train::model::im2col`), forward alone and forward +
-//! backward, at the CNN's two layers and at a 3-channel input (batch 128). Prints ms per
-//! batch, the ratio, and the largest relative difference of output and gradients.
+//! Convolution and max pooling on flex, where the CNNs spend their training time: Burn's
+//! operations beside dynunc's (`train::ops`: the convolution with Burn's forward and a backward
+//! as im2col + matrix products on the host; max pooling with the argmax kept), forward alone and
+//! forward + backward, at the small CNN's layers and at ResNet-style layers (batch 128). Prints
+//! ms per batch, the ratio, and the largest relative difference of output and gradients.
 //! `cargo bench --bench conv`.
 
 use std::time::Instant;
 
 use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2dConfig;
+use burn::nn::pool::MaxPool2dConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use dynunc::train::model::im2col::conv2d_3x3_same;
+use burn::tensor::ops::ConvOptions;
+use dynunc::train::ops::{conv, max_pool};
 
 /// Milliseconds per call of `f`, the mean of `rounds` calls after one warm-up.
 fn ms(rounds: usize, f: &dyn Fn() -> f32) -> f64 {
@@ -23,91 +25,183 @@ fn ms(rounds: usize, f: &dyn Fn() -> f32) -> f64 {
 }
 
 /// Largest |a - b| over the largest |a|.
-fn relative(a: Tensor<4>, b: Tensor<4>) -> f32 {
+fn relative<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     let scale: f32 = a.clone().abs().max().into_scalar();
     let d: f32 = (a - b).abs().max().into_scalar();
     d / scale.max(f32::MIN_POSITIVE)
 }
 
+/// One layer: name, input `[n, c, h, w]`, output channels, kernel, stride, padding, whether
+/// the input needs a gradient (not for a network's first layer).
+type Layer = (&'static str, [usize; 4], usize, usize, usize, usize, bool);
+
+const LAYERS: [Layer; 6] = [
+    (
+        "cnn conv 1->32, 28x28",
+        [128, 1, 28, 28],
+        32,
+        3,
+        1,
+        1,
+        false,
+    ),
+    (
+        "cnn conv 32->64, 14x14",
+        [128, 32, 14, 14],
+        64,
+        3,
+        1,
+        1,
+        true,
+    ),
+    ("conv 3->32, 28x28", [128, 3, 28, 28], 32, 3, 1, 1, true),
+    ("resnet 64->64, 14x14", [128, 64, 14, 14], 64, 3, 1, 1, true),
+    (
+        "resnet 64->128 stride 2, 14x14",
+        [128, 64, 14, 14],
+        128,
+        3,
+        2,
+        1,
+        true,
+    ),
+    (
+        "resnet 1x1 64->128 stride 2",
+        [128, 64, 14, 14],
+        128,
+        1,
+        2,
+        0,
+        true,
+    ),
+];
+
 fn main() {
     let device = Device::flex().autodiff();
+    let no_dx = Tensor::<4>::zeros([1, 1, 1, 1], &Device::flex());
     println!(
-        "| layer (batch 128) | Burn Conv2d fwd | + bwd dx only | + bwd dW only | + bwd both | im2col fwd | im2col fwd+bwd | fwd+bwd ratio | rel. diff out / dx / dW |"
+        "| layer (batch 128) | forward (both) | Burn fwd+bwd | dynunc fwd+bwd | ratio | rel. diff out / dx / dW / db |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
-    for (cin, cout, side) in [(1, 32, 28), (3, 32, 28), (32, 64, 14)] {
+    println!("|---|---:|---:|---:|---:|---|");
+    for (name, [n, cin, h, w], cout, k, stride, pad, input_grad) in LAYERS {
         device.seed(0);
-        let conv = Conv2dConfig::new([cin, cout], [3, 3])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-            .init(&device);
-        let x = Tensor::<4>::random([128, cin, side, side], Distribution::Default, &device)
-            .require_grad();
-        let weight = conv.weight.val();
-        let bias = conv.bias.as_ref().map(|b| b.val());
-        let stock = |x: Tensor<4>| conv.forward(x);
-        let ours = |x: Tensor<4>| conv2d_3x3_same(x, weight.clone(), bias.clone());
-        let grads = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-            let y = f(x.clone());
-            let g = (y.clone() * y.clone()).sum().backward();
-            (y.inner(), x.grad(&g).unwrap(), weight.grad(&g).unwrap())
+        let mut x = Tensor::<4>::random([n, cin, h, w], Distribution::Default, &device);
+        if input_grad {
+            x = x.require_grad();
+        }
+        let weight =
+            Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 0.1), &device)
+                .require_grad();
+        let bias = Tensor::<1>::zeros([cout], &device).require_grad();
+        let options = ConvOptions::new([stride; 2], [pad; 2], [1; 2], 1);
+        assert!(conv::uses_host_backward(&x, &weight, &options));
+        let stock = |x: Tensor<4>, w: Tensor<4>, b: Tensor<1>| {
+            burn::tensor::module::conv2d(x, w, Some(b), options.clone())
         };
-        let forward = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-            let y = f(x.clone().inner());
+        let ours =
+            |x: Tensor<4>, w: Tensor<4>, b: Tensor<1>| conv::conv2d(x, w, Some(b), options.clone());
+        type Conv<'a> = &'a dyn Fn(Tensor<4>, Tensor<4>, Tensor<1>) -> Tensor<4>;
+        let grads = |f: Conv| {
+            let y = f(x.clone(), weight.clone(), bias.clone());
+            let g = (y.clone() * y.clone()).sum().backward();
+            let dx = x.grad(&g).unwrap_or_else(|| no_dx.clone());
+            (
+                y.inner(),
+                dx,
+                weight.grad(&g).unwrap(),
+                bias.grad(&g).unwrap(),
+            )
+        };
+        let forward = || {
+            let y = stock(
+                x.clone().inner(),
+                weight.clone().inner(),
+                bias.clone().inner(),
+            );
             y.sum().into_scalar::<f32>()
         };
-        let both = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-            let (y, dx, dw) = grads(f);
+        let both = |f: Conv| {
+            let (y, dx, dw, db) = grads(f);
             y.sum().into_scalar::<f32>()
                 + dx.sum().into_scalar::<f32>()
                 + dw.sum().into_scalar::<f32>()
+                + db.sum().into_scalar::<f32>()
         };
-        // Burn's backward with only one of the two gradients asked for.
-        let constant_weight = || {
-            let w = Tensor::<4>::from_inner(weight.clone().inner());
-            let b = bias.clone().map(|b| Tensor::<1>::from_inner(b.inner()));
-            (w, b)
-        };
-        let dx_only = || {
-            let (w, b) = constant_weight();
-            let mut c = conv.clone();
-            c.weight = burn::module::Param::from_tensor(w);
-            c.bias = b.map(burn::module::Param::from_tensor);
-            let y = c.forward(x.clone());
-            let g = (y.clone() * y).sum().backward();
-            x.grad(&g).unwrap().sum().into_scalar::<f32>()
-        };
-        let dw_only = || {
-            let y = conv.forward(Tensor::from_inner(x.clone().inner()));
-            let g = (y.clone() * y).sum().backward();
-            weight.grad(&g).unwrap().sum().into_scalar::<f32>()
-        };
-        let (ys, xs, ws) = grads(&stock);
-        let (yo, xo, wo) = grads(&ours);
-        let rounds = 8;
-        let (mut t, mut n) = ([0.0f64; 6], 0);
+        let (ys, xs, ws, bs) = grads(&stock);
+        let (yo, xo, wo, bo) = grads(&ours);
+        let rounds = 6;
+        let mut t = [0.0f64; 3];
         // Alternate, so both see the same machine state.
         for _ in 0..2 {
-            t[0] += ms(rounds, &|| forward(&stock));
-            t[1] += ms(rounds, &|| forward(&ours));
-            t[2] += ms(rounds, &|| both(&stock));
-            t[3] += ms(rounds, &|| both(&ours));
-            t[4] += ms(rounds, &dx_only);
-            t[5] += ms(rounds, &dw_only);
-            n += 1;
+            t[0] += ms(rounds, &forward) / 2.0;
+            t[1] += ms(rounds, &|| both(&stock)) / 2.0;
+            t[2] += ms(rounds, &|| both(&ours)) / 2.0;
         }
-        let t = t.map(|v| v / n as f64);
         println!(
-            "| conv {cin}->{cout}, {side}x{side} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.2}x | {:.1e} / {:.1e} / {:.1e} |",
+            "| {name} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2}x | {:.1e} / {:.1e} / {:.1e} / {:.1e} |",
             t[0],
-            t[4],
-            t[5],
-            t[2],
             t[1],
-            t[3],
-            t[2] / t[3],
+            t[2],
+            t[1] / t[2],
             relative(ys, yo),
             relative(xs, xo),
             relative(ws, wo),
+            relative(bs, bo),
+        );
+    }
+    max_pools(&device);
+}
+
+/// Max pooling at the small CNN's two pooling layers and ResNet's stem.
+fn max_pools(device: &Device) {
+    println!();
+    println!(
+        "| max pool (batch 128) | Burn fwd | dynunc fwd | Burn fwd+bwd | dynunc fwd+bwd | ratio (fwd+bwd) | equal |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    let cases = [
+        ("cnn 2x2 after conv 1", [128, 32, 28, 28], 2, 2, 0),
+        ("cnn 2x2 after conv 2", [128, 64, 14, 14], 2, 2, 0),
+        ("resnet stem 3x3 stride 2", [128, 64, 28, 28], 3, 2, 1),
+    ];
+    for (name, shape, k, stride, pad) in cases {
+        device.seed(0);
+        let pool = MaxPool2dConfig::new([k, k])
+            .with_strides([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .init();
+        let x = Tensor::<4>::random(shape, Distribution::Default, device).require_grad();
+        type Pool<'a> = &'a dyn Fn(Tensor<4>) -> Tensor<4>;
+        let stock = |x: Tensor<4>| pool.forward(x);
+        let ours = |x: Tensor<4>| max_pool::forward(&pool, x);
+        let forward = |f: Pool| f(x.clone().inner()).sum().into_scalar::<f32>();
+        let grads = |f: Pool| {
+            let y = f(x.clone());
+            let g = (y.clone() * y.clone()).sum().backward();
+            (y.inner(), x.grad(&g).unwrap())
+        };
+        let both = |f: Pool| {
+            let (y, dx) = grads(f);
+            y.sum().into_scalar::<f32>() + dx.sum().into_scalar::<f32>()
+        };
+        let (ys, xs) = grads(&stock);
+        let (yo, xo) = grads(&ours);
+        let equal = relative(ys, yo) == 0.0 && relative(xs, xo) == 0.0;
+        let mut t = [0.0f64; 4];
+        for _ in 0..2 {
+            t[0] += ms(6, &|| forward(&stock)) / 2.0;
+            t[1] += ms(6, &|| forward(&ours)) / 2.0;
+            t[2] += ms(6, &|| both(&stock)) / 2.0;
+            t[3] += ms(6, &|| both(&ours)) / 2.0;
+        }
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.2}x | {} |",
+            t[0],
+            t[1],
+            t[2],
+            t[3],
+            t[2] / t[3],
+            if equal { "yes" } else { "NO" },
         );
     }
 }

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod fit;
 pub mod model;
 pub mod observer;
+pub mod ops;
 pub mod progress;
 pub mod recorder;
 pub mod schedule;

@@ -8,6 +8,7 @@ mod end_to_end;
 mod eval;
 mod imagefolder;
 mod models;
+mod ops;
 mod parallel;
 mod report;
 mod scorers;

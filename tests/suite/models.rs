@@ -269,58 +269,6 @@ impl ModuleVisitor for Values {
     }
 }
 
-/// The im2col convolution the small CNN uses on one-channel input computes what Burn's
-/// `Conv2d` does: output, input gradient and weight gradient, up to float rounding.
-#[test]
-fn im2col_convolution_equals_burns_conv2d() {
-    use burn::nn::PaddingConfig2d;
-    use burn::nn::conv::Conv2dConfig;
-    use dynunc::train::model::im2col::conv2d_3x3_same;
-    let d = device().autodiff();
-    for (cin, cout, side) in [(1, 4, 9), (3, 5, 7), (8, 6, 6)] {
-        let conv = Conv2dConfig::new([cin, cout], [3, 3])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-            .init(&d);
-        let x = Tensor::<4>::random([3, cin, side, side], Distribution::Normal(0.0, 1.0), &d)
-            .require_grad();
-        let weight = conv.weight.val();
-        let run = |y: Tensor<4>| {
-            // A loss that weights every output differently, so every gradient entry matters.
-            let n = y.shape().num_elements();
-            let ramp: Vec<f32> = (0..n).map(|i| (i % 17) as f32 - 8.0).collect();
-            let ramp = Tensor::<4>::from_data(TensorData::new(ramp, y.dims()), &d);
-            let g = (y.clone() * ramp).sum().backward();
-            let values = |t: Tensor<4>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-            (
-                values(y.inner()),
-                values(x.grad(&g).unwrap()),
-                values(weight.grad(&g).unwrap()),
-            )
-        };
-        let stock = run(conv.forward(x.clone()));
-        let ours = run(conv2d_3x3_same(
-            x.clone(),
-            weight.clone(),
-            conv.bias.as_ref().map(|b| b.val()),
-        ));
-        for (what, a, b) in [
-            ("output", &stock.0, &ours.0),
-            ("input gradient", &stock.1, &ours.1),
-            ("weight gradient", &stock.2, &ours.2),
-        ] {
-            let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let diff = a
-                .iter()
-                .zip(b)
-                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert!(
-                scale > 0.0 && diff <= 1e-5 * scale,
-                "{cin}->{cout}: {what} differs by {diff} (scale {scale})"
-            );
-        }
-    }
-}
-
 /// Swin keeps its window constants (relative-position index, shifted-window mask) as device
 /// tensors outside the saved record: a run stopped after one epoch and resumed from its
 /// checkpoint ends with the model an uninterrupted run ends with.

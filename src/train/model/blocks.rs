@@ -6,6 +6,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
+
+use crate::train::ops::conv;
 use burn::tensor::Distribution;
 use burn::tensor::activation::gelu;
 
@@ -189,7 +191,7 @@ impl PatchEmbed {
 
     /// Embeds `[batch, C, H, W]` images.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.norm.forward(self.proj.forward(x))
+        self.norm.forward(conv::forward(&self.proj, x))
     }
 }
 

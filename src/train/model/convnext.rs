@@ -6,6 +6,8 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
+use crate::train::ops::conv;
+
 use super::InputShape;
 use super::blocks::{
     ChannelNorm, DropPath, FeedForward, LayerScale, PatchEmbed, conv, drop_path_rates,
@@ -52,7 +54,7 @@ impl Block {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.dw.forward(x.clone()).permute([0, 2, 3, 1]);
+        let y = conv::forward(&self.dw, x.clone()).permute([0, 2, 3, 1]);
         let y = self.scale.forward(self.ffn.forward(self.norm.forward(y)));
         x + self.drop.forward(y.permute([0, 3, 1, 2]))
     }
@@ -137,7 +139,7 @@ impl ConvNeXt {
         let mut x = self.stem.forward(x);
         for s in &self.stages {
             if let Some(d) = &s.down {
-                x = d.conv.forward(d.norm.forward(x));
+                x = conv::forward(&d.conv, d.norm.forward(x));
             }
             for b in &s.blocks {
                 x = b.forward(x);

@@ -7,7 +7,6 @@
 
 pub mod blocks;
 pub mod convnext;
-pub mod im2col;
 pub mod resnet;
 pub mod simple;
 pub mod swin;

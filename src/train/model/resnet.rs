@@ -6,6 +6,8 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
+
+use crate::train::ops::{conv, max_pool};
 use burn::tensor::activation::relu;
 
 use super::InputShape;
@@ -82,7 +84,7 @@ impl ConvBn {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward(conv::forward(&self.conv, x))
     }
 }
 
@@ -179,7 +181,7 @@ impl ResNet {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = relu(self.stem.forward(x));
         if let Some(p) = &self.pool {
-            x = p.forward(x);
+            x = max_pool::forward(p, x);
         }
         for b in &self.blocks {
             x = b.forward(x);

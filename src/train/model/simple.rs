@@ -5,6 +5,8 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
+use crate::train::ops::{conv, max_pool};
+
 use super::InputShape;
 
 /// Fully connected classifier head: linear, ReLU, linear.
@@ -85,16 +87,8 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        // One input channel: Burn computes this layer's weight gradient as a convolution
-        // with a batch of one, on one thread; im2col + matrix products do the same sums 1.8x
-        // faster (benches/conv.rs, benches/RESULTS.md). Elsewhere Burn's own is faster.
-        let y = if x.dims()[1] == 1 {
-            let bias = self.conv.bias.as_ref().map(|b| b.val());
-            super::im2col::conv2d_3x3_same(x, self.conv.weight.val(), bias)
-        } else {
-            self.conv.forward(x)
-        };
-        self.pool.forward(self.act.forward(y))
+        let y = conv::forward(&self.conv, x);
+        max_pool::forward(&self.pool, self.act.forward(y))
     }
 }
 

@@ -1,0 +1,329 @@
+//! 2-D max pooling on flex: each window's maximum and where it was, kept for the backward pass,
+//! which sends each output gradient back to that one input. Burn 0.22's flex backend runs a
+//! general 3-D pooling kernel here (bounds recomputed with divisions for every output element);
+//! this one is the same sums, several times faster (`benches/conv.rs`).
+//!
+//! NaN wins a window, as in Burn and PyTorch. Dilation, ceil mode and `Same` padding keep
+//! Burn's operation.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::Flex;
+use burn::backend::{Autodiff, TensorMetadata};
+use burn::nn::PaddingConfig2d;
+use burn::nn::pool::MaxPool2d;
+use burn::prelude::*;
+use rayon::prelude::*;
+
+use super::{Lift, contiguous, f32s, from_vec, plain};
+
+/// `pool.forward(x)`, on the host where it applies.
+pub fn forward(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match pool.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => return pool.forward(x),
+    };
+    let lift = Lift::of(&x);
+    let [n, c, h, w] = x.dims();
+    let geometry = PoolGeometry::new([n * c, h, w], pool.kernel_size, pool.stride, padding);
+    let (Some(lift), Some(g), [1, 1], false) = (lift, geometry, pool.dilation, pool.ceil_mode)
+    else {
+        return pool.forward(x);
+    };
+    let shape = [n, c, g.output[0], g.output[1]];
+    match lift {
+        Lift::Constant => {
+            let x = contiguous(plain(x));
+            let (y, _) = g.forward(f32s(&x));
+            Tensor::from_primitive::<Flex>(from_vec(y, shape.into()))
+        }
+        Lift::Tracked => {
+            let y = host_pool(lift.tracked(x), g, shape);
+            Tensor::from_primitive::<Autodiff<Flex>>(y)
+        }
+    }
+}
+
+/// Whether [`forward`] runs on the host for this input (for tests).
+pub fn runs_on_host(pool: &MaxPool2d, x: &Tensor<4>) -> bool {
+    let [n, c, h, w] = x.dims();
+    let padding = match pool.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => return false,
+    };
+    Lift::of(x).is_some()
+        && PoolGeometry::new([n * c, h, w], pool.kernel_size, pool.stride, padding).is_some()
+        && pool.dilation == [1, 1]
+        && !pool.ceil_mode
+}
+
+fn host_pool(
+    x: burn::backend::tensor::FloatTensor<Autodiff<Flex>>,
+    g: PoolGeometry,
+    shape: [usize; 4],
+) -> burn::backend::tensor::FloatTensor<Autodiff<Flex>> {
+    let prep = PoolBackward
+        .prepare::<NoCheckpointing>([x.node()])
+        .compute_bound()
+        .stateful();
+    let input = contiguous(x.into_primitive());
+    let (y, argmax) = g.forward(f32s(&input));
+    let y = from_vec(y, shape.into());
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish((g, Arc::new(argmax)), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    }
+}
+
+/// The backward of [`host_pool`]: [`PoolGeometry::backward`].
+#[derive(Debug)]
+struct PoolBackward;
+
+impl Backward<Flex, 1> for PoolBackward {
+    type State = (PoolGeometry, Arc<Vec<u32>>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (g, argmax) = ops.state;
+        if let Some(node) = node {
+            let mut shape = dy.shape();
+            shape[2] = g.input[0];
+            shape[3] = g.input[1];
+            let dx = g.backward(&argmax, f32s(&dy));
+            grads.register::<Flex>(node.id, from_vec(dx, shape));
+        }
+    }
+}
+
+/// The geometry of one pooling: planes (batch times channels), sizes, window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolGeometry {
+    /// Batch times channels.
+    pub planes: usize,
+    /// Input height and width.
+    pub input: [usize; 2],
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Stride (height, width).
+    pub stride: [usize; 2],
+    /// Padding before the first row and column.
+    pub padding: [usize; 2],
+    /// Output height and width.
+    pub output: [usize; 2],
+}
+
+impl PoolGeometry {
+    /// `None` when the window does not fit (Burn's operation reports that) or padding exceeds
+    /// half the window (as Burn and PyTorch refuse).
+    pub fn new(
+        [planes, h, w]: [usize; 3],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [(usize, usize); 2],
+    ) -> Option<Self> {
+        let out = |input: usize, k: usize, s: usize, (begin, end): (usize, usize)| {
+            let padded = input + begin + end;
+            (s > 0 && k > 0 && padded >= k && begin.max(end) * 2 <= k).then(|| (padded - k) / s + 1)
+        };
+        let output = [
+            out(h, kernel[0], stride[0], padding[0])?,
+            out(w, kernel[1], stride[1], padding[1])?,
+        ];
+        Some(Self {
+            planes,
+            input: [h, w],
+            kernel,
+            stride,
+            padding: [padding[0].0, padding[1].0],
+            output,
+        })
+    }
+
+    /// For each kernel offset along one axis, the output positions whose window puts that
+    /// offset inside the input: `o * stride + offset - padding` in `0..input`.
+    fn valid(&self, axis: usize) -> Vec<(usize, usize)> {
+        let (s, p, input) = (self.stride[axis], self.padding[axis], self.input[axis]);
+        (0..self.kernel[axis])
+            .map(|k| {
+                // smallest o with o*s + k >= p; one past the largest with o*s + k - p < input
+                let lo = p.saturating_sub(k).div_ceil(s);
+                let hi = (input + p)
+                    .saturating_sub(k)
+                    .div_ceil(s)
+                    .min(self.output[axis]);
+                (lo.min(hi), hi)
+            })
+            .collect()
+    }
+
+    /// Each window's maximum and its index within the plane (row-major), plane by plane.
+    ///
+    /// Row by row: every input row a window row covers is compared, for each kernel column,
+    /// against the running maximum of every output of that row, branch-free (random data makes
+    /// `v > best` unpredictable). Windows are scanned in row-major order, so ties keep the
+    /// first element, as Burn's.
+    pub fn forward(&self, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+        let [h, w] = self.input;
+        let [out_h, out_w] = self.output;
+        let out_len = out_h * out_w;
+        assert_eq!(x.len(), self.planes * h * w, "pooling input length");
+        let (rows, cols) = (self.valid(0), self.valid(1));
+        let mut y = vec![f32::NEG_INFINITY; self.planes * out_len];
+        let mut argmax = vec![u32::MAX; self.planes * out_len];
+        if out_len == 0 {
+            return (y, argmax);
+        }
+        if self.kernel == [2, 2] && self.stride == [2, 2] && self.padding == [0, 0] {
+            self.forward_2x2(x, &mut y, &mut argmax);
+            return (y, argmax);
+        }
+        let [sh, sw] = self.stride;
+        let [ph, pw] = self.padding;
+        y.par_chunks_mut(out_len)
+            .zip(argmax.par_chunks_mut(out_len))
+            .zip(x.par_chunks(h * w))
+            .for_each(|((y, argmax), x)| {
+                for (kr, &(oh_lo, oh_hi)) in rows.iter().enumerate() {
+                    for oh in oh_lo..oh_hi {
+                        let r = oh * sh + kr - ph;
+                        let row = &x[r * w..(r + 1) * w];
+                        let best = &mut y[oh * out_w..(oh + 1) * out_w];
+                        let at = &mut argmax[oh * out_w..(oh + 1) * out_w];
+                        for (kc, &(lo, hi)) in cols.iter().enumerate() {
+                            let c0 = lo * sw + kc - pw;
+                            let values = row[c0..].iter().step_by(sw);
+                            let outs = best[lo..hi].iter_mut().zip(&mut at[lo..hi]);
+                            for (i, (v, (best, at))) in values.zip(outs).enumerate() {
+                                // `at` unset: the window's first element.
+                                let take = (*v > *best) | v.is_nan() | (*at == u32::MAX);
+                                *best = if take { *v } else { *best };
+                                let here = (r * w + c0 + i * sw) as u32;
+                                *at = if take { here } else { *at };
+                            }
+                        }
+                    }
+                }
+            });
+        (y, argmax)
+    }
+
+    /// [`PoolGeometry::forward`] for 2x2 windows at stride 2 without padding (the small CNN's
+    /// pooling): the same comparisons in the same order, written out.
+    fn forward_2x2(&self, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+        let [h, w] = self.input;
+        let [out_h, out_w] = self.output;
+        let out_len = out_h * out_w;
+        y.par_chunks_mut(out_len)
+            .zip(argmax.par_chunks_mut(out_len))
+            .zip(x.par_chunks(h * w))
+            .for_each(|((y, argmax), x)| {
+                for oh in 0..out_h {
+                    let top = &x[2 * oh * w..][..2 * out_w];
+                    let bottom = &x[(2 * oh + 1) * w..][..2 * out_w];
+                    let outs = y[oh * out_w..][..out_w]
+                        .iter_mut()
+                        .zip(&mut argmax[oh * out_w..][..out_w]);
+                    let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+                    for (ow, ((t, b), (y, at))) in windows.zip(outs).enumerate() {
+                        let first = (2 * oh * w + 2 * ow) as u32;
+                        let (mut best, mut index) = (t[0], first);
+                        for (v, i) in [
+                            (t[1], first + 1),
+                            (b[0], first + w as u32),
+                            (b[1], first + w as u32 + 1),
+                        ] {
+                            let take = (v > best) | v.is_nan();
+                            best = if take { v } else { best };
+                            index = if take { i } else { index };
+                        }
+                        *y = best;
+                        *at = index;
+                    }
+                }
+            });
+    }
+
+    /// The input gradient: each output gradient added to the input its maximum came from.
+    pub fn backward(&self, argmax: &[u32], dy: &[f32]) -> Vec<f32> {
+        let plane = self.input[0] * self.input[1];
+        let out_len = self.output[0] * self.output[1];
+        assert_eq!(
+            dy.len(),
+            self.planes * out_len,
+            "pooling output gradient length"
+        );
+        let mut dx = vec![0.0; self.planes * plane];
+        if out_len == 0 || plane == 0 {
+            return dx;
+        }
+        dx.par_chunks_mut(plane)
+            .zip(argmax.par_chunks(out_len))
+            .zip(dy.par_chunks(out_len))
+            .for_each(|((dx, argmax), dy)| {
+                for (&i, &g) in argmax.iter().zip(dy) {
+                    dx[i as usize] += g;
+                }
+            });
+        dx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_3x3_window_stride_2_padding_1_by_hand() {
+        // 4x4 input 1..16; windows rows/cols (-1..2), (1..4): output 2x2.
+        let g = PoolGeometry::new([1, 4, 4], [3, 3], [2, 2], [(1, 1), (1, 1)]).unwrap();
+        assert_eq!(g.output, [2, 2]);
+        let x: Vec<f32> = (1..=16).map(|v| v as f32).collect();
+        let (y, argmax) = g.forward(&x);
+        // rows 0..2 x cols 0..2 -> 6 (index 5); rows 0..2 x cols 1..4 -> 8; rows 1..4 ...
+        assert_eq!(y, vec![6.0, 8.0, 14.0, 16.0]);
+        assert_eq!(argmax, vec![5, 7, 13, 15]);
+        let dx = g.backward(&argmax, &[1.0, 2.0, 3.0, 4.0]);
+        let mut expected = vec![0.0; 16];
+        expected[5] = 1.0;
+        expected[7] = 2.0;
+        expected[13] = 3.0;
+        expected[15] = 4.0;
+        assert_eq!(dx, expected);
+    }
+
+    #[test]
+    fn overlapping_windows_add_and_nan_wins() {
+        // 1x3 input, window 1x2, stride 1: both windows pick the middle 5.
+        let g = PoolGeometry::new([1, 1, 3], [1, 2], [1, 1], [(0, 0), (0, 0)]).unwrap();
+        let (y, argmax) = g.forward(&[1.0, 5.0, 2.0]);
+        assert_eq!((y, argmax.clone()), (vec![5.0, 5.0], vec![1, 1]));
+        assert_eq!(g.backward(&argmax, &[1.5, 2.0]), vec![0.0, 3.5, 0.0]);
+        let (y, _) = g.forward(&[1.0, f32::NAN, 2.0]);
+        assert!(y.iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn the_2x2_path_by_hand() {
+        // 2x4 input: windows [1 7; 3 2] and [4 4; 4 NaN]: 7 (index 1), NaN (index 7).
+        let g = PoolGeometry::new([1, 2, 4], [2, 2], [2, 2], [(0, 0), (0, 0)]).unwrap();
+        let (y, argmax) = g.forward(&[1.0, 7.0, 4.0, 4.0, 3.0, 2.0, 4.0, f32::NAN]);
+        assert_eq!((y[0], argmax.clone()), (7.0, vec![1, 7]));
+        assert!(y[1].is_nan());
+        // Ties keep the first: [4 4; 4 4] -> index 2.
+        let (_, argmax) = g.forward(&[0.0, 0.0, 4.0, 4.0, 0.0, 0.0, 4.0, 4.0]);
+        assert_eq!(argmax, vec![0, 2]);
+    }
+
+    #[test]
+    fn impossible_geometry_is_refused() {
+        assert!(PoolGeometry::new([1, 1, 1], [2, 2], [2, 2], [(0, 0), (0, 0)]).is_none());
+        assert!(PoolGeometry::new([1, 4, 4], [2, 2], [2, 2], [(2, 2), (0, 0)]).is_none());
+    }
+}

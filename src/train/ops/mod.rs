@@ -1,0 +1,88 @@
+//! Operations with a backward pass dynunc writes itself, for Burn's flex CPU backend: the
+//! convolution (`conv`) and max pooling (`max_pool`), where Burn 0.22's own backward passes on
+//! flex take most of a CNN's training step (`benches/conv.rs`, `benches/RESULTS.md`).
+//!
+//! Each registers its backward with Burn's autodiff graph (the extension point Burn's own
+//! operations use) and is tested equal to Burn's operation for the output and every gradient
+//! (`tests/suite/ops.rs`). Anything that is not an `f32` flex tensor (wgpu, other float types,
+//! gradient checkpointing) takes Burn's operation unchanged.
+
+pub mod conv;
+pub mod max_pool;
+
+use burn::backend::flex::{Flex, FlexTensor};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Autodiff, AutodiffBackend, BackendTensor, DispatchAutodiffContext, DispatchTensor,
+    DispatchTensorKind, GradientCheckpointingStrategy, TensorMetadata,
+};
+use burn::prelude::*;
+use burn::tensor::DType;
+
+/// How an operand reaches a host operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lift {
+    /// A flex tensor with autodiff (no gradient checkpointing): may need a gradient.
+    Tracked,
+    /// A plain flex tensor: a constant.
+    Constant,
+}
+
+impl Lift {
+    /// `None` where the host operation does not apply: another backend, another float type,
+    /// gradient checkpointing.
+    fn of<const D: usize>(t: &Tensor<D>) -> Option<Self> {
+        let t: DispatchTensor = t.clone().into_dispatch();
+        if t.dtype() != DType::F32 {
+            return None;
+        }
+        #[allow(unreachable_patterns)] // one variant more with the wgpu feature
+        match (&t.autodiff, &t.kind) {
+            (
+                DispatchAutodiffContext::Enabled(GradientCheckpointingStrategy::Disabled),
+                DispatchTensorKind::Autodiff(inner),
+            ) => matches!(
+                **inner,
+                DispatchTensorKind::Flex(BackendTensor::Autodiff(_))
+            )
+            .then_some(Self::Tracked),
+            (
+                DispatchAutodiffContext::Disabled,
+                DispatchTensorKind::Flex(BackendTensor::Float(_)),
+            ) => Some(Self::Constant),
+            _ => None,
+        }
+    }
+
+    /// The tensor as an autodiff flex primitive (a constant one for [`Lift::Constant`]).
+    fn tracked<const D: usize>(self, t: Tensor<D>) -> FloatTensor<Autodiff<Flex>> {
+        let checked = "checked by Lift::of";
+        match self {
+            Self::Tracked => t.try_into_primitive::<Autodiff<Flex>>().expect(checked),
+            Self::Constant => Autodiff::<Flex>::from_inner(plain(t)),
+        }
+    }
+}
+
+/// The flex primitive of a tensor [`Lift::of`] found [`Lift::Constant`].
+fn plain<const D: usize>(t: Tensor<D>) -> FlexTensor {
+    t.try_into_primitive::<Flex>().expect("checked by Lift::of")
+}
+
+/// `t` with its values contiguous from offset 0, readable by [`f32s`].
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The values of a [`contiguous`] `f32` tensor.
+fn f32s(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("made contiguous f32")
+}
+
+fn from_vec(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}

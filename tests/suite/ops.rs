@@ -1,0 +1,240 @@
+//! dynunc's host operations (`train::ops`) against Burn's own: the convolution (Burn's forward,
+//! an im2col + matrix-product backward) for output, input, weight and bias gradients, and max
+//! pooling for output and input gradient, over the shapes the models use and some they do not.
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::pool::MaxPool2dConfig;
+use burn::prelude::*;
+use burn::tensor::ops::ConvOptions;
+use dynunc::train::ops::{conv, max_pool};
+
+/// One convolution to compare.
+struct Case {
+    what: &'static str,
+    input: [usize; 4],
+    out_channels: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [(usize, usize); 2],
+    dilation: [usize; 2],
+    groups: usize,
+    bias: bool,
+    input_grad: bool,
+}
+
+const fn case(what: &'static str, input: [usize; 4], out_channels: usize) -> Case {
+    Case {
+        what,
+        input,
+        out_channels,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [(1, 1), (1, 1)],
+        dilation: [1, 1],
+        groups: 1,
+        bias: true,
+        input_grad: true,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        // The small CNN's first layer: images do not need a gradient.
+        Case {
+            input_grad: false,
+            ..case("cnn stem 1->4, 3x3 same", [3, 1, 9, 9], 4)
+        },
+        case("cnn 3->5 3x3 same, 7x8", [2, 3, 7, 8], 5),
+        Case {
+            stride: [2, 2],
+            bias: false,
+            ..case("resnet 3x3 stride 2", [2, 4, 9, 8], 6)
+        },
+        Case {
+            kernel: [1, 1],
+            stride: [2, 2],
+            padding: [(0, 0), (0, 0)],
+            bias: false,
+            ..case("resnet 1x1 shortcut, stride 2", [2, 8, 6, 6], 5)
+        },
+        Case {
+            kernel: [7, 7],
+            stride: [2, 2],
+            padding: [(3, 3), (3, 3)],
+            bias: false,
+            ..case("resnet stem 7x7 stride 2", [2, 3, 12, 11], 4)
+        },
+        Case {
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [(0, 0), (0, 0)],
+            ..case("patchify 2x2 stride 2", [2, 3, 8, 8], 6)
+        },
+        Case {
+            kernel: [2, 3],
+            padding: [(1, 0), (2, 1)],
+            dilation: [2, 1],
+            ..case("2x3, dilation 2, uneven padding", [2, 2, 9, 7], 3)
+        },
+        // Grouped: Burn's own operation on both sides.
+        Case {
+            groups: 2,
+            ..case("groups 2 (Burn's operation)", [2, 4, 6, 6], 4)
+        },
+    ]
+}
+
+type Values = Vec<f32>;
+
+/// Normal random values from their own generator: tests share a process, so the device's
+/// global seed is not this test's alone.
+fn random<const D: usize>(shape: [usize; D], std: f32, seed: u64, device: &Device) -> Tensor<D> {
+    use rand::SeedableRng;
+    use rand_distr::Distribution as _;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let normal = rand_distr::Normal::new(0.0f32, std).unwrap();
+    let n = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| normal.sample(&mut rng)).collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Values {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+/// Output and gradients (input, weight, bias) of one convolution under a loss that weights
+/// every output differently, so that every gradient entry matters.
+fn run(c: &Case, host: bool) -> [Option<Values>; 4] {
+    let d = Device::flex().autodiff();
+    let [n, cin, h, w] = c.input;
+    let mut x = random([n, cin, h, w], 1.0, 1, &d);
+    if c.input_grad {
+        x = x.require_grad();
+    }
+    let kernel = [c.out_channels, cin / c.groups, c.kernel[0], c.kernel[1]];
+    let weight = random(kernel, 0.5, 2, &d).require_grad();
+    let bias = c
+        .bias
+        .then(|| random([c.out_channels], 1.0, 3, &d).require_grad());
+    let options = ConvOptions::new_with_padding(c.stride, c.padding, c.dilation, c.groups);
+    assert_eq!(
+        conv::uses_host_backward(&x, &weight, &options),
+        c.groups == 1,
+        "{}: which path",
+        c.what
+    );
+    let y = if host {
+        conv::conv2d(x.clone(), weight.clone(), bias.clone(), options)
+    } else {
+        burn::tensor::module::conv2d(x.clone(), weight.clone(), bias.clone(), options)
+    };
+    let count = y.shape().num_elements();
+    let ramp: Vec<f32> = (0..count).map(|i| (i % 17) as f32 - 8.0).collect();
+    let ramp = Tensor::<4>::from_data(TensorData::new(ramp, y.dims()), &d);
+    let grads = (y.clone() * ramp).sum().backward();
+    [
+        Some(values(y.inner())),
+        x.grad(&grads).map(values),
+        weight.grad(&grads).map(values),
+        bias.and_then(|b| b.grad(&grads)).map(values),
+    ]
+}
+
+#[test]
+fn host_backward_equals_burns_conv2d() {
+    for c in cases() {
+        let stock = run(&c, false);
+        let host = run(&c, true);
+        let names = [
+            "output",
+            "input gradient",
+            "weight gradient",
+            "bias gradient",
+        ];
+        for ((what, a), b) in names.iter().zip(&stock).zip(&host) {
+            let expected = match *what {
+                "input gradient" => c.input_grad,
+                "bias gradient" => c.bias,
+                _ => true,
+            };
+            assert_eq!(a.is_some(), expected, "{}: stock {what}", c.what);
+            assert_eq!(b.is_some(), expected, "{}: host {what}", c.what);
+            let (Some(a), Some(b)) = (a, b) else { continue };
+            assert_eq!(a.len(), b.len(), "{}: {what} length", c.what);
+            let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let diff = a
+                .iter()
+                .zip(b)
+                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(
+                scale > 0.0 && diff <= 1e-5 * scale,
+                "{}: {what} differs by {diff} (scale {scale})",
+                c.what
+            );
+        }
+    }
+}
+
+/// Without autodiff (evaluation), the operation is Burn's.
+#[test]
+fn inference_takes_burns_operation() {
+    let d = Device::flex();
+    let x = Tensor::<4>::ones([1, 2, 5, 5], &d);
+    let w = Tensor::<4>::ones([3, 2, 3, 3], &d);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    assert!(!conv::uses_host_backward(&x, &w, &options));
+    let y = values(conv::conv2d(x, w, None, options));
+    // The centre sees 2 channels x 9 ones; a corner 2 x 4.
+    assert_eq!(y[12], 18.0);
+    assert_eq!(y[0], 8.0);
+}
+
+/// Max pooling as the models use it (2x2 in the CNN, 3x3 stride 2 padding 1 in ResNet's stem)
+/// and on odd sizes, with autodiff (output and input gradient) and without (output).
+#[test]
+fn host_max_pool_equals_burns() {
+    let cases = [
+        ("cnn 2x2", [3, 4, 28, 28], [2, 2], [2, 2], 0),
+        ("2x2 on odd sizes", [2, 3, 7, 9], [2, 2], [2, 2], 0),
+        (
+            "resnet stem 3x3 stride 2 padding 1",
+            [2, 3, 14, 13],
+            [3, 3],
+            [2, 2],
+            1,
+        ),
+        ("overlapping 3x3 stride 1", [1, 2, 6, 5], [3, 3], [1, 1], 0),
+    ];
+    for (what, shape, kernel, stride, pad) in cases {
+        let pool = MaxPool2dConfig::new(kernel)
+            .with_strides(stride)
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .init();
+        for autodiff in [true, false] {
+            let d = if autodiff {
+                Device::flex().autodiff()
+            } else {
+                Device::flex()
+            };
+            let mut x = random(shape, 1.0, 4, &d);
+            if autodiff {
+                x = x.require_grad();
+            }
+            assert!(max_pool::runs_on_host(&pool, &x), "{what}: host path");
+            let run = |y: Tensor<4>| {
+                let n = y.shape().num_elements();
+                let ramp: Vec<f32> = (0..n).map(|i| (i % 13) as f32 - 6.0).collect();
+                let ramp = Tensor::<4>::from_data(TensorData::new(ramp, y.dims()), &d);
+                let dx = autodiff.then(|| {
+                    let g = (y.clone() * ramp).sum().backward();
+                    values(x.grad(&g).expect("input gradient"))
+                });
+                (y.dims(), values(y), dx)
+            };
+            let stock = run(pool.forward(x.clone()));
+            let host = run(max_pool::forward(&pool, x.clone()));
+            // A maximum is exact and each gradient entry one sum: equal to the bit.
+            assert_eq!(stock, host, "{what} (autodiff: {autodiff})");
+        }
+    }
+}
