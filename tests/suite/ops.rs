@@ -238,3 +238,33 @@ fn host_max_pool_equals_burns() {
         }
     }
 }
+
+/// The small CNN pools before its ReLU (a quarter of the ReLU's work): relu(max) = max(relu),
+/// and the gradient reaches the same inputs, so the numbers are those of ReLU then pooling.
+/// Checked to the bit on inputs with ties, zeros and all-negative windows.
+#[test]
+fn relu_after_pooling_equals_relu_before() {
+    use burn::tensor::activation::relu;
+    let pool = MaxPool2dConfig::new([2, 2]).init();
+    let d = Device::flex().autodiff();
+    let mut x = random([4, 3, 8, 8], 1.0, 6, &d)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    // Ties, exact zeros, a window of negatives.
+    x[0..4].copy_from_slice(&[0.5, 0.5, -1.0, 0.0]);
+    x[8..12].copy_from_slice(&[0.5, 0.5, 0.0, 0.0]);
+    x[16..18].copy_from_slice(&[-1.0, -2.0]);
+    x[24..26].copy_from_slice(&[-3.0, -0.5]);
+    let x = Tensor::<4>::from_data(TensorData::new(x, [4, 3, 8, 8]), &d).require_grad();
+    let run = |y: Tensor<4>| {
+        let n = y.shape().num_elements();
+        let ramp: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
+        let ramp = Tensor::<4>::from_data(TensorData::new(ramp, y.dims()), &d);
+        let g = (y.clone() * ramp).sum().backward();
+        (values(y), values(x.grad(&g).unwrap()))
+    };
+    let before = run(max_pool::forward(&pool, relu(x.clone())));
+    let after = run(relu(max_pool::forward(&pool, x.clone())));
+    assert_eq!(before, after);
+}

@@ -146,37 +146,30 @@ impl PoolGeometry {
         })
     }
 
-    /// For each kernel offset along one axis, the output positions whose window puts that
-    /// offset inside the input: `o * stride + offset - padding` in `0..input`.
-    fn valid(&self, axis: usize) -> Vec<(usize, usize)> {
-        let (s, p, input) = (self.stride[axis], self.padding[axis], self.input[axis]);
-        (0..self.kernel[axis])
-            .map(|k| {
-                // smallest o with o*s + k >= p; one past the largest with o*s + k - p < input
-                let lo = p.saturating_sub(k).div_ceil(s);
-                let hi = (input + p)
-                    .saturating_sub(k)
-                    .div_ceil(s)
-                    .min(self.output[axis]);
-                (lo.min(hi), hi)
+    /// For each output position along one axis, its window's rows (or columns) inside the
+    /// input.
+    fn windows(&self, axis: usize) -> Vec<(usize, usize)> {
+        (0..self.output[axis])
+            .map(|o| {
+                let start = (o * self.stride[axis]) as isize - self.padding[axis] as isize;
+                let end = start + self.kernel[axis] as isize;
+                let clamp = |v: isize| v.clamp(0, self.input[axis] as isize) as usize;
+                (clamp(start), clamp(end))
             })
             .collect()
     }
 
     /// Each window's maximum and its index within the plane (row-major), plane by plane.
     ///
-    /// Row by row: every input row a window row covers is compared, for each kernel column,
-    /// against the running maximum of every output of that row, branch-free (random data makes
-    /// `v > best` unpredictable). Windows are scanned in row-major order, so ties keep the
-    /// first element, as Burn's.
+    /// A window is scanned in row-major order from its first element, branch-free (random
+    /// data makes `v > best` unpredictable): ties keep the first element and NaN wins, as in
+    /// Burn's operation.
     pub fn forward(&self, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
         let [h, w] = self.input;
-        let [out_h, out_w] = self.output;
-        let out_len = out_h * out_w;
+        let out_len = self.output[0] * self.output[1];
         assert_eq!(x.len(), self.planes * h * w, "pooling input length");
-        let (rows, cols) = (self.valid(0), self.valid(1));
-        let mut y = vec![f32::NEG_INFINITY; self.planes * out_len];
-        let mut argmax = vec![u32::MAX; self.planes * out_len];
+        let mut y = vec![0.0; self.planes * out_len];
+        let mut argmax = vec![0u32; self.planes * out_len];
         if out_len == 0 {
             return (y, argmax);
         }
@@ -184,31 +177,24 @@ impl PoolGeometry {
             self.forward_2x2(x, &mut y, &mut argmax);
             return (y, argmax);
         }
-        let [sh, sw] = self.stride;
-        let [ph, pw] = self.padding;
+        // Every window holds at least one input: `new` keeps padding within half the window.
+        let (rows, cols) = (self.windows(0), self.windows(1));
         y.par_chunks_mut(out_len)
             .zip(argmax.par_chunks_mut(out_len))
             .zip(x.par_chunks(h * w))
             .for_each(|((y, argmax), x)| {
-                for (kr, &(oh_lo, oh_hi)) in rows.iter().enumerate() {
-                    for oh in oh_lo..oh_hi {
-                        let r = oh * sh + kr - ph;
-                        let row = &x[r * w..(r + 1) * w];
-                        let best = &mut y[oh * out_w..(oh + 1) * out_w];
-                        let at = &mut argmax[oh * out_w..(oh + 1) * out_w];
-                        for (kc, &(lo, hi)) in cols.iter().enumerate() {
-                            let c0 = lo * sw + kc - pw;
-                            let values = row[c0..].iter().step_by(sw);
-                            let outs = best[lo..hi].iter_mut().zip(&mut at[lo..hi]);
-                            for (i, (v, (best, at))) in values.zip(outs).enumerate() {
-                                // `at` unset: the window's first element.
-                                let take = (*v > *best) | v.is_nan() | (*at == u32::MAX);
-                                *best = if take { *v } else { *best };
-                                let here = (r * w + c0 + i * sw) as u32;
-                                *at = if take { here } else { *at };
-                            }
+                let windows = rows.iter().flat_map(|r| cols.iter().map(move |c| (r, c)));
+                for (((&(r0, r1), &(c0, c1)), y), at) in windows.zip(y).zip(argmax) {
+                    let (mut best, mut index) = (x[r0 * w + c0], r0 * w + c0);
+                    for r in r0..r1 {
+                        for (c, &v) in x[r * w + c0..r * w + c1].iter().enumerate() {
+                            let take = (v > best) | v.is_nan();
+                            best = if take { v } else { best };
+                            index = if take { r * w + c0 + c } else { index };
                         }
                     }
+                    *y = best;
+                    *at = index as u32;
                 }
             });
         (y, argmax)
