@@ -253,10 +253,10 @@ fn main() {
     let norm = Normalize::fit(&set);
     let store = std::env::temp_dir().join(format!("dynunc-bench-{}.dyn", std::process::id()));
     println!(
-        "{} preset, batch {}, Adam, {n} Fashion-MNIST images per pass, {rounds} rounds, {} threads; backend: {}",
+        "{} preset, batch {}, Adam, {n} Fashion-MNIST images per pass, {rounds} rounds, {} compute threads (rayon); backend: {}",
         setup.model,
         setup.batch,
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        rayon::current_num_threads(),
         setup.backend
     );
     let (mut plain, mut recorded, mut torch) = (Vec::new(), Vec::new(), Vec::new());

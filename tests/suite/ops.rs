@@ -76,6 +76,12 @@ fn cases() -> Vec<Case> {
             dilation: [2, 1],
             ..case("2x3, dilation 2, uneven padding", [2, 2, 9, 7], 3)
         },
+        // A deep layer on small images: 2x2 outputs, several samples per matrix product.
+        Case {
+            stride: [2, 2],
+            bias: false,
+            ..case("deep layer, 2x2 output", [8, 6, 4, 4], 5)
+        },
         // Grouped: Burn's own operation on both sides.
         Case {
             groups: 2,

@@ -6,10 +6,16 @@
 //!
 //! With `K = c_in * kh * kw` and `P = out_h * out_w`, per sample `s`:
 //! `cols_s = im2col(x_s)` is `[K, P]`; the output was `y_s = W [c_out, K] · cols_s`, so
-//! `dW = Σ_s dy_s [c_out, P] · cols_sᵀ` and `dx_s = col2im(Wᵀ · dy_s)`.
-//! Samples are spread over rayon's threads, each with its own scratch.
+//! `dW = Σ_s dy_s [c_out, P] · cols_sᵀ` and `dx_s = col2im(Wᵀ · dy_s)`. Where `P` is small (deep
+//! layers of a network on small images), a group of samples is laid side by side
+//! (`[K, G·P]`, `[c_out, G·P]`) so that each matrix product has at least [`MIN_COLUMNS`]
+//! columns. Groups are spread over rayon's threads, each with its own scratch.
 
 use rayon::prelude::*;
+
+/// The fewest output positions one matrix product covers; smaller products spend their time
+/// packing operands (ResNet-18's last stage on 28x28 images has `P = 1`).
+pub const MIN_COLUMNS: usize = 256;
 
 /// The geometry of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,11 +80,27 @@ impl ConvGeometry {
         (lo, hi)
     }
 
-    /// Calls `f(row_of_cols, input_row, ow_range, iw_start)` for every row segment of the im2col
-    /// matrix of one sample: `cols[row][oh * out_w + ow]` reads `x[c][ih][iw_start + (ow - lo) * stride]`
-    /// for `ow` in `lo..hi` and is zero elsewhere (`input_row` is `None` when the whole row is
+    /// Samples per matrix product: enough for [`MIN_COLUMNS`] columns, and no more than one
+    /// thread's share of the batch.
+    fn group(&self) -> usize {
+        let threads = rayon::current_num_threads().max(1);
+        MIN_COLUMNS
+            .div_ceil(self.p().max(1))
+            .min(self.batch.div_ceil(threads))
+            .max(1)
+    }
+
+    /// Calls `f(segment, input_row, ow_range, iw_start)` for every row segment of one sample's
+    /// block of an im2col matrix whose rows are `row_len` long, the block starting at column
+    /// `offset`: `cols[segment + ow]` reads `x[input_row + iw_start + (ow - lo) * stride]` for
+    /// `ow` in `lo..hi` and is zero elsewhere (`input_row` is `None` when the whole segment is
     /// padding).
-    fn for_each_segment(&self, mut f: impl FnMut(usize, Option<usize>, (usize, usize), usize)) {
+    fn for_each_segment(
+        &self,
+        row_len: usize,
+        offset: usize,
+        mut f: impl FnMut(usize, Option<usize>, (usize, usize), usize),
+    ) {
         let [h, w] = self.input;
         let [kh, kw] = self.kernel;
         let [out_h, out_w] = self.output;
@@ -96,7 +118,7 @@ impl ConvGeometry {
                     };
                     let row = (c * kh + i) * kw + j;
                     for oh in 0..out_h {
-                        let segment = row * self.p() + oh * out_w;
+                        let segment = row * row_len + offset + oh * out_w;
                         let inside = range.0 < range.1 && (oh_lo..oh_hi).contains(&oh);
                         let input_row = inside.then(|| {
                             let ih = (oh as isize * self.stride[0] as isize + row_offset) as usize;
@@ -109,11 +131,12 @@ impl ConvGeometry {
         }
     }
 
-    /// The im2col matrix `[K, P]` of one sample `x` (`[c_in, h, w]`).
-    pub fn im2col(&self, x: &[f32], cols: &mut [f32]) {
+    /// One sample `x` (`[c_in, h, w]`) as columns `offset..offset + P` of the im2col matrix
+    /// `cols` (`[K, row_len]`).
+    pub fn im2col(&self, x: &[f32], cols: &mut [f32], row_len: usize, offset: usize) {
         let out_w = self.output[1];
         let stride = self.stride[1];
-        self.for_each_segment(|segment, input_row, (lo, hi), iw_start| {
+        self.for_each_segment(row_len, offset, |segment, input_row, (lo, hi), iw_start| {
             let dst = &mut cols[segment..segment + out_w];
             match input_row {
                 None => dst.fill(0.0),
@@ -133,10 +156,11 @@ impl ConvGeometry {
         });
     }
 
-    /// Adds the im2col matrix `cols` (`[K, P]`) back onto one sample's input gradient `dx`.
-    pub fn col2im_add(&self, cols: &[f32], dx: &mut [f32]) {
+    /// Adds columns `offset..offset + P` of the im2col matrix `cols` (`[K, row_len]`) back onto
+    /// one sample's input gradient `dx`.
+    pub fn col2im_add(&self, cols: &[f32], row_len: usize, offset: usize, dx: &mut [f32]) {
         let stride = self.stride[1];
-        self.for_each_segment(|segment, input_row, (lo, hi), iw_start| {
+        self.for_each_segment(row_len, offset, |segment, input_row, (lo, hi), iw_start| {
             if let Some(row) = input_row {
                 let src = &cols[segment + lo..segment + hi];
                 let dst = &mut dx[row + iw_start..];
@@ -208,37 +232,72 @@ fn matmul(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], accumul
     }
 }
 
+/// The output gradient of `n` samples (`[n, c_out, P]`) as one `[c_out, n·P]` matrix: a view
+/// of `dy` itself for one sample, else side by side in `scratch`.
+fn side_by_side<'a>(g: &ConvGeometry, dy: &'a [f32], scratch: &'a mut [f32]) -> View<'a> {
+    let p = g.p();
+    let n = dy.len() / g.output_len();
+    if n == 1 {
+        return View {
+            data: dy,
+            row_stride: p,
+            col_stride: 1,
+        };
+    }
+    let row = n * p;
+    for (s, sample) in dy.chunks(g.output_len()).enumerate() {
+        for (c, src) in sample.chunks(p).enumerate() {
+            scratch[c * row + s * p..][..p].copy_from_slice(src);
+        }
+    }
+    View {
+        data: &scratch[..g.out_channels * row],
+        row_stride: row,
+        col_stride: 1,
+    }
+}
+
 /// The weight gradient `[c_out, c_in, kh, kw]` from the input `x` and the output gradient `dy`.
 pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     assert_eq!(x.len(), g.batch * g.input_len(), "input length");
     assert_eq!(dy.len(), g.batch * g.output_len(), "output gradient length");
     let size = g.out_channels * k;
-    if g.batch == 0 {
+    if g.batch == 0 || p == 0 {
         return vec![0.0; size];
     }
+    let group = g.group();
     // One share of the batch per thread, each summing into its own gradient.
     let per = g.batch.div_ceil(rayon::current_num_threads().max(1));
     x.par_chunks(per * g.input_len())
         .zip(dy.par_chunks(per * g.output_len()))
         .map(|(xs, dys)| {
             let mut dw = vec![0.0; size];
-            let mut cols = vec![0.0; k * p];
-            let samples = xs.chunks(g.input_len()).zip(dys.chunks(g.output_len()));
-            for (i, (x, dy)) in samples.enumerate() {
-                g.im2col(x, &mut cols);
-                // dW [c_out, K] += dy [c_out, P] · colsᵀ [P, K]
-                let a = View {
-                    data: dy,
-                    row_stride: p,
-                    col_stride: 1,
-                };
+            let mut cols = vec![0.0; k * group * p];
+            let mut scratch = vec![
+                0.0;
+                if group > 1 {
+                    g.out_channels * group * p
+                } else {
+                    0
+                }
+            ];
+            let groups = xs
+                .chunks(group * g.input_len())
+                .zip(dys.chunks(group * g.output_len()));
+            for (i, (xs, dys)) in groups.enumerate() {
+                let row = (xs.len() / g.input_len()) * p;
+                for (s, x) in xs.chunks(g.input_len()).enumerate() {
+                    g.im2col(x, &mut cols, row, s * p);
+                }
+                // dW [c_out, K] += dy [c_out, n·P] · colsᵀ [n·P, K]
+                let a = side_by_side(g, dys, &mut scratch);
                 let b = View {
-                    data: &cols,
+                    data: &cols[..k * row],
                     row_stride: 1,
-                    col_stride: p,
+                    col_stride: row,
                 };
-                matmul(g.out_channels, k, p, a, b, &mut dw, i > 0);
+                matmul(g.out_channels, k, row, a, b, &mut dw, i > 0);
             }
             dw
         })
@@ -255,27 +314,32 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(weight.len(), g.out_channels * k, "weight length");
     assert_eq!(dy.len(), g.batch * g.output_len(), "output gradient length");
     let mut dx = vec![0.0; g.batch * g.input_len()];
-    if g.input_len() == 0 {
+    if g.input_len() == 0 || p == 0 {
         return dx;
     }
-    dx.par_chunks_mut(g.input_len())
-        .zip(dy.par_chunks(g.output_len()))
+    let group = g.group();
+    let scratch_len = if group > 1 {
+        g.out_channels * group * p
+    } else {
+        0
+    };
+    dx.par_chunks_mut(group * g.input_len())
+        .zip(dy.par_chunks(group * g.output_len()))
         .for_each_init(
-            || vec![0.0; k * p],
-            |cols, (dx, dy)| {
-                // cols [K, P] = Wᵀ [K, c_out] · dy [c_out, P]
+            || (vec![0.0; k * group * p], vec![0.0; scratch_len]),
+            |(cols, scratch), (dxs, dys)| {
+                let row = (dxs.len() / g.input_len()) * p;
+                // cols [K, n·P] = Wᵀ [K, c_out] · dy [c_out, n·P]
                 let a = View {
                     data: weight,
                     row_stride: 1,
                     col_stride: k,
                 };
-                let b = View {
-                    data: dy,
-                    row_stride: p,
-                    col_stride: 1,
-                };
-                matmul(k, p, g.out_channels, a, b, cols, false);
-                g.col2im_add(cols, dx);
+                let b = side_by_side(g, dys, scratch);
+                matmul(k, row, g.out_channels, a, b, cols, false);
+                for (s, dx) in dxs.chunks_mut(g.input_len()).enumerate() {
+                    g.col2im_add(cols, row, s * p, dx);
+                }
             },
         );
     dx
@@ -319,7 +383,7 @@ mod tests {
         assert_eq!(g.output, [2, 2]);
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let mut cols = vec![f32::NAN; g.k() * g.p()];
-        g.im2col(&x, &mut cols);
+        g.im2col(&x, &mut cols, g.p(), 0);
         // Row (i, j) holds x[oh*2 + i - 1][ow*2 + j - 1] for the four outputs.
         #[rustfmt::skip]
         let expected = [
@@ -331,8 +395,79 @@ mod tests {
         assert_eq!(cols, expected);
         // col2im sends every column entry back where it came from.
         let mut dx = vec![0.0; 9];
-        g.col2im_add(&cols, &mut dx);
+        g.col2im_add(&cols, g.p(), 0, &mut dx);
         assert_eq!(dx, x);
+    }
+
+    /// Both gradients by the definition, one product at a time.
+    fn direct(g: &ConvGeometry, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let [h, wd] = g.input;
+        let [kh, kw] = g.kernel;
+        let [oh_n, ow_n] = g.output;
+        let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
+        for s in 0..g.batch {
+            for co in 0..g.out_channels {
+                for oh in 0..oh_n {
+                    for ow in 0..ow_n {
+                        let d = dy[((s * g.out_channels + co) * oh_n + oh) * ow_n + ow];
+                        for c in 0..g.in_channels {
+                            for i in 0..kh {
+                                for j in 0..kw {
+                                    let ih = (oh * g.stride[0] + i * g.dilation[0]) as isize
+                                        - g.padding[0] as isize;
+                                    let iw = (ow * g.stride[1] + j * g.dilation[1]) as isize
+                                        - g.padding[1] as isize;
+                                    if ih < 0 || iw < 0 || ih >= h as isize || iw >= wd as isize {
+                                        continue;
+                                    }
+                                    let xi = ((s * g.in_channels + c) * h + ih as usize) * wd
+                                        + iw as usize;
+                                    let wi = ((co * g.in_channels + c) * kh + i) * kw + j;
+                                    dw[wi] += d * x[xi];
+                                    dx[xi] += d * w[wi];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (dx, dw)
+    }
+
+    #[test]
+    fn grouped_samples_match_the_definition() {
+        // P = 8x8 = 64: four samples per product on one thread, five samples: groups of 4 + 1.
+        let g = ConvGeometry {
+            batch: 5,
+            in_channels: 3,
+            input: [15, 16],
+            out_channels: 4,
+            kernel: [3, 2],
+            stride: [2, 2],
+            padding: [1, 0],
+            dilation: [1, 1],
+            output: [8, 8],
+        };
+        let values = |n: usize, salt: usize| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i * 37 + salt) % 23) as f32 / 11.0 - 1.0)
+                .collect()
+        };
+        let x = values(5 * 3 * 15 * 16, 1);
+        let w = values(4 * 3 * 3 * 2, 2);
+        let dy = values(5 * 4 * 64, 3);
+        let (dx_ref, dw_ref) = direct(&g, &x, &w, &dy);
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (dx, dw, group) =
+            one_thread.install(|| (input_grad(&g, &w, &dy), weight_grad(&g, &x, &dy), g.group()));
+        assert_eq!(group, 4);
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-4);
+        assert!(close(&dx, &dx_ref), "input gradient");
+        assert!(close(&dw, &dw_ref), "weight gradient");
     }
 
     #[test]
