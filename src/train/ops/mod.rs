@@ -16,6 +16,7 @@ use burn::backend::{
     Autodiff, AutodiffBackend, BackendTensor, DispatchAutodiffContext, DispatchTensor,
     DispatchTensorKind, GradientCheckpointingStrategy, TensorMetadata,
 };
+use burn::nn::PaddingConfig2d;
 use burn::prelude::*;
 use burn::tensor::DType;
 
@@ -61,6 +62,16 @@ impl Lift {
             Self::Tracked => t.try_into_primitive::<Autodiff<Flex>>().expect(checked),
             Self::Constant => Autodiff::<Flex>::from_inner(plain(t)),
         }
+    }
+}
+
+/// `(begin, end)` padding per axis; `None` for `Same`, which depends on the input and is left
+/// to Burn's module.
+fn padding_pairs(padding: &PaddingConfig2d) -> Option<[(usize, usize); 2]> {
+    match *padding {
+        PaddingConfig2d::Valid => Some([(0, 0), (0, 0)]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => Some([(top, bottom), (left, right)]),
+        PaddingConfig2d::Same => None,
     }
 }
 

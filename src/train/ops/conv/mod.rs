@@ -16,22 +16,18 @@ use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, TensorMetadata};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 
-use super::{Lift, contiguous, f32s, from_vec};
+use super::{Lift, contiguous, f32s, from_vec, padding_pairs};
 
 pub use host::ConvGeometry;
 
 /// `conv.forward(x)`, with the host backward where it applies.
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let padding = match conv.padding {
-        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        // Input-dependent padding: Burn's module computes it.
-        PaddingConfig2d::Same => return conv.forward(x),
+    let Some(padding) = padding_pairs(&conv.padding) else {
+        return conv.forward(x);
     };
     let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
     conv2d(
