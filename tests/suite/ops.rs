@@ -92,6 +92,17 @@ fn cases() -> Vec<Case> {
 
 type Values = Vec<f32>;
 
+/// A loss that weights every output differently (a ramp repeating every `period` values), so
+/// that every gradient entry matters.
+fn ramp_loss(y: Tensor<4>, period: usize) -> Tensor<1> {
+    let n = y.shape().num_elements();
+    let ramp: Vec<f32> = (0..n)
+        .map(|i| (i % period) as f32 - (period / 2) as f32)
+        .collect();
+    let ramp = Tensor::<4>::from_data(TensorData::new(ramp, y.dims()), &y.device());
+    (y * ramp).sum()
+}
+
 /// Normal random values from their own generator: tests share a process, so the device's
 /// global seed is not this test's alone.
 fn random<const D: usize>(shape: [usize; D], std: f32, seed: u64, device: &Device) -> Tensor<D> {
@@ -134,10 +145,7 @@ fn run(c: &Case, host: bool) -> [Option<Values>; 4] {
     } else {
         burn::tensor::module::conv2d(x.clone(), weight.clone(), bias.clone(), options)
     };
-    let count = y.shape().num_elements();
-    let ramp: Vec<f32> = (0..count).map(|i| (i % 17) as f32 - 8.0).collect();
-    let ramp = Tensor::<4>::from_data(TensorData::new(ramp, y.dims()), &d);
-    let grads = (y.clone() * ramp).sum().backward();
+    let grads = ramp_loss(y.clone(), 17).backward();
     [
         Some(values(y.inner())),
         x.grad(&grads).map(values),
@@ -228,11 +236,8 @@ fn host_max_pool_equals_burns() {
             }
             assert!(max_pool::runs_on_host(&pool, &x), "{what}: host path");
             let run = |y: Tensor<4>| {
-                let n = y.shape().num_elements();
-                let ramp: Vec<f32> = (0..n).map(|i| (i % 13) as f32 - 6.0).collect();
-                let ramp = Tensor::<4>::from_data(TensorData::new(ramp, y.dims()), &d);
                 let dx = autodiff.then(|| {
-                    let g = (y.clone() * ramp).sum().backward();
+                    let g = ramp_loss(y.clone(), 13).backward();
                     values(x.grad(&g).expect("input gradient"))
                 });
                 (y.dims(), values(y), dx)
@@ -264,10 +269,7 @@ fn relu_after_pooling_equals_relu_before() {
     x[24..26].copy_from_slice(&[-3.0, -0.5]);
     let x = Tensor::<4>::from_data(TensorData::new(x, [4, 3, 8, 8]), &d).require_grad();
     let run = |y: Tensor<4>| {
-        let n = y.shape().num_elements();
-        let ramp: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
-        let ramp = Tensor::<4>::from_data(TensorData::new(ramp, y.dims()), &d);
-        let g = (y.clone() * ramp).sum().backward();
+        let g = ramp_loss(y.clone(), 7).backward();
         (values(y), values(x.grad(&g).unwrap()))
     };
     let before = run(max_pool::forward(&pool, relu(x.clone())));

@@ -154,9 +154,8 @@ impl PoolGeometry {
 
     /// Each window's maximum and its index within the plane (row-major), plane by plane.
     ///
-    /// A window is scanned in row-major order from its first element, branch-free (random
-    /// data makes `v > best` unpredictable): ties keep the first element and NaN wins, as in
-    /// Burn's operation.
+    /// A window is scanned in row-major order from its first element ([`challenge`]): ties
+    /// keep the first element and NaN wins, as in Burn's operation.
     pub fn forward(&self, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
         let [h, w] = self.input;
         let out_len = self.output[0] * self.output[1];
@@ -178,16 +177,14 @@ impl PoolGeometry {
             .for_each(|((y, argmax), x)| {
                 let windows = rows.iter().flat_map(|r| cols.iter().map(move |c| (r, c)));
                 for (((&(r0, r1), &(c0, c1)), y), at) in windows.zip(y).zip(argmax) {
-                    let (mut best, mut index) = (x[r0 * w + c0], r0 * w + c0);
+                    let mut best = (x[r0 * w + c0], r0 * w + c0);
                     for r in r0..r1 {
                         for (c, &v) in x[r * w + c0..r * w + c1].iter().enumerate() {
-                            let take = (v > best) | v.is_nan();
-                            best = if take { v } else { best };
-                            index = if take { r * w + c0 + c } else { index };
+                            challenge(&mut best, v, r * w + c0 + c);
                         }
                     }
-                    *y = best;
-                    *at = index as u32;
+                    *y = best.0;
+                    *at = best.1 as u32;
                 }
             });
         (y, argmax)
@@ -211,19 +208,13 @@ impl PoolGeometry {
                         .zip(&mut argmax[oh * out_w..][..out_w]);
                     let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
                     for (ow, ((t, b), (y, at))) in windows.zip(outs).enumerate() {
-                        let first = (2 * oh * w + 2 * ow) as u32;
-                        let (mut best, mut index) = (t[0], first);
-                        for (v, i) in [
-                            (t[1], first + 1),
-                            (b[0], first + w as u32),
-                            (b[1], first + w as u32 + 1),
-                        ] {
-                            let take = (v > best) | v.is_nan();
-                            best = if take { v } else { best };
-                            index = if take { i } else { index };
-                        }
-                        *y = best;
-                        *at = index;
+                        let first = 2 * oh * w + 2 * ow;
+                        let mut best = (t[0], first);
+                        challenge(&mut best, t[1], first + 1);
+                        challenge(&mut best, b[0], first + w);
+                        challenge(&mut best, b[1], first + w + 1);
+                        *y = best.0;
+                        *at = best.1 as u32;
                     }
                 }
             });
@@ -252,6 +243,16 @@ impl PoolGeometry {
             });
         dx
     }
+}
+
+/// A window's running maximum and its index meet the value `v` at index `i`, in row-major
+/// order: `v` takes over when larger or NaN (NaN wins; ties keep the first), branch-free
+/// (random data makes `v > best` unpredictable).
+#[inline(always)]
+fn challenge(best: &mut (f32, usize), v: f32, i: usize) {
+    let take = (v > best.0) | v.is_nan();
+    best.0 = if take { v } else { best.0 };
+    best.1 = if take { i } else { best.1 };
 }
 
 #[cfg(test)]

@@ -21,8 +21,7 @@ use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 
 use super::{Lift, contiguous, f32s, from_vec, padding_pairs};
-
-pub use host::ConvGeometry;
+use host::ConvGeometry;
 
 /// `conv.forward(x)`, with the host backward where it applies.
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
