@@ -116,10 +116,15 @@ pub struct SelectArgs {
     #[arg(long, value_name = "PATH")]
     pub scores: PathBuf,
     /// Fraction of samples to keep, in (0, 1].
-    #[arg(long, conflicts_with = "prune", required_unless_present = "prune")]
+    #[arg(
+        long,
+        conflicts_with = "prune",
+        required_unless_present = "prune",
+        allow_negative_numbers = true
+    )]
     pub keep: Option<f64>,
     /// Fraction of samples to prune, in [0, 1) (the paper's "pruning ratio").
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub prune: Option<f64>,
     /// Keep the same fraction of every class instead of the best samples globally.
     #[arg(long)]
@@ -315,6 +320,7 @@ fn score_cmd(args: &ScoreArgs) -> Result<()> {
         el2n_epoch: args.el2n_epoch,
         uncertainty: args.uncertainty,
     };
+    distinct(&args.dynamics, "--dynamics", &args.out, "--out")?;
     let scores = score::score_one(source.as_mut(), scorer, &params)
         .with_context(|| format!("scoring {} with {}", args.dynamics.display(), args.method))?;
     let labels = source.labels();
@@ -339,8 +345,37 @@ fn score_cmd(args: &ScoreArgs) -> Result<()> {
     Ok(())
 }
 
+/// Fails when two paths name the same file (an output that would overwrite an input).
+fn distinct(input: &Path, input_flag: &str, output: &Path, output_flag: &str) -> Result<()> {
+    let same = match (input.canonicalize(), output.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => input == output,
+    };
+    if same {
+        bail!(
+            "{output_flag} {} is the {input_flag} file: writing it would destroy the input; give {output_flag} another path",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
 fn select_cmd(args: &SelectArgs) -> Result<()> {
+    let pruned_out = args.pruned_out.clone().unwrap_or_else(|| {
+        let stem = args.out.file_stem().unwrap_or_default().to_string_lossy();
+        args.out.with_file_name(format!("{stem}.pruned.csv"))
+    });
+    distinct(&args.scores, "--scores", &args.out, "--out")?;
+    distinct(&args.scores, "--scores", &pruned_out, "--pruned-out")?;
+    distinct(&args.out, "--out", &pruned_out, "--pruned-out")?;
     let rows = read_scores(&args.scores)?;
+    if rows.is_empty() {
+        bail!(
+            "{}: holds no scores (a header at most); score the dynamics first with `dynunc score --out {}`",
+            args.scores.display(),
+            args.scores.display()
+        );
+    }
     let (amount, origin) = match (args.keep, args.prune) {
         (Some(k), _) => (Amount::Keep(k), "--keep"),
         (None, Some(p)) => (Amount::Prune(p), "--prune"),
@@ -360,10 +395,6 @@ fn select_cmd(args: &SelectArgs) -> Result<()> {
     };
     let sel = select::select(&scores, fraction, args.direction, labels.as_deref())?;
     let pick = |idx: &[usize]| idx.iter().map(|&i| rows[i]).collect::<Vec<_>>();
-    let pruned_out = args.pruned_out.clone().unwrap_or_else(|| {
-        let stem = args.out.file_stem().unwrap_or_default().to_string_lossy();
-        args.out.with_file_name(format!("{stem}.pruned.csv"))
-    });
     crate::atomic::write_csv(&args.out, &pick(&sel.kept))
         .with_context(|| format!("writing {}", args.out.display()))?;
     crate::atomic::write_csv(&pruned_out, &pick(&sel.pruned))

@@ -14,6 +14,7 @@ pub mod data;
 pub mod dynamics;
 pub mod eval;
 pub mod experiment;
+pub mod fault;
 pub mod report;
 pub mod score;
 pub mod select;

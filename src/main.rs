@@ -4,7 +4,14 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = dynunc::cli::Cli::parse();
-    match dynunc::cli::run(cli) {
+    let result = dynunc::cli::run(cli);
+    if dynunc::fault::armed() {
+        eprintln!(
+            "fault injection: {} file operations",
+            dynunc::fault::count()
+        );
+    }
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -164,7 +164,14 @@ pub fn parse(text: &str) -> Result<RawExperiment, String> {
     if text.trim().is_empty() {
         return Ok(RawExperiment::default());
     }
-    serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    serde_saphyr::from_str(text).map_err(|e| {
+        // A file that does not parse as YAML at all is a syntax error, whatever the typed
+        // parse tripped over first (an unclosed `{` reads as "invalid u64" otherwise).
+        match serde_saphyr::from_str::<serde_json::Value>(text) {
+            Err(syntax) => format!("YAML syntax error: {syntax}"),
+            Ok(_) => e.to_string(),
+        }
+    })
 }
 
 struct Checker {
@@ -205,8 +212,19 @@ impl Checker {
 const DATASETS: &[(&str, DatasetKind)] = &[
     ("fashion_mnist", DatasetKind::FashionMnist),
     ("mnist", DatasetKind::Mnist),
+    ("idx", DatasetKind::Idx),
     ("imagefolder", DatasetKind::ImageFolder),
 ];
+
+/// Whether `name` can name a folder inside another one: non-empty, letters, digits, `_`, `-`,
+/// `.` only, and not `.`, `..` or other dots alone (which would climb out or stay put).
+pub fn is_folder_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "_-.".contains(ch))
+        && !name.chars().all(|ch| ch == '.')
+}
 
 /// Validates raw values; `stem` names the experiment when `name` is absent.
 pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Problem>> {
@@ -216,12 +234,8 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         .clone()
         .and_then(|ft| finetune_spec(&raw, ft, stem, &mut c));
     let name = raw.name.clone().unwrap_or_else(|| stem.to_owned());
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || "_-.".contains(ch))
-    {
-        c.fail("name", format!("`{name}` must be non-empty and use only letters, digits, `_`, `-`, `.` (it names the results folder)"));
+    if !is_folder_name(&name) {
+        c.fail("name", format!("`{name}` must be non-empty, use only letters, digits, `_`, `-`, `.`, and not be dots alone (it names the results folder inside output.dir)"));
     }
     raw.name = Some(name.clone());
 
@@ -338,6 +352,17 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
                 .collect();
             let mut names = std::collections::BTreeSet::new();
             for (i, s) in specs.iter().enumerate() {
+                if let Some(s) = s
+                    && !is_folder_name(&s.name)
+                {
+                    c.fail(
+                        &format!("models[{i}].name"),
+                        format!(
+                            "`{}` must be non-empty, use only letters, digits, `_`, `-`, `.`, and not be dots alone (it names a folder of work/)",
+                            s.name
+                        ),
+                    );
+                }
                 if let Some(s) = s
                     && !names.insert(s.name.clone())
                 {
@@ -538,7 +563,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         }
         if matches!(
             dataset,
-            Some(DatasetKind::FashionMnist | DatasetKind::Mnist)
+            Some(DatasetKind::FashionMnist | DatasetKind::Mnist | DatasetKind::Idx)
         ) {
             c.fail(
                 "evaluation.real_labels",

@@ -89,7 +89,8 @@ fn is_one(n: &usize) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawData {
-    /// `fashion_mnist` (default) or `mnist`: IDX files (gzipped or not) under `path`;
+    /// `fashion_mnist` (default) or `mnist`: IDX files (gzipped or not) under `path`, 10
+    /// classes; `idx`: any data in that layout, the classes those of its training labels;
     /// `imagefolder`: `path/train/<class>/*.jpg|png` and `path/val/<class>/...` (ImageNet).
     pub dataset: String,
     /// Folder with the four IDX files. Default `/usr/share/datasets/fashion-mnist` (Debian

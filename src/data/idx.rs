@@ -77,12 +77,12 @@ pub fn parse_images(
         be_u32(bytes, 8) as usize,
         be_u32(bytes, 12) as usize,
     );
-    let need = n * rows * cols;
-    if bytes.len() - 16 != need {
+    let need = n.checked_mul(rows).and_then(|v| v.checked_mul(cols));
+    if need != Some(bytes.len() - 16) {
         return Err(corrupt(
             path,
             format!(
-                "header says {n} images of {rows}x{cols} ({need} bytes) but {} pixel bytes follow",
+                "header says {n} images of {rows}x{cols} but {} pixel bytes follow",
                 bytes.len() - 16
             ),
         ));

@@ -7,7 +7,7 @@ pub mod images;
 pub mod loader;
 pub mod subset;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
@@ -20,6 +20,9 @@ pub enum DatasetKind {
     FashionMnist,
     /// MNIST, same layout.
     Mnist,
+    /// Any dataset in the MNIST file layout (`train-` / `t10k-` IDX files); the classes are
+    /// those the training labels hold.
+    Idx,
     /// Class folders of JPEG/PNG files under `train/` and `val/` (ImageNet's layout), or file
     /// lists; RGB at `image_size`.
     ImageFolder,
@@ -29,7 +32,7 @@ impl DatasetKind {
     /// Image geometry (classes 0 for ImageFolder: known once the folders are read).
     pub fn input_shape(self, image_size: usize) -> crate::train::model::InputShape {
         match self {
-            DatasetKind::FashionMnist | DatasetKind::Mnist => {
+            DatasetKind::FashionMnist | DatasetKind::Mnist | DatasetKind::Idx => {
                 crate::train::model::InputShape::MNIST
             }
             DatasetKind::ImageFolder => crate::train::model::InputShape {
@@ -41,7 +44,8 @@ impl DatasetKind {
         }
     }
 
-    /// Class names, in label order (ImageFolder: the folder names, see [`Splits`]).
+    /// Class names, in label order; their number is the class count the dataset declares
+    /// (none for `idx` and ImageFolder: ImageFolder's are the folder names, see [`Splits`]).
     pub fn class_names(self) -> Vec<String> {
         let names: &[&str] = match self {
             DatasetKind::FashionMnist => &[
@@ -57,7 +61,7 @@ impl DatasetKind {
                 "Ankle boot",
             ],
             DatasetKind::Mnist => &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-            DatasetKind::ImageFolder => &[],
+            DatasetKind::Idx | DatasetKind::ImageFolder => &[],
         };
         names.iter().map(|s| s.to_string()).collect()
     }
@@ -71,6 +75,9 @@ impl DatasetKind {
             }
             DatasetKind::Mnist => {
                 "download the four MNIST *-ubyte.gz files into a folder and set data.path to it"
+            }
+            DatasetKind::Idx => {
+                "put train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each optionally .gz) into a folder and set data.path to it"
             }
             DatasetKind::ImageFolder => folder::FOLDER_HINT,
         }
@@ -219,6 +226,14 @@ pub enum DataError {
         /// What is wrong.
         what: String,
     },
+    /// Data that reads but cannot be trained on as it is (the message says why and the fix).
+    #[error("{path}: {what}")]
+    Invalid {
+        /// File or folder.
+        path: String,
+        /// What is wrong, and the fix.
+        what: String,
+    },
     /// I/O.
     #[error("{path}: {source}")]
     Io {
@@ -298,8 +313,10 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
         return load_folder(spec, seed);
     }
     let hint = spec.dataset.install_hint();
-    let train = idx::read_split(&spec.path, "train", hint)?;
-    let test = idx::read_split(&spec.path, "t10k", hint)?;
+    let mut train = idx::read_split(&spec.path, "train", hint)?;
+    let mut test = idx::read_split(&spec.path, "t10k", hint)?;
+    let declared = spec.dataset.class_names().len();
+    check_idx_splits(&spec.path, &mut train, &mut test, declared)?;
     let train_source_index = subset_of(&train.labels, spec.subset, seed, "subset", "training")?;
     let test_index = subset_of(&test.labels, spec.test_subset, seed, "test_subset", "test")?;
     let take = |set: ImageSet, idx: &[usize]| match idx.len() == set.len() {
@@ -315,6 +332,78 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
         test_name_rank: Vec::new(),
         skipped: Vec::new(),
     })
+}
+
+/// Checks IDX splits before anything trains on them: neither empty, labels inside the
+/// dataset's declared classes (`declared`, 0 when it declares none), every class present in
+/// training, the test images of the training shape; sets both splits' class count to the
+/// declared one.
+fn check_idx_splits(
+    dir: &Path,
+    train: &mut ImageSet,
+    test: &mut ImageSet,
+    declared: usize,
+) -> Result<(), DataError> {
+    let file = |split: &str| {
+        dir.join(format!("{split}-labels-idx1-ubyte[.gz]"))
+            .display()
+            .to_string()
+    };
+    let corrupt = |split: &str, what: String| DataError::Invalid {
+        path: file(split),
+        what,
+    };
+    for (split, set) in [("train", &*train), ("t10k", &*test)] {
+        if set.is_empty() {
+            return Err(corrupt(
+                split,
+                "it holds no images; a split needs at least one (download the files again)".into(),
+            ));
+        }
+        if declared > 0
+            && let Some((i, &l)) = set
+                .labels
+                .iter()
+                .enumerate()
+                .find(|(_, l)| **l as usize >= declared)
+        {
+            return Err(corrupt(
+                split,
+                format!(
+                    "label {l} of image {i} is outside this dataset's {declared} classes (0..={}); the file is damaged (download it again) or holds another dataset (set data.dataset: idx)",
+                    declared - 1
+                ),
+            ));
+        }
+    }
+    let classes = declared.max(train.classes).max(test.classes);
+    let mut count = vec![0usize; classes];
+    for &l in &train.labels {
+        count[l as usize] += 1;
+    }
+    if let Some(missing) = count.iter().position(|&c| c == 0) {
+        return Err(corrupt(
+            "train",
+            format!(
+                "class {missing} has no training image (of {classes} classes); a class the model never sees cannot be learnt: use the complete training files"
+            ),
+        ));
+    }
+    if (test.height, test.width, test.channels) != (train.height, train.width, train.channels) {
+        return Err(DataError::Invalid {
+            path: dir
+                .join("t10k-images-idx3-ubyte[.gz]")
+                .display()
+                .to_string(),
+            what: format!(
+                "test images are {}x{}x{} but training images are {}x{}x{}; both splits need one image shape",
+                test.height, test.width, test.channels, train.height, train.width, train.channels
+            ),
+        });
+    }
+    train.classes = classes;
+    test.classes = classes;
+    Ok(())
 }
 
 /// What a dry run needs to know of the data: training and test images, classes, and the
@@ -400,6 +489,26 @@ fn folder_entries(spec: &DataSpec) -> Result<FolderEntries, DataError> {
         .map(|e| e.label as usize + 1)
         .max()
         .unwrap_or(0);
+    // Every class needs training images: a class only the validation split (or a list) names
+    // would be scored, but never learnt.
+    let mut count = vec![0usize; classes];
+    for e in &train {
+        count[e.label as usize] += 1;
+    }
+    if let Some(c) = count.iter().position(|&n| n == 0) {
+        let name = names.get(c).map_or(String::new(), |n| format!(" (`{n}`)"));
+        return Err(DataError::Invalid {
+            path: spec
+                .train_list
+                .clone()
+                .unwrap_or_else(|| spec.path.join("train"))
+                .display()
+                .to_string(),
+            what: format!(
+                "class {c}{name} has no training image, though the data has {classes} classes; give every class training images (or drop the class from the validation split)"
+            ),
+        });
+    }
     Ok(FolderEntries {
         train,
         val,

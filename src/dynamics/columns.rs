@@ -244,6 +244,15 @@ impl EpochColumns {
         }
     }
 
+    /// An epoch of true-class probabilities alone, as an import holds it: no seen or correct
+    /// flags (every sample counts as seen; methods that need correctness are refused).
+    pub fn p_true_only(p_true: Vec<f32>) -> Self {
+        Self {
+            p_true,
+            ..Self::default()
+        }
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.flags.len().max(self.p_true.len())

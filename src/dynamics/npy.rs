@@ -97,13 +97,14 @@ pub fn read_probabilities(path: &Path) -> Result<InMemory, DynamicsError> {
             ),
         ));
     };
-    if arr.data.len() != n * t * 4 {
+    let need = n.checked_mul(t).and_then(|v| v.checked_mul(4));
+    if need != Some(arr.data.len()) {
         return Err(bad(
             path,
             format!(
                 "{} data bytes for shape ({n}, {t}), expected {} (truncated?)",
                 arr.data.len(),
-                n * t * 4
+                need.map_or("more than can be addressed".into(), |v| v.to_string())
             ),
         ));
     }
@@ -111,8 +112,24 @@ pub fn read_probabilities(path: &Path) -> Result<InMemory, DynamicsError> {
         let idx = if arr.fortran { k * n + i } else { i * t + k };
         f32::from_le_bytes(arr.data[4 * idx..4 * idx + 4].try_into().expect("4 bytes"))
     };
+    // Probabilities are in [0, 1]: logits, losses or percentages imported by mistake would
+    // score as something else without a word.
+    for i in 0..n {
+        for k in 0..t {
+            let v = at(i, k);
+            if !(0.0..=1.0).contains(&v) {
+                return Err(bad(
+                    path,
+                    format!(
+                        "value {v} at sample {i}, epoch {} is not a probability in [0, 1]; the file must hold true-class softmax probabilities (apply a softmax to logits first)",
+                        k + 1
+                    ),
+                ));
+            }
+        }
+    }
     let epochs = (0..t)
-        .map(|k| EpochColumns::from_p_true((0..n).map(|i| at(i, k)).collect()))
+        .map(|k| EpochColumns::p_true_only((0..n).map(|i| at(i, k)).collect()))
         .collect();
     Ok(InMemory {
         classes: 0,

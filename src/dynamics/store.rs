@@ -13,7 +13,7 @@
 //! | 32 | 8 | fingerprint of the labels (the store's hash of the label block) |
 //! | 40 | 8 | epochs written, K |
 //! | 48 | 8 | hash of bytes 0..48 |
-//! | 56 | 8 | reserved, 0 |
+//! | 56 | 8 | producer: a fingerprint of what recorded the store (the experiment and its data), 0 when unknown; outside the header hash, so stores written before it existed still read |
 //! | 64 | 4N | labels, u32 each |
 //! | 64 + 4N + k·B | B | epoch k: each stored field's column in field order (f32 or u8 per sample), then one u64 hash per column, then the epoch number k as u64 |
 //!
@@ -67,6 +67,7 @@ struct Header {
     classes: u32,
     fingerprint: u64,
     epochs: u64,
+    producer: u64,
 }
 
 impl Header {
@@ -81,6 +82,7 @@ impl Header {
         b[40..48].copy_from_slice(&self.epochs.to_le_bytes());
         let h = hash_bytes(&b[0..48]);
         b[48..56].copy_from_slice(&h.to_le_bytes());
+        b[56..64].copy_from_slice(&self.producer.to_le_bytes());
         b
     }
 
@@ -124,6 +126,7 @@ impl Header {
             classes: u32_at(24),
             fingerprint: u64_at(32),
             epochs: u64_at(40),
+            producer: u64_at(56),
         })
     }
 
@@ -171,6 +174,7 @@ pub fn store_size(samples: u64, epochs: u64, fields: FieldSet) -> u64 {
         classes: 0,
         fingerprint: 0,
         epochs,
+        producer: 0,
     };
     h.epoch_offset(epochs)
 }
@@ -193,6 +197,19 @@ impl StoreWriter {
         classes: usize,
         fields: FieldSet,
     ) -> Result<StoreWriter, DynamicsError> {
+        Self::open_for(path, labels, classes, fields, 0)
+    }
+
+    /// As [`StoreWriter::open`], for a store recorded by `producer` (a fingerprint of the
+    /// experiment and data, see [`StoreReader::producer`]): an existing store is resumed only
+    /// when it was recorded by the same producer.
+    pub fn open_for(
+        path: &Path,
+        labels: &[u32],
+        classes: usize,
+        fields: FieldSet,
+        producer: u64,
+    ) -> Result<StoreWriter, DynamicsError> {
         let io = |e| DynamicsError::io(path, e);
         let wanted = Header {
             fields,
@@ -200,6 +217,7 @@ impl StoreWriter {
             classes: classes as u32,
             fingerprint: label_fingerprint(labels),
             epochs: 0,
+            producer,
         };
         if path.exists() {
             let mut reader = StoreReader::open(path)?;
@@ -226,6 +244,16 @@ impl StoreWriter {
                         wanted.classes,
                         wanted.fields,
                         wanted.fingerprint
+                    ),
+                });
+            }
+            if have.producer != producer {
+                return Err(DynamicsError::Mismatch {
+                    what: format!(
+                        "{}: was recorded by another experiment or data (producer fingerprint {:016x}, this run {producer:016x}); \
+                         delete it (or the results folder's work/) to record it anew, or give this experiment another `name:`",
+                        path.display(),
+                        have.producer
                     ),
                 });
             }
@@ -256,6 +284,7 @@ impl StoreWriter {
             .map_err(|e| DynamicsError::io(&tmp, e))?;
         drop(file);
         std::fs::rename(&tmp, path).map_err(io)?;
+        crate::fault::point("created", path);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -292,6 +321,7 @@ impl StoreWriter {
             .set_len(next.epoch_offset(next.epochs))
             .map_err(io)?;
         self.header = next;
+        crate::fault::point("truncated", &self.path);
         Ok(())
     }
 
@@ -340,6 +370,7 @@ impl StoreWriter {
         self.file.seek(SeekFrom::Start(offset)).map_err(io)?;
         self.file.write_all(&self.buf).map_err(io)?;
         self.file.sync_data().map_err(io)?;
+        crate::fault::point("wrote an epoch block of", &self.path);
         let next = Header {
             epochs: self.header.epochs + 1,
             ..self.header
@@ -348,6 +379,7 @@ impl StoreWriter {
         self.file.write_all(&next.encode()).map_err(io)?;
         self.file.sync_data().map_err(io)?;
         self.header = next;
+        crate::fault::point("committed an epoch of", &self.path);
         Ok(())
     }
 }
@@ -375,7 +407,22 @@ impl StoreReader {
             path: path.display().to_string(),
             what,
         };
-        let need = header.epoch_offset(header.epochs);
+        // Checked: a damaged header may claim sizes no file can have.
+        let per_sample: u64 = header.fields.iter().map(|f| f.width() as u64).sum();
+        let columns = header.fields.iter().count() as u64;
+        let need = header
+            .samples
+            .checked_mul(per_sample)
+            .and_then(|v| v.checked_add(8 * (columns + 1)))
+            .and_then(|block| block.checked_mul(header.epochs))
+            .and_then(|v| v.checked_add(HEADER_LEN))
+            .and_then(|v| v.checked_add(header.samples.checked_mul(4)?));
+        let Some(need) = need else {
+            return Err(corrupt(format!(
+                "the header claims {} epochs of {} samples, more than any file can hold",
+                header.epochs, header.samples
+            )));
+        };
         if len < need {
             return Err(corrupt(format!(
                 "the header counts {} epochs of {} samples ({need} bytes) but the file has {len} bytes (truncated)",
@@ -400,6 +447,11 @@ impl StoreReader {
             labels,
             buf: Vec::new(),
         })
+    }
+
+    /// The fingerprint of what recorded the store (0: unknown, e.g. imported).
+    pub fn producer(&self) -> u64 {
+        self.header.producer
     }
 
     fn read_at(&mut self, offset: u64, len: usize) -> Result<(), DynamicsError> {

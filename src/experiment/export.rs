@@ -22,7 +22,8 @@ pub(crate) fn subsets(ctx: &Ctx<'_>, model: usize, scores: &Scores, dir: &Path) 
     if exp.models.len() > 1 {
         out_dir = out_dir.join(&exp.models[model].name);
     }
-    std::fs::create_dir_all(&out_dir)?;
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| crate::atomic::context("creating the folder", &out_dir, e))?;
     let train = &ctx.splits.train;
     let labels = exp.class_balanced.then_some(train.labels());
     let root = exp.data.path.join("train");

@@ -9,10 +9,12 @@
 mod export;
 pub mod lock;
 pub mod plan;
+pub mod provenance;
 mod retrain;
 mod scoring;
 pub mod shard;
 
+pub use provenance::Provenance;
 pub use shard::Shard;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +70,11 @@ pub(crate) struct Ctx<'a> {
     pub finetune: Option<FinetuneData>,
     /// Devices beside `device` that every batch is split across (`devices:`).
     pub replicas: Vec<Device>,
+    /// What produced this run's work folder.
+    pub provenance: Provenance,
+    /// The work folder predates provenance files (its experiment matched): its dynamics
+    /// stores, which name no producer, are adopted.
+    pub legacy: bool,
 }
 
 impl Ctx<'_> {
@@ -254,26 +261,9 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
     let resolved =
         serde_saphyr::to_string(&exp.resolved).context("serialising the resolved experiment")?;
     let resolved_path = main_dir.join("experiment.resolved.yaml");
-    let scored = |w: &Path| {
-        w.join("dynamics.dyn").exists()
-            || exp
-                .models
-                .iter()
-                .any(|m| w.join(&m.name).join("dynamics.dyn").exists())
-    };
     // A shard writes into its own folder (and lock) and only reads the scores.
     let (dir, retrain_work, _lock) = match opts.shard {
         Some(shard) => {
-            let previous = std::fs::read_to_string(&resolved_path).unwrap_or_default();
-            if previous != resolved || !scored(&work) {
-                bail!(
-                    "shard {shard}: {} holds no finished scoring run of this experiment; run \
-                     `dynunc run {} --scores-only` on one machine first (the shards share its \
-                     results folder)",
-                    main_dir.display(),
-                    path.display()
-                );
-            }
             let dir = shard.dir(&main_dir);
             let lock = lock::Lock::acquire(&dir)?;
             (dir.clone(), dir.join("work"), lock)
@@ -281,27 +271,13 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         None => {
             let lock = lock::Lock::acquire(&main_dir)?;
             std::fs::create_dir_all(&work)
-                .with_context(|| format!("creating {}", work.display()))?;
-            // The resolved file pins what the results in this folder mean: a different
-            // experiment must not continue them.
-            if let Ok(previous) = std::fs::read_to_string(&resolved_path)
-                && previous != resolved
-                && scored(&work)
-            {
-                bail!(
-                    "{} holds results of a different version of this experiment ({} differs from {}); \
-                     delete {} to start over, or give the changed experiment another `name:`",
-                    main_dir.display(),
-                    resolved_path.display(),
-                    path.display(),
-                    main_dir.display()
-                );
-            }
-            crate::atomic::write(&resolved_path, resolved.as_bytes())?;
+                .map_err(|e| crate::atomic::context("creating the folder", &work, e))?;
             (main_dir.clone(), work.clone(), lock)
         }
     };
 
+    // Temporary files of writes a crash interrupted (the lock says no write is live now).
+    crate::atomic::remove_leftovers(&dir)?;
     let (mut devices, why) = backend::select_many(exp.backend, exp.devices)?;
     let device = devices.remove(0);
     eprintln!("backend: {why}");
@@ -312,6 +288,35 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         splits_line(&splits, &exp.data.path),
         t.elapsed().as_secs_f64()
     );
+    // What this run is: every reused artifact must have been produced by exactly this.
+    let provenance = Provenance::new(&exp.resolved, &splits)?;
+    let legacy = match opts.shard {
+        Some(shard) => {
+            match Provenance::read(&work)? {
+                Some(old) if old == provenance => {}
+                Some(old) => bail!(
+                    "shard {shard}: {} holds the scoring run of a different experiment or different data; what changed (was -> now):\n  {}\nrun the shards with the file the scoring run used",
+                    main_dir.display(),
+                    provenance.differences(&old).join("\n  ")
+                ),
+                None => bail!(
+                    "shard {shard}: {} holds no finished scoring run of this experiment; run \
+                     `dynunc run {} --scores-only` on one machine first (the shards share its \
+                     results folder)",
+                    main_dir.display(),
+                    path.display()
+                ),
+            }
+            provenance.check_or_write(&retrain_work, "retrains")?;
+            false
+        }
+        None => {
+            let legacy = provenance::check_legacy(&work, &resolved_path, &exp.resolved)?;
+            provenance.check_or_write(&work, "results")?;
+            crate::atomic::write(&resolved_path, resolved.as_bytes())?;
+            legacy
+        }
+    };
     let info = RunInfo {
         experiment: &exp.name,
         dynunc_version: env!("CARGO_PKG_VERSION"),
@@ -387,6 +392,8 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         real,
         finetune,
         replicas: devices,
+        provenance,
+        legacy,
     };
     let several = exp.models.len() > 1;
     let mut scores = Vec::new();

@@ -325,6 +325,15 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
     } else {
         Vec::new()
     };
+    if let Some(r) = done.iter().find(|r| r.experiment != ctx.exp.name) {
+        anyhow::bail!(
+            "{}: holds a row of experiment `{}`, not `{}`; delete {} to retrain from scratch",
+            done_path.display(),
+            r.experiment,
+            ctx.exp.name,
+            ctx.retrain_work.display()
+        );
+    }
     let mut ood_done: Vec<OodRow> = if Path::new(&ood_path).exists() {
         read_ood_rows(&ood_path).with_context(|| format!("reading {}", ood_path.display()))?
     } else {
@@ -340,6 +349,9 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
     let total = jobs.len();
     for (i, job) in jobs.iter().enumerate() {
         if done.iter().any(|r| job.matches(r)) {
+            // A kill between its row and this removal leaves the finished job's checkpoints.
+            checkpoint(ctx, job, "").remove()?;
+            checkpoint(ctx, job, "-finetune").remove()?;
             continue;
         }
         let several = ctx.exp.models.len() > 1;

@@ -9,7 +9,7 @@ use super::Ctx;
 use crate::dynamics::EpochSource;
 use crate::dynamics::store::StoreReader;
 use crate::report::{ArchRow, read_arch_rows};
-use crate::score::rows::{ScoreRow, read_scores};
+use crate::score::rows::ScoreRow;
 use crate::score::{self, Scorer};
 use crate::train::fit::{FitOptions, INIT, derive_seed};
 use crate::train::model::InputShape;
@@ -64,26 +64,75 @@ pub(crate) fn model_work(ctx: &Ctx<'_>, model: usize) -> PathBuf {
     }
 }
 
+/// The producer fingerprint of model number `model`'s dynamics store (what decides the
+/// recording: data, model, training, seed, dynamics view; see [`crate::experiment::Provenance::recording`]).
+pub(crate) fn producer(ctx: &Ctx<'_>, model: usize) -> u64 {
+    ctx.provenance
+        .recording()
+        .fingerprint(&format!("dynamics of {}", ctx.exp.models[model].name))
+}
+
+/// Fails unless the store at `path` holds the dynamics of this training set, recorded by this
+/// experiment (a copy from another folder, or one left before the data changed, is refused).
+fn check_store(ctx: &Ctx<'_>, model: usize, path: &std::path::Path) -> Result<Option<usize>> {
+    let reader = match StoreReader::open(path) {
+        Ok(r) => r,
+        Err(crate::dynamics::DynamicsError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let train = &ctx.splits.train;
+    let shape = reader.shape();
+    let want = producer(ctx, model);
+    let fix = "delete the results folder's work/ to record it anew";
+    if shape.samples != train.len() || reader.labels() != Some(train.labels()) {
+        anyhow::bail!(
+            "{}: holds the dynamics of {} samples with other labels than this run's {} training samples: it belongs to another dataset or subset; {fix}",
+            path.display(),
+            shape.samples,
+            train.len()
+        );
+    }
+    if reader.producer() != want && !(ctx.legacy && reader.producer() == 0) {
+        anyhow::bail!(
+            "{}: was recorded by another experiment (producer fingerprint {:016x}, this experiment {want:016x}); {fix}",
+            path.display(),
+            reader.producer()
+        );
+    }
+    Ok(Some(shape.epochs))
+}
+
 /// Trains model number `model` on the full set while recording its dynamics (unless the
-/// store is complete); its row of `archs.csv` when known.
+/// scoring run is finished: its row written, its store complete); its row of `archs.csv`.
 fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
     let exp = ctx.exp;
     let work = model_work(ctx, model);
     let spec = &exp.models[model];
     let store = work.join("dynamics.dyn");
     let row_path = work.join("scoring_run.csv");
-    if let Ok(r) = StoreReader::open(&store)
-        && r.shape().epochs == exp.train.epochs
+    let checkpoint = Checkpoint::new(work.join("checkpoint-scoring"));
+    let recorded = check_store(ctx, model, &store)?;
+    // The row is written last: with it and a complete store the run is finished.
+    let row = read_arch_rows(&row_path)
+        .ok()
+        .and_then(|r| r.into_iter().next());
+    if recorded == Some(exp.train.epochs)
+        && let Some(row) = row
     {
         eprintln!(
             "scoring run {}: {} epochs of dynamics already recorded in {}",
             spec.name,
-            r.shape().epochs,
+            exp.train.epochs,
             store.display()
         );
-        return Ok(read_arch_rows(&row_path)
-            .ok()
-            .and_then(|r| r.into_iter().next()));
+        checkpoint
+            .remove()
+            .context("removing the scoring run's checkpoint")?;
+        return Ok(Some(row));
     }
     if let Some(shard) = ctx.opts.shard {
         anyhow::bail!(
@@ -95,9 +144,13 @@ fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
     }
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let train = &ctx.splits.train;
-    let mut recorder = Recorder::open(&store, train.labels(), input_shape(ctx).classes)?;
+    let producer = match recorded {
+        Some(_) if ctx.legacy => StoreReader::open(&store)?.producer(),
+        _ => producer(ctx, model),
+    };
+    let mut recorder =
+        Recorder::open_for(&store, train.labels(), input_shape(ctx).classes, producer)?;
     let mut progress = Progress::new(ctx.opts.log_epochs);
-    let checkpoint = Checkpoint::new(work.join("checkpoint-scoring"));
     let start_epoch = checkpoint.epochs_done()?.unwrap_or(0);
     let opts = FitOptions {
         spec: &exp.train,
@@ -168,24 +221,17 @@ pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, Option<Arch
         .filter(|m| !seeded(*m))
         .collect();
     let path = |m: &dyn Scorer| dir.join(format!("{}.csv", m.info().name));
+    // Scores are always computed from the (checked) store, never read back: a scores file
+    // cannot say what produced it, and one pass over the store is cheap beside training.
     let mut by_method = Vec::new();
-    let mut missing = Vec::new();
-    for m in methods {
-        match read_scores(&path(m)) {
-            Ok(rows) if rows.len() == n => {
-                by_method.push((m, rows.iter().map(|r| r.score).collect()))
-            }
-            _ => missing.push(m),
-        }
-    }
-    if !missing.is_empty() {
+    if !methods.is_empty() {
         let store = work.join("dynamics.dyn");
         let mut reader = StoreReader::open(&store)?;
         let started = std::time::Instant::now();
-        let scores = score::score_all(&mut reader, &missing, &ctx.exp.score_params)
+        let scores = score::score_all(&mut reader, &methods, &ctx.exp.score_params)
             .with_context(|| format!("scoring {}", store.display()))?;
         let labels = ctx.splits.train.labels();
-        for (m, s) in missing.iter().zip(scores) {
+        for (m, s) in methods.iter().zip(scores) {
             let rows: Vec<ScoreRow> = s
                 .iter()
                 .enumerate()
@@ -195,10 +241,12 @@ pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, Option<Arch
                     score,
                 })
                 .collect();
-            crate::atomic::write_csv(&path(*m), &rows)?;
+            if ctx.opts.shard.is_none() {
+                crate::atomic::write_csv(&path(*m), &rows)?;
+            }
             by_method.push((*m, s));
         }
-        let names: Vec<_> = missing.iter().map(|m| m.info().name).collect();
+        let names: Vec<_> = methods.iter().map(|m| m.info().name).collect();
         eprintln!(
             "scored {n} samples with {} in {:.2}s -> {}",
             names.join(", "),

@@ -18,8 +18,10 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
     let ood_csv = dir.join("ood.csv");
     // An experiment without retrains (scoring runs only) has archs.csv and no main.csv.
     let rows = if csv.exists() || !archs_csv.exists() {
-        read_rows(&csv)
-            .with_context(|| format!("reading {} (run the experiment first)", csv.display()))?
+        let rows = read_rows(&csv)
+            .with_context(|| format!("reading {} (run the experiment first)", csv.display()))?;
+        super::check_rows(&rows, &csv).map_err(anyhow::Error::msg)?;
+        rows
     } else {
         Vec::new()
     };
@@ -30,7 +32,10 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
     };
     let ood = match ood_csv.exists() {
         true => {
-            read_ood_rows(&ood_csv).with_context(|| format!("reading {}", ood_csv.display()))?
+            let rows = read_ood_rows(&ood_csv)
+                .with_context(|| format!("reading {}", ood_csv.display()))?;
+            super::check_ood_rows(&rows, &ood_csv).map_err(anyhow::Error::msg)?;
+            rows
         }
         false => Vec::new(),
     };

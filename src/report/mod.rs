@@ -229,6 +229,100 @@ pub fn read_rows(path: &Path) -> Result<Vec<MainRow>, csv::Error> {
     csv::Reader::from_path(path)?.deserialize().collect()
 }
 
+/// Checks rows read from `path` before any table or figure is drawn from them: at least one
+/// row, every number finite and in its range, no run twice. A `main.csv` edited by hand or
+/// damaged would otherwise give NaN tables (or a panic inside the statistics).
+pub fn check_rows(rows: &[MainRow], path: &Path) -> Result<(), String> {
+    let at = |i: usize, what: String| {
+        format!(
+            "{}: row {}: {what}; fix or delete the row, or re-run the experiment to rewrite the file",
+            path.display(),
+            i + 2
+        )
+    };
+    if rows.is_empty() {
+        return Err(format!(
+            "{}: holds no rows; re-run the experiment to write it (the README and tables are left as they were)",
+            path.display()
+        ));
+    }
+    let unit = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in rows.iter().enumerate() {
+        let bad = [
+            (
+                "prune_ratio",
+                r.prune_ratio,
+                r.prune_ratio.is_finite() && (0.0..1.0).contains(&r.prune_ratio),
+            ),
+            (
+                "keep_fraction",
+                r.keep_fraction,
+                r.keep_fraction.is_finite() && r.keep_fraction > 0.0 && r.keep_fraction <= 1.0,
+            ),
+            ("test_acc", r.test_acc, unit(r.test_acc)),
+            (
+                "real_acc",
+                r.real_acc.unwrap_or(0.0),
+                r.real_acc.is_none_or(unit),
+            ),
+            (
+                "finetune_acc",
+                r.finetune_acc.unwrap_or(0.0),
+                r.finetune_acc.is_none_or(unit),
+            ),
+        ]
+        .into_iter()
+        .find(|(_, _, ok)| !ok);
+        if let Some((name, value, _)) = bad {
+            return Err(at(
+                i,
+                format!("{name} {value} is not a finite value in its range"),
+            ));
+        }
+        if r.method.is_empty() || r.arch.is_empty() {
+            return Err(at(i, "the method or arch column is empty".into()));
+        }
+        let key = (
+            r.method.clone(),
+            r.prune_ratio.to_bits(),
+            r.seed,
+            r.arch.clone(),
+            r.source().to_owned(),
+        );
+        if !seen.insert(key) {
+            return Err(at(
+                i,
+                format!(
+                    "method {} at prune ratio {} seed {} on {} appears twice",
+                    r.method, r.prune_ratio, r.seed, r.arch
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks OOD rows read from `path`: every metric finite and in [0, 1].
+pub fn check_ood_rows(rows: &[OodRow], path: &Path) -> Result<(), String> {
+    for (i, r) in rows.iter().enumerate() {
+        for (name, v) in [
+            ("auroc", r.auroc),
+            ("fpr_at_95_tpr", r.fpr_at_95_tpr),
+            ("aupr_in", r.aupr_in),
+        ] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return Err(format!(
+                    "{}: row {}: {name} {v} is not a finite value in [0, 1]; fix or delete the row, or re-run the experiment",
+                    path.display(),
+                    i + 2
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Mean and sample standard deviation.
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;

@@ -74,13 +74,30 @@ fn with_ext(stem: &Path, ext: &str) -> PathBuf {
     stem.with_extension(ext)
 }
 
-/// Draws with `draw` into `<stem>.svg` and `<stem>.png`.
+/// Encodes an RGB buffer as PNG and writes it atomically.
+fn write_png(path: &Path, (width, height): (u32, u32), rgb: Vec<u8>) -> Result<(), String> {
+    let image = image::RgbImage::from_raw(width, height, rgb)
+        .ok_or_else(|| format!("{}: the drawing buffer has the wrong size", path.display()))?;
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| format!("encoding {}: {e}", path.display()))?;
+    crate::atomic::write(path, &bytes.into_inner()).map_err(|e| e.to_string())
+}
+
+/// Draws with `draw` into `<stem>.svg` and `<stem>.png`, each rendered in memory and written
+/// atomically (a kill never leaves half a figure).
 macro_rules! svg_and_png {
     ($stem:expr, $size:expr, $draw:ident ( $($arg:expr),* )) => {{
         let stem: &Path = $stem;
+        let size: (u32, u32) = $size;
         fonts();
-        $draw(SVGBackend::new(&with_ext(stem, "svg"), $size).into_drawing_area(), $($arg),*)?;
-        $draw(BitMapBackend::new(&with_ext(stem, "png"), $size).into_drawing_area(), $($arg),*)
+        let mut svg = String::new();
+        $draw(SVGBackend::with_string(&mut svg, size).into_drawing_area(), $($arg),*)?;
+        crate::atomic::write(&with_ext(stem, "svg"), svg.as_bytes()).map_err(|e| e.to_string())?;
+        let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
+        $draw(BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area(), $($arg),*)?;
+        write_png(&with_ext(stem, "png"), size, rgb)
     }};
 }
 
@@ -292,7 +309,8 @@ pub fn image_grid_png(
         .sum::<u32>()
         + GAP;
     fonts();
-    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    let mut rgb = vec![0u8; width as usize * height as usize * 3];
+    let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
     let e = |e: DrawingAreaErrorKind<_>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
     let mut y0 = 0i32;
@@ -339,5 +357,7 @@ pub fn image_grid_png(
         }
         y0 += (rows_of(indices.len()) * cell.1) as i32;
     }
-    root.present().map_err(e)
+    root.present().map_err(e)?;
+    drop(root);
+    write_png(path, (width, height), rgb)
 }

@@ -13,14 +13,18 @@
 //! - `paper` (default): the K - J + 1 windows above. A window takes the std of the values seen
 //!   in it (at least 2, else the window is not counted); the score averages the counted
 //!   windows, and is 0 for a sample with none.
-//! - `released_code`: as the authors' released code does it. Each sample keeps a window of its
-//!   last J *seen* values, so an epoch where it was not seen leaves the window unshifted. The
-//!   window's std (of the values it holds, when at least 2) is added after every epoch
-//!   k = J..K-1 (1-based: the window ending at the last epoch is never added), and the sum is
-//!   divided by K - J. Needs K > J.
+//! - `released_code`: exactly the authors' `ImageNet/get_coreset.py` (BAAI-DCAI/Dataset-Pruning).
+//!   Each sample has a window of J values, zero-filled at the start; after every epoch in which
+//!   the sample was seen its value shifts in (the oldest drops out), an unseen epoch leaves the
+//!   window as it is. After epochs k = J-1 .. K-2 (0-based: the window ending at the last epoch
+//!   is never added) the std (ddof 1) of all J values, zeros included, times 10, is added; the
+//!   score is the sum divided by K - J. Needs K > J. (Their probability files mark "not seen" by
+//!   a probability of exactly 0; dynunc uses the recorded seen flag.)
 //!
-//! When every sample is seen every epoch, `released_code` equals `paper` with the last window
-//! dropped. Memory is N x J values plus a few numbers per sample; each epoch costs O(N).
+//! When every sample is seen every epoch, `released_code` is 10 times `paper` with the last
+//! window dropped. Every window's std is computed in two passes over its values in f64 (mean,
+//! then squared deviations), so near-constant windows (p = 1 - 1e-6, one-ulp steps) keep their
+//! precision; memory is N x J values plus a few numbers per sample; each epoch costs O(N J).
 
 use rayon::prelude::*;
 
@@ -99,7 +103,13 @@ impl Scorer for DynUnc {
             mode,
             j,
             epochs: k,
-            ring: vec![f32::NAN; n * j],
+            ring: vec![
+                match mode {
+                    WindowMode::Paper => f32::NAN,
+                    WindowMode::ReleasedCode => 0.0,
+                };
+                n * j
+            ],
             state: vec![SampleState::default(); n],
         }))
     }
@@ -109,18 +119,14 @@ struct DynUncPass {
     mode: WindowMode,
     j: usize,
     epochs: usize,
-    /// Sample-major ring of the last J values (NaN = no value).
+    /// Sample-major ring of the last J values (NaN = no value; `released_code` starts at 0).
     ring: Vec<f32>,
     state: Vec<SampleState>,
 }
 
-/// One sample's running window and score.
+/// One sample's window position and running score.
 #[derive(Debug, Clone, Copy, Default)]
 struct SampleState {
-    /// Sum and sum of squares of the values in the ring, and how many there are.
-    sum: f64,
-    sq: f64,
-    n: u32,
     /// Values seen so far (the released-code ring position).
     seen: u32,
     /// Sum of window stds, and the number of windows with a std (the paper's divisor).
@@ -128,40 +134,24 @@ struct SampleState {
     windows: u32,
 }
 
-impl SampleState {
-    /// Replaces `*slot` by `value` (NaN = none), keeping the window sums current.
-    fn put(&mut self, slot: &mut f32, value: f32) {
-        if !slot.is_nan() {
-            let old = f64::from(*slot);
-            self.sum -= old;
-            self.sq -= old * old;
-            self.n -= 1;
-        }
-        if !value.is_nan() {
-            let v = f64::from(value);
-            self.sum += v;
-            self.sq += v * v;
-            self.n += 1;
-        }
-        *slot = value;
+/// Sample standard deviation (ddof = 1) of the values in `slots` that are not NaN, in two
+/// passes in f64; `None` with fewer than two values.
+fn window_std(slots: &[f32]) -> Option<f64> {
+    let values = || slots.iter().filter(|v| !v.is_nan()).map(|&v| f64::from(v));
+    let n = values().count();
+    if n < 2 {
+        return None;
     }
-
-    /// Sample standard deviation (ddof = 1) of the window; `None` with fewer than two values.
-    fn std(&self) -> Option<f64> {
-        (self.n >= 2).then(|| {
-            let n = f64::from(self.n);
-            ((self.sq - self.sum * self.sum / n) / (n - 1.0))
-                .max(0.0)
-                .sqrt()
-        })
-    }
+    let mean = values().sum::<f64>() / n as f64;
+    let squares: f64 = values().map(|v| (v - mean) * (v - mean)).sum();
+    Some((squares / (n - 1) as f64).sqrt())
 }
 
 const CHUNK: usize = 4096;
 
 impl Accumulator for DynUncPass {
-    /// O(1) per sample: the window's sums are updated by the value entering and the one leaving
-    /// (in f64; p is in [0, 1], so the cancellation error is around 1e-15, far below any score).
+    /// O(J) per sample: the new value enters the ring and a counted window's std is taken
+    /// over the ring in two passes.
     fn observe(&mut self, epoch: usize, cols: &EpochColumns) {
         let (j, mode) = (self.j, self.mode);
         let count_window = match mode {
@@ -180,16 +170,15 @@ impl Accumulator for DynUncPass {
                     let was_seen = cols.seen(s);
                     match mode {
                         WindowMode::Paper => {
-                            let v = if was_seen { cols.p_true[s] } else { f32::NAN };
-                            st.put(&mut slots[epoch % j], v);
+                            slots[epoch % j] = if was_seen { cols.p_true[s] } else { f32::NAN };
                         }
                         WindowMode::ReleasedCode if was_seen => {
-                            st.put(&mut slots[st.seen as usize % j], cols.p_true[s]);
+                            slots[st.seen as usize % j] = cols.p_true[s];
                         }
                         WindowMode::ReleasedCode => {}
                     }
                     st.seen += u32::from(was_seen);
-                    if count_window && let Some(sd) = st.std() {
+                    if count_window && let Some(sd) = window_std(slots) {
                         st.total += sd;
                         st.windows += 1;
                     }
@@ -204,7 +193,7 @@ impl Accumulator for DynUncPass {
             .map(|st| match self.mode {
                 WindowMode::Paper if st.windows > 0 => (st.total / f64::from(st.windows)) as f32,
                 WindowMode::Paper => 0.0,
-                WindowMode::ReleasedCode => (st.total / released_windows) as f32,
+                WindowMode::ReleasedCode => (10.0 * st.total / released_windows) as f32,
             })
             .collect()
     }

@@ -87,8 +87,44 @@ pub fn ranking(scores: &[f32], keep: Keep, among: impl Iterator<Item = usize>) -
     order
 }
 
+/// Per-class quotas that sum to exactly [`kept_count`]`(n, keep_fraction)` (the largest
+/// remainder method): each class first gets floor(fraction x its size), then the samples still
+/// to place go one each to the classes with the largest fractional parts, ties to the lower
+/// class. A class can get 0 when the global count is smaller than the number of classes.
+pub fn class_quotas(sizes: &[usize], keep_fraction: f64) -> Vec<usize> {
+    let total = kept_count(sizes.iter().sum(), keep_fraction);
+    let ideal: Vec<f64> = sizes.iter().map(|&n| n as f64 * keep_fraction).collect();
+    let mut quotas: Vec<usize> = ideal
+        .iter()
+        .zip(sizes)
+        .map(|(q, &n)| (q.floor() as usize).min(n))
+        .collect();
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (ideal[a] - ideal[a].floor(), ideal[b] - ideal[b].floor());
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    let mut missing = total.saturating_sub(quotas.iter().sum());
+    // One pass by remainder; a further pass (only needed where rounding left a class full)
+    // fills any class with room, in the same order.
+    while missing > 0 {
+        let before = missing;
+        for &c in &order {
+            if missing > 0 && quotas[c] < sizes[c] {
+                quotas[c] += 1;
+                missing -= 1;
+            }
+        }
+        if missing == before {
+            break;
+        }
+    }
+    quotas
+}
+
 /// Keeps the best `keep_fraction` of samples: globally (the paper's default), or with
-/// `labels` given, per class with quota round(fraction x class size).
+/// `labels` given, per class with the quotas of [`class_quotas`] (summing to the global
+/// count).
 pub fn select(
     scores: &[f32],
     keep_fraction: f64,
@@ -115,8 +151,9 @@ pub fn select(
             for (i, &l) in labels.iter().enumerate() {
                 members[l as usize].push(i);
             }
-            for class in members.into_iter().filter(|m| !m.is_empty()) {
-                let quota = kept_count(class.len(), keep_fraction);
+            let sizes: Vec<usize> = members.iter().map(Vec::len).collect();
+            let quotas = class_quotas(&sizes, keep_fraction);
+            for (class, quota) in members.into_iter().zip(quotas) {
                 for &i in ranking(scores, keep, class.into_iter()).iter().take(quota) {
                     is_kept[i] = true;
                 }

@@ -1,8 +1,6 @@
 //! The training loop: owned, seeded epoch order; augmentation; optimizer steps; observers;
 //! a checkpoint after every epoch so an interrupted run resumes where it stopped.
 
-use std::path::{Path, PathBuf};
-
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -10,11 +8,11 @@ use burn::optim::{
     AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig,
 };
 use burn::prelude::*;
-use burn::store::ModuleRecord;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use super::checkpoint::Checkpoint;
 use super::observer::{BatchOutputs, Observer, RunInfo};
 use super::schedule::rate;
 use super::{Model, OptimizerSpec, TrainError, TrainSpec, View};
@@ -38,93 +36,6 @@ const ORDER: u64 = 1;
 const AUGMENT: u64 = 2;
 /// Stream of the weight initialisation.
 pub const INIT: u64 = 3;
-
-/// Where a run keeps its per-epoch checkpoint.
-#[derive(Debug, Clone)]
-pub struct Checkpoint {
-    dir: PathBuf,
-}
-
-impl Checkpoint {
-    /// A checkpoint in `dir`.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
-    }
-
-    fn err(&self, what: impl ToString) -> TrainError {
-        TrainError::Checkpoint {
-            path: self.dir.display().to_string(),
-            what: what.to_string(),
-        }
-    }
-
-    /// Epochs completed by the saved state, if any.
-    pub fn epochs_done(&self) -> Result<Option<usize>, TrainError> {
-        match std::fs::read_to_string(self.dir.join("epochs_done")) {
-            Ok(s) => s
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| self.err(format!("unreadable epoch count `{}`", s.trim()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.err(e)),
-        }
-    }
-
-    fn save(
-        &self,
-        model: &Model,
-        optim: &ModuleOptimizer,
-        epochs_done: usize,
-    ) -> Result<(), TrainError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| self.err(e))?;
-        let tmp_model = self.dir.join("model.bpk.tmp");
-        let tmp_optim = self.dir.join("optim.bpk.tmp");
-        model
-            .clone()
-            .into_record()
-            .save(&tmp_model)
-            .map_err(|e| self.err(format!("{e:?}")))?;
-        optim
-            .save(&tmp_optim)
-            .map_err(|e| self.err(format!("{e:?}")))?;
-        // The epoch count is written last: it names which files are complete.
-        let rename = |from: &Path, to: &str| {
-            std::fs::rename(from, self.dir.join(to)).map_err(|e| self.err(e))
-        };
-        rename(&tmp_model, "model.bpk")?;
-        rename(&tmp_optim, "optim.bpk")?;
-        crate::atomic::write(
-            &self.dir.join("epochs_done"),
-            epochs_done.to_string().as_bytes(),
-        )
-        .map_err(|e| self.err(e))
-    }
-
-    fn load(
-        &self,
-        model: Model,
-        optim: ModuleOptimizer,
-    ) -> Result<(Model, ModuleOptimizer), TrainError> {
-        let record = ModuleRecord::load(self.dir.join("model.bpk"))
-            .map_err(|e| self.err(format!("{e:?}")))?;
-        let model = model
-            .try_load_record(record)
-            .map_err(|e| self.err(format!("{e:?}")))?;
-        let optim = optim
-            .load(self.dir.join("optim.bpk"))
-            .map_err(|e| self.err(format!("{e:?}")))?;
-        Ok((model, optim))
-    }
-
-    /// Removes the checkpoint (after the run's result is safely written).
-    pub fn remove(&self) -> std::io::Result<()> {
-        match std::fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
-}
 
 fn optimizer(spec: &TrainSpec) -> ModuleOptimizer {
     let decay = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
@@ -377,6 +288,7 @@ pub fn fit(
         epochs,
         batches,
         start_epoch: start,
+        samples: n,
     };
     for o in observers.iter_mut() {
         o.run_start(&info)?;
@@ -404,6 +316,10 @@ pub fn fit(
             (d.clone(), loss)
         })
         .collect();
+    // A mean cross-entropy of 100 x ln(classes) (230 for 10 classes, ~100x a fresh model's)
+    // means the logits are hundreds apart in the wrong direction: training has diverged even
+    // where the loss is still finite (Adam at lr 1e6 reaches 3e15 without a NaN).
+    let diverged = 100.0 * (set.classes().max(2) as f32).ln();
     let mut step = start * batches;
     for epoch in start..epochs {
         for o in observers.iter_mut() {
@@ -452,7 +368,7 @@ pub fn fit(
                 }
             }
             let loss_value: f32 = parts.iter().map(|p| p.loss).sum();
-            if !loss_value.is_finite() {
+            if !loss_value.is_finite() || loss_value > diverged {
                 return Err(TrainError::NonFiniteLoss {
                     loss: loss_value,
                     epoch: epoch + 1,

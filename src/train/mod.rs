@@ -2,6 +2,7 @@
 //! observers that watch it (dynamics recorder, progress bars).
 
 pub mod backend;
+pub mod checkpoint;
 pub mod fit;
 pub mod model;
 pub mod observer;
@@ -14,7 +15,8 @@ use thiserror::Error;
 
 pub use crate::data::augment::Augment;
 pub use backend::BackendChoice;
-pub use fit::{Checkpoint, evaluate, fit};
+pub use checkpoint::Checkpoint;
+pub use fit::{evaluate, fit};
 pub use model::{Arch, Model, ModelSpec};
 pub use observer::{Observer, RunInfo};
 pub use schedule::Schedule;
@@ -78,7 +80,7 @@ pub struct TrainSpec {
 pub enum TrainError {
     /// The loss became NaN or infinite.
     #[error(
-        "the loss is {loss} at epoch {epoch}, batch {batch} (learning rate {lr:.3e}): training diverged; lower train.lr, add warm-up (train.warmup_epochs) or check the data"
+        "the loss is {loss} at epoch {epoch}, batch {batch} (learning rate {lr:.3e}): training diverged (a loss that is not finite or above 100 x ln(classes)); lower train.lr, add warm-up (train.warmup_epochs) or check the data"
     )]
     NonFiniteLoss {
         /// Loss value.

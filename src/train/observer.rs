@@ -13,6 +13,8 @@ pub struct RunInfo {
     pub batches: usize,
     /// First epoch trained (0-based; above 0 when resumed).
     pub start_epoch: usize,
+    /// Samples per epoch.
+    pub samples: usize,
 }
 
 /// One training batch's per-sample outputs, on the CPU.

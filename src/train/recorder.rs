@@ -19,8 +19,19 @@ pub struct Recorder {
 impl Recorder {
     /// Opens (or resumes) the store at `path` for a training set with these labels.
     pub fn open(path: &Path, labels: &[u32], classes: usize) -> Result<Self, DynamicsError> {
+        Self::open_for(path, labels, classes, 0)
+    }
+
+    /// As [`Recorder::open`], for a store recorded by `producer` (see
+    /// [`StoreWriter::open_for`]).
+    pub fn open_for(
+        path: &Path,
+        labels: &[u32],
+        classes: usize,
+        producer: u64,
+    ) -> Result<Self, DynamicsError> {
         Ok(Self {
-            writer: StoreWriter::open(path, labels, classes, FieldSet::ALL)?,
+            writer: StoreWriter::open_for(path, labels, classes, FieldSet::ALL, producer)?,
             epoch: EpochColumns::unseen(labels.len()),
             samples: labels.len(),
         })

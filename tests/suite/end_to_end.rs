@@ -148,10 +148,7 @@ fn killed_run_resumes_to_the_same_results() {
 
     // Kill -9 once the scoring run has checkpointed its second epoch, then once a retrain
     // has finished: each time the same command continues.
-    for marker in [
-        "r/work/checkpoint-scoring/epochs_done",
-        "r/work/finished.csv",
-    ] {
+    for marker in ["r/work/checkpoint-scoring/manifest", "r/work/finished.csv"] {
         let mut child = bin()
             .current_dir(dir.path())
             .args(["run", file.to_str().unwrap()])
@@ -773,7 +770,7 @@ fn every_retrain_is_fine_tuned_on_the_second_dataset() {
     }
     let out = p(dir.path(), "results");
     let finetune = format!(
-        "finetune:\n  data:\n    path: {}\n  train:\n    epochs: 2\n    batch_size: 40\n    lr: 0.002\n",
+        "finetune:\n  data:\n    dataset: idx\n    path: {}\n  train:\n    epochs: 2\n    batch_size: 40\n    lr: 0.002\n",
         second.display()
     );
     let yaml = tiny_experiment("ft", &data, &out, &finetune)
@@ -816,13 +813,16 @@ fn every_retrain_is_fine_tuned_on_the_second_dataset() {
     );
 
     // Problems inside finetune: are reported with their path.
-    let bad = yaml.replace("    epochs: 2\n", "    epochs: 0\n").replace(
-        &format!("    path: {}\n", second.display()),
-        &format!(
-            "    path: {}\n    dataset: imagefolder\n    image_size: 16\n",
-            second.display()
-        ),
-    );
+    let bad = yaml
+        .replace("    epochs: 2\n", "    epochs: 0\n")
+        .replace("    dataset: idx\n", "")
+        .replace(
+            &format!("    path: {}\n", second.display()),
+            &format!(
+                "    path: {}\n    dataset: imagefolder\n    image_size: 16\n",
+                second.display()
+            ),
+        );
     std::fs::write(&file, bad).unwrap();
     let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
     assert!(

@@ -276,7 +276,8 @@ impl ModuleVisitor for Values {
 fn a_swin_checkpoint_resumes_to_the_same_model() {
     use dynunc::data::Images;
     use dynunc::data::augment::Normalize;
-    use dynunc::train::fit::{Checkpoint, FitOptions, fit};
+    use dynunc::train::Checkpoint;
+    use dynunc::train::fit::{FitOptions, fit};
     use dynunc::train::{Arch, OptimizerSpec, Schedule, TrainSpec, View};
     let set = crate::common::synthetic(48, 9);
     let images = Images::from(set.clone());

@@ -1,7 +1,7 @@
 //! Selection: global and per-class, both directions, ties, and the range checks.
 
 use dynunc::score::Keep;
-use dynunc::select::{Amount, kept_count, select};
+use dynunc::select::{Amount, class_quotas, kept_count, select};
 
 const SCORES: [f32; 5] = [0.5, 0.9, 0.5, 0.1, 0.7];
 
@@ -26,6 +26,50 @@ fn class_balanced_quotas() {
     let sel = select(&SCORES, 0.5, Keep::Highest, Some(&[0, 0, 1, 1, 1])).unwrap();
     assert_eq!(sel.kept, vec![1, 2, 4]);
     assert_eq!(sel.pruned, vec![0, 3]);
+}
+
+#[test]
+fn class_quotas_sum_to_the_global_count() {
+    // 10 classes of 7 at keep 0.5: 35 asked. Each class's ideal is 3.5; rounding each half up
+    // kept 40. Largest remainder: 3 each (30), the 5 left to classes 0..4 (equal remainders,
+    // lower class first).
+    let q = class_quotas(&[7; 10], 0.5);
+    assert_eq!(q, vec![4, 4, 4, 4, 4, 3, 3, 3, 3, 3]);
+    let labels: Vec<u32> = (0..70).map(|i| i % 10).collect();
+    let scores: Vec<f32> = (0..70).map(|i| i as f32).collect();
+    assert_eq!(
+        select(&scores, 0.5, Keep::Highest, Some(&labels))
+            .unwrap()
+            .kept
+            .len(),
+        35
+    );
+    // Sizes 5, 3, 2 at keep 0.3: total round(3.0) = 3; ideals 1.5, 0.9, 0.6 -> floors 1, 0, 0,
+    // then remainders 0.9 (class 1) and 0.6 (class 2).
+    assert_eq!(class_quotas(&[5, 3, 2], 0.3), vec![1, 1, 1]);
+    // Fewer kept than classes: some classes get none, the sum stays exact.
+    assert_eq!(class_quotas(&[3, 3, 3, 3], 0.1).iter().sum::<usize>(), 1);
+    // An empty class takes nothing.
+    assert_eq!(class_quotas(&[4, 0, 4], 0.5), vec![2, 0, 2]);
+    // Random sizes and fractions: always the global count.
+    let mut x = 12345u64;
+    for _ in 0..500 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let sizes: Vec<usize> = (0..1 + (x >> 60) as usize)
+            .map(|c| ((x >> (c * 3)) % 40) as usize)
+            .collect();
+        let f = ((x >> 20) % 1000 + 1) as f64 / 1000.0;
+        let q = class_quotas(&sizes, f);
+        let n: usize = sizes.iter().sum();
+        assert_eq!(
+            q.iter().sum::<usize>(),
+            kept_count(n, f),
+            "{sizes:?} at {f}"
+        );
+        assert!(q.iter().zip(&sizes).all(|(q, s)| q <= s));
+    }
 }
 
 #[test]

@@ -176,13 +176,24 @@ fn npy_round_trip_and_bad_files() {
 
     // Fortran order: column-major data.
     let mut fortran = header_in("<f4", "(2, 3)", "True");
-    for v in [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0] {
+    for v in [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6] {
         fortran.extend_from_slice(&v.to_le_bytes());
     }
     std::fs::write(&path, &fortran).unwrap();
     let d = npy::read_probabilities(&path).unwrap();
-    assert_eq!(d.epochs[0].p_true, vec![1.0, 2.0]);
-    assert_eq!(d.epochs[2].p_true, vec![5.0, 6.0]);
+    assert_eq!(d.epochs[0].p_true, vec![0.1, 0.2]);
+    assert_eq!(d.epochs[2].p_true, vec![0.5, 0.6]);
+
+    // Not probabilities (logits, percentages): refused with the value and where it is.
+    npy::write_probabilities(&path, &[vec![0.1, 0.2], vec![0.3, 4.5]]).unwrap();
+    let err = npy::read_probabilities(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("value 4.5 at sample 1, epoch 2") && err.contains("[0, 1]"),
+        "{err}"
+    );
+    npy::write_probabilities(&path, &[vec![f32::NAN, 0.2]]).unwrap();
+    let err = npy::read_probabilities(&path).unwrap_err().to_string();
+    assert!(err.contains("value NaN at sample 0, epoch 1"), "{err}");
 }
 
 /// A deterministic "probability" for sample `i` at epoch `k`.
