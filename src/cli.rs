@@ -88,8 +88,8 @@ pub struct ScoreArgs {
     /// Dyn-Unc window length J, in epochs.
     #[arg(long, default_value_t = 10)]
     pub window: usize,
-    /// Dyn-Unc window convention: `paper` (K-J+1 windows) or `released_code` (K-J windows over
-    /// each sample's seen epochs, as the authors' code).
+    /// Dyn-Unc window convention: `paper` (K-J+1 windows) or `released_code` (exactly the
+    /// authors' get_coreset.py: zero-filled windows of seen values, K-J of them, std x 10).
     #[arg(long, default_value = "paper")]
     pub windows: WindowMode,
     /// EL2N epoch (1-based); default 10% into training.

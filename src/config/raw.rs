@@ -290,7 +290,9 @@ pub struct RawScoring {
     pub methods: Vec<String>,
     /// Dyn-Unc window J. Default 10.
     pub window: usize,
-    /// Dyn-Unc windows: `paper` (default) or `released_code`.
+    /// Dyn-Unc windows: `paper` (default: the K-J+1 windows of the paper) or `released_code`
+    /// (exactly the authors' `get_coreset.py`: zero-filled windows of seen values, K-J of
+    /// them, each std times 10).
     pub windows: String,
     /// EL2N epoch (1-based). Default: 10% into training.
     pub el2n_epoch: Option<usize>,

@@ -351,3 +351,35 @@ fn methods_needing_fields_an_import_lacks_are_refused() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn a_run_without_a_terminal_prints_heartbeat_lines() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 60, 20);
+    let out = p(dir.path(), "results");
+    let file = p(dir.path(), "h.yaml");
+    std::fs::write(&file, small("h", &data, &out, "")).unwrap();
+    // stderr is a pipe here; a heartbeat every 0 s prints one per batch.
+    let o = bin()
+        .current_dir(dir.path())
+        .env("DYNUNC_HEARTBEAT_SECS", "0")
+        .args(["run", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let beats: Vec<&str> = err.lines().filter(|l| l.contains("img/s, ETA")).collect();
+    assert!(
+        beats
+            .iter()
+            .any(|l| l.starts_with("scoring run: epoch 1/3, batch 1/2")),
+        "{beats:?}"
+    );
+    assert!(
+        beats
+            .iter()
+            .any(|l| l.contains("dyn_unc 50% s0: epoch 3/3")),
+        "{beats:?}"
+    );
+}
