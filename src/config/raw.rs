@@ -286,7 +286,8 @@ impl Default for RawDynamics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawScoring {
-    /// Methods to compare. Default: every registered one.
+    /// Methods to compare. Default: the paper's comparison, `[dyn_unc, random, forgetting,
+    /// el2n, uncertainty]`; `dynunc methods` lists them all (also `aum`, `acc_margin`, `dual`).
     pub methods: Vec<String>,
     /// Dyn-Unc window J. Default 10.
     pub window: usize,
@@ -305,9 +306,9 @@ pub struct RawScoring {
 impl Default for RawScoring {
     fn default() -> Self {
         Self {
-            methods: crate::score::names()
-                .into_iter()
-                .map(String::from)
+            methods: crate::score::PAPER_METHODS
+                .iter()
+                .map(|s| s.to_string())
                 .collect(),
             window: 10,
             windows: "paper".into(),

@@ -26,10 +26,9 @@
 //! then squared deviations), so near-constant windows (p = 1 - 1e-6, one-ulp steps) keep their
 //! precision; memory is N x J values plus a few numbers per sample; each epoch costs O(N J).
 
-use rayon::prelude::*;
-
+use super::window::{WindowPass, check_window};
 use super::{Accumulator, Context, Keep, ScoreError, Scorer, ScorerInfo};
-use crate::dynamics::{EpochColumns, Field, FieldSet};
+use crate::dynamics::{Field, FieldSet};
 
 /// Which windows Dyn-Unc averages; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -70,131 +69,20 @@ impl Scorer for DynUnc {
     }
 
     fn begin(&self, ctx: &Context<'_>) -> Result<Box<dyn Accumulator>, ScoreError> {
-        let (j, k) = (ctx.params.window, ctx.shape.epochs);
-        if j < 2 {
-            return Err(ScoreError::BadParam {
-                what: format!(
-                    "dyn_unc window {j} is too short: a standard deviation needs at least 2 epochs; use window >= 2 (the paper uses 10)"
-                ),
-            });
-        }
-        let mode = ctx.params.windows;
-        let min_epochs = match mode {
-            WindowMode::Paper => j,
-            WindowMode::ReleasedCode => j + 1,
+        let (j, k, mode) = (ctx.params.window, ctx.shape.epochs, ctx.params.windows);
+        check_window("dyn_unc", j, k, mode)?;
+        let scale = match mode {
+            WindowMode::Paper => 1.0,
+            // get_coreset.py: `torch.std(pred_prob_his, dim=1) * 10`.
+            WindowMode::ReleasedCode => 10.0,
         };
-        if k < min_epochs {
-            return Err(ScoreError::BadParam {
-                what: format!(
-                    "dyn_unc window {j} needs at least {min_epochs} recorded epochs with windows: {}, but the dynamics hold {k}; lower `window` to at most {} or record more epochs",
-                    match mode {
-                        WindowMode::Paper => "paper",
-                        WindowMode::ReleasedCode => "released_code",
-                    },
-                    match mode {
-                        WindowMode::Paper => k,
-                        WindowMode::ReleasedCode => k.saturating_sub(1),
-                    }
-                ),
-            });
-        }
-        let n = ctx.shape.samples;
-        Ok(Box::new(DynUncPass {
+        Ok(Box::new(WindowPass::new(
             mode,
             j,
-            epochs: k,
-            ring: vec![
-                match mode {
-                    WindowMode::Paper => f32::NAN,
-                    WindowMode::ReleasedCode => 0.0,
-                };
-                n * j
-            ],
-            state: vec![SampleState::default(); n],
-        }))
-    }
-}
-
-struct DynUncPass {
-    mode: WindowMode,
-    j: usize,
-    epochs: usize,
-    /// Sample-major ring of the last J values (NaN = no value; `released_code` starts at 0).
-    ring: Vec<f32>,
-    state: Vec<SampleState>,
-}
-
-/// One sample's window position and running score.
-#[derive(Debug, Clone, Copy, Default)]
-struct SampleState {
-    /// Values seen so far (the released-code ring position).
-    seen: u32,
-    /// Sum of window stds, and the number of windows with a std (the paper's divisor).
-    total: f64,
-    windows: u32,
-}
-
-/// Sample standard deviation (ddof = 1) of the values in `slots` that are not NaN, in two
-/// passes in f64; `None` with fewer than two values.
-fn window_std(slots: &[f32]) -> Option<f64> {
-    let values = || slots.iter().filter(|v| !v.is_nan()).map(|&v| f64::from(v));
-    let n = values().count();
-    if n < 2 {
-        return None;
-    }
-    let mean = values().sum::<f64>() / n as f64;
-    let squares: f64 = values().map(|v| (v - mean) * (v - mean)).sum();
-    Some((squares / (n - 1) as f64).sqrt())
-}
-
-const CHUNK: usize = 4096;
-
-impl Accumulator for DynUncPass {
-    /// O(J) per sample: the new value enters the ring and a counted window's std is taken
-    /// over the ring in two passes.
-    fn observe(&mut self, epoch: usize, cols: &EpochColumns) {
-        let (j, mode) = (self.j, self.mode);
-        let count_window = match mode {
-            WindowMode::Paper => epoch + 1 >= j,
-            WindowMode::ReleasedCode => epoch + 1 >= j && epoch + 1 < self.epochs,
-        };
-        self.ring
-            .par_chunks_mut(CHUNK * j)
-            .zip(self.state.par_chunks_mut(CHUNK))
-            .enumerate()
-            .for_each(|(c, (ring, state))| {
-                let base = c * CHUNK;
-                for (i, st) in state.iter_mut().enumerate() {
-                    let s = base + i;
-                    let slots = &mut ring[i * j..(i + 1) * j];
-                    let was_seen = cols.seen(s);
-                    match mode {
-                        WindowMode::Paper => {
-                            slots[epoch % j] = if was_seen { cols.p_true[s] } else { f32::NAN };
-                        }
-                        WindowMode::ReleasedCode if was_seen => {
-                            slots[st.seen as usize % j] = cols.p_true[s];
-                        }
-                        WindowMode::ReleasedCode => {}
-                    }
-                    st.seen += u32::from(was_seen);
-                    if count_window && let Some(sd) = window_std(slots) {
-                        st.total += sd;
-                        st.windows += 1;
-                    }
-                }
-            });
-    }
-
-    fn finish(self: Box<Self>) -> Vec<f32> {
-        let released_windows = self.epochs.saturating_sub(self.j) as f64;
-        self.state
-            .iter()
-            .map(|st| match self.mode {
-                WindowMode::Paper if st.windows > 0 => (st.total / f64::from(st.windows)) as f32,
-                WindowMode::Paper => 0.0,
-                WindowMode::ReleasedCode => (10.0 * st.total / released_windows) as f32,
-            })
-            .collect()
+            k,
+            ctx.shape.samples,
+            |_, std| std,
+            scale,
+        )))
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod dyn_unc;
 pub mod rows;
+pub(crate) mod window;
 
 use thiserror::Error;
 
@@ -27,7 +28,14 @@ pub static REGISTRY: &[&dyn Scorer] = &[
     &baselines::forgetting::Forgetting,
     &baselines::el2n::El2n,
     &baselines::uncertainty::Uncertainty,
+    &baselines::aum::Aum,
+    &baselines::acc_margin::AccMargin,
+    &baselines::dual::Dual,
 ];
+
+/// The methods an experiment compares when `scoring.methods` is not given: the paper's
+/// comparison (Dyn-Unc and the baselines of its tables). `dynunc methods` lists every one.
+pub const PAPER_METHODS: &[&str] = &["dyn_unc", "random", "forgetting", "el2n", "uncertainty"];
 
 impl std::fmt::Debug for dyn Scorer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,6 +1,5 @@
 //! Shared fixtures: a small generated IDX dataset and helpers to run the binary.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
