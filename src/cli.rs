@@ -126,9 +126,23 @@ pub struct SelectArgs {
     /// Fraction of samples to prune, in [0, 1) (the paper's "pruning ratio").
     #[arg(long, allow_negative_numbers = true)]
     pub prune: Option<f64>,
-    /// Keep the same fraction of every class instead of the best samples globally.
+    /// Keep the same fraction of every class instead of the best samples globally (`top`).
     #[arg(long)]
     pub class_balanced: bool,
+    /// Selection strategy: `top` (the first-ranked share, the paper's) or `ccs` (drop the
+    /// hardest --cutoff share, then sample evenly over --bins score strata; Zheng et al. 2023).
+    #[arg(long, default_value = "top")]
+    pub strategy: String,
+    /// `ccs`: share of all samples dropped first from the hard end, in [0, 1) (e.g. 0.3 at
+    /// 90% pruning).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub cutoff: f64,
+    /// `ccs`: number of equal-width score strata.
+    #[arg(long, default_value_t = 50)]
+    pub bins: usize,
+    /// Seed of the strategies that sample (`ccs`).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Which scores are kept: `highest` (every built-in method) or `lowest`.
     #[arg(long, default_value = "highest", value_parser = parse_keep)]
     pub direction: Keep,
@@ -393,7 +407,24 @@ fn select_cmd(args: &SelectArgs) -> Result<()> {
     } else {
         None
     };
-    let sel = select::select(&scores, fraction, args.direction, labels.as_deref())?;
+    let strategy = select::find(&args.strategy)?;
+    let options = select::StrategyOptions {
+        class_balanced: args.class_balanced,
+        cutoff: args.cutoff,
+        bins: args.bins,
+        seed: args.seed,
+    };
+    let sel = select::apply(
+        strategy,
+        &select::Input {
+            scores: &scores,
+            keep: args.direction,
+            keep_fraction: fraction,
+            labels: labels.as_deref(),
+            options: &options,
+        },
+    )
+    .with_context(|| format!("--strategy {}", args.strategy))?;
     let pick = |idx: &[usize]| idx.iter().map(|&i| rows[i]).collect::<Vec<_>>();
     crate::atomic::write_csv(&args.out, &pick(&sel.kept))
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -405,10 +436,13 @@ fn select_cmd(args: &SelectArgs) -> Result<()> {
         rows.len(),
         fraction,
         1.0 - fraction,
-        if args.class_balanced {
-            "per-class quotas"
-        } else {
-            "global"
+        match (strategy.info().name, args.class_balanced) {
+            ("top", true) => "top, per-class quotas".to_string(),
+            ("top", false) => "top, global".to_string(),
+            (name, _) => format!(
+                "{name}, cutoff {}, {} strata, seed {}",
+                args.cutoff, args.bins, args.seed
+            ),
         },
         args.out.display(),
         pruned_out.display()

@@ -1,4 +1,12 @@
-//! Selection: from scores to the kept and pruned samples, globally or with per-class quotas.
+//! Selection: from scores to the kept and pruned samples. Each strategy is a [`Strategy`] in
+//! its own file, listed once in [`STRATEGIES`]; any score works with any strategy.
+//!
+//! Adding a strategy: write `src/select/<name>.rs` with a unit struct implementing
+//! [`Strategy`] (its `//!` doc holds the rule and its source), declare the module here and add
+//! one line to [`STRATEGIES`].
+
+pub mod ccs;
+pub mod top;
 
 use thiserror::Error;
 
@@ -49,6 +57,20 @@ pub enum SelectError {
     NanScore {
         /// Sample index.
         index: usize,
+    },
+    /// An option a strategy cannot use.
+    #[error("{what}")]
+    BadOption {
+        /// What is wrong and the fix.
+        what: String,
+    },
+    /// A strategy name not in the registry.
+    #[error("unknown selection strategy `{name}`; known strategies: {known}")]
+    UnknownStrategy {
+        /// What was asked for.
+        name: String,
+        /// The registry's names.
+        known: String,
     },
     /// Class-balanced selection without labels.
     #[error(
@@ -122,44 +144,122 @@ pub fn class_quotas(sizes: &[usize], keep_fraction: f64) -> Vec<usize> {
     quotas
 }
 
-/// Keeps the best `keep_fraction` of samples: globally (the paper's default), or with
-/// `labels` given, per class with the quotas of [`class_quotas`] (summing to the global
-/// count).
+/// Every selection strategy, in the order help lists them.
+pub static STRATEGIES: &[&dyn Strategy] = &[&top::Top, &ccs::Ccs];
+
+/// What a strategy says about itself.
+#[derive(Debug, Clone, Copy)]
+pub struct StrategyInfo {
+    /// Name used on the command line (`--strategy`).
+    pub name: &'static str,
+    /// One line: the rule.
+    pub summary: &'static str,
+}
+
+/// The options strategies read (each reads the ones its doc names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyOptions {
+    /// `top`: per-class quotas instead of one global ranking.
+    pub class_balanced: bool,
+    /// `ccs`: share of all samples removed first from the hard end (0 keeps them all).
+    pub cutoff: f64,
+    /// `ccs`: number of equal-width score strata.
+    pub bins: usize,
+    /// Seed of the strategies that sample.
+    pub seed: u64,
+}
+
+impl Default for StrategyOptions {
+    fn default() -> Self {
+        Self {
+            class_balanced: false,
+            cutoff: 0.0,
+            bins: 50,
+            seed: 0,
+        }
+    }
+}
+
+/// What a strategy selects from.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// One score per sample, none NaN.
+    pub scores: &'a [f32],
+    /// Which end of the scores the method keeps (its "informative" end: the hard samples).
+    pub keep: Keep,
+    /// Share of samples to keep, in (0, 1].
+    pub keep_fraction: f64,
+    /// Labels, when known.
+    pub labels: Option<&'a [u32]>,
+    /// Options.
+    pub options: &'a StrategyOptions,
+}
+
+/// A selection strategy: from scores to the kept samples.
+pub trait Strategy: Sync {
+    /// Name and rule.
+    fn info(&self) -> StrategyInfo;
+    /// The kept sample indices (any order; [`apply`] sorts them and derives the pruned ones).
+    fn keep(&self, input: &Input<'_>) -> Result<Vec<usize>, SelectError>;
+}
+
+impl std::fmt::Debug for dyn Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.info().name)
+    }
+}
+
+/// Looks a strategy up by name.
+pub fn find(name: &str) -> Result<&'static dyn Strategy, SelectError> {
+    STRATEGIES
+        .iter()
+        .copied()
+        .find(|s| s.info().name == name)
+        .ok_or_else(|| SelectError::UnknownStrategy {
+            name: name.to_owned(),
+            known: STRATEGIES
+                .iter()
+                .map(|s| s.info().name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// Runs `strategy` on `input`: checks the scores, selects, and splits the samples into kept
+/// and pruned, each in ascending order.
+pub fn apply(strategy: &dyn Strategy, input: &Input<'_>) -> Result<Selection, SelectError> {
+    if let Some(index) = input.scores.iter().position(|s| s.is_nan()) {
+        return Err(SelectError::NanScore { index });
+    }
+    let n = input.scores.len();
+    let mut is_kept = vec![false; n];
+    for i in strategy.keep(input)? {
+        is_kept[i] = true;
+    }
+    let (kept, pruned) = (0..n).partition(|&i| is_kept[i]);
+    Ok(Selection { kept, pruned })
+}
+
+/// Keeps the best `keep_fraction` of samples with the `top` strategy: globally (the paper's
+/// default), or with `labels` given, per class with the quotas of [`class_quotas`].
 pub fn select(
     scores: &[f32],
     keep_fraction: f64,
     keep: Keep,
     labels: Option<&[u32]>,
 ) -> Result<Selection, SelectError> {
-    if let Some(index) = scores.iter().position(|s| s.is_nan()) {
-        return Err(SelectError::NanScore { index });
-    }
-    let n = scores.len();
-    let mut is_kept = vec![false; n];
-    match labels {
-        None => {
-            for &i in ranking(scores, keep, 0..n)
-                .iter()
-                .take(kept_count(n, keep_fraction))
-            {
-                is_kept[i] = true;
-            }
-        }
-        Some(labels) => {
-            let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
-            let mut members = vec![Vec::new(); classes];
-            for (i, &l) in labels.iter().enumerate() {
-                members[l as usize].push(i);
-            }
-            let sizes: Vec<usize> = members.iter().map(Vec::len).collect();
-            let quotas = class_quotas(&sizes, keep_fraction);
-            for (class, quota) in members.into_iter().zip(quotas) {
-                for &i in ranking(scores, keep, class.into_iter()).iter().take(quota) {
-                    is_kept[i] = true;
-                }
-            }
-        }
-    }
-    let (kept, pruned) = (0..n).partition(|&i| is_kept[i]);
-    Ok(Selection { kept, pruned })
+    let options = StrategyOptions {
+        class_balanced: labels.is_some(),
+        ..StrategyOptions::default()
+    };
+    apply(
+        &top::Top,
+        &Input {
+            scores,
+            keep,
+            keep_fraction,
+            labels,
+            options: &options,
+        },
+    )
 }

@@ -383,3 +383,60 @@ fn a_run_without_a_terminal_prints_heartbeat_lines() {
         "{beats:?}"
     );
 }
+
+#[test]
+fn select_runs_any_strategy_from_the_command_line() {
+    let dir = temp();
+    let d = dir.path();
+    let mut csv = String::from("index,label,score\n");
+    for i in 0..100 {
+        csv.push_str(&format!("{i},{},{}\n", i % 10, i as f32 / 100.0));
+    }
+    std::fs::write(d.join("s.csv"), csv).unwrap();
+    let args = [
+        "select",
+        "--scores",
+        "s.csv",
+        "--prune",
+        "0.8",
+        "--strategy",
+        "ccs",
+        "--cutoff",
+        "0.3",
+        "--bins",
+        "5",
+        "--out",
+        "k.csv",
+    ];
+    let o = run_in(d, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("kept 20 of 100") && stderr(&o).contains("ccs, cutoff 0.3, 5 strata"),
+        "{}",
+        stderr(&o)
+    );
+    let kept = dynunc::score::rows::read_scores_unordered(&d.join("k.csv")).unwrap();
+    assert!(
+        kept.iter().all(|r| r.index < 70),
+        "the hardest 30% was kept"
+    );
+    let o = run_in(
+        d,
+        &[
+            "select",
+            "--scores",
+            "s.csv",
+            "--prune",
+            "0.8",
+            "--strategy",
+            "nope",
+            "--out",
+            "k.csv",
+        ],
+    );
+    assert!(
+        stderr(&o).contains("unknown selection strategy `nope`"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,7 +1,10 @@
 //! Selection: global and per-class, both directions, ties, and the range checks.
 
 use dynunc::score::Keep;
-use dynunc::select::{Amount, class_quotas, kept_count, select};
+use dynunc::select::ccs::allocate;
+use dynunc::select::{
+    Amount, Input, StrategyOptions, apply, class_quotas, find, kept_count, select,
+};
 
 const SCORES: [f32; 5] = [0.5, 0.9, 0.5, 0.1, 0.7];
 
@@ -106,4 +109,85 @@ fn nan_scores_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("sample 1"), "{err}");
+}
+
+fn ccs(
+    scores: &[f32],
+    keep_fraction: f64,
+    cutoff: f64,
+    bins: usize,
+    seed: u64,
+) -> Result<Vec<usize>, String> {
+    let options = StrategyOptions {
+        cutoff,
+        bins,
+        seed,
+        ..StrategyOptions::default()
+    };
+    apply(
+        find("ccs").unwrap(),
+        &Input {
+            scores,
+            keep: Keep::Highest,
+            keep_fraction,
+            labels: None,
+            options: &options,
+        },
+    )
+    .map(|s| s.kept)
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn ccs_budgets_go_from_the_smallest_stratum_up() {
+    // Counts [1, 1, 100], 50 to keep: 1 (50/3 = 16 allowed), 1 (49/2 = 24), then 48.
+    assert_eq!(allocate(50, &[1, 1, 100]), vec![1, 1, 48]);
+    // Counts [5, 0, 3, 10], 12: visited 0, 3, 5, 10 -> 0 (12/4 = 3), 3 (12/3 = 4),
+    // 4 (9/2), 5 (5/1).
+    assert_eq!(allocate(12, &[5, 0, 3, 10]), vec![4, 0, 3, 5]);
+    // More asked than held: each stratum gives what it has.
+    assert_eq!(allocate(100, &[2, 3]), vec![2, 3]);
+}
+
+#[test]
+fn ccs_drops_the_hard_end_then_samples_every_stratum() {
+    // Scores 0..99, hard = high. Cutoff 0.3 drops the 30 highest (70..99); the rest, 0..69,
+    // in 5 strata of width 69.0069 / 5 = 13.80: 0-13, 14-27, 28-41, 42-55, 56-69 (14 each);
+    // 20 to keep: 4 from each.
+    let scores: Vec<f32> = (0..100).map(|i| i as f32).collect();
+    let kept = ccs(&scores, 0.2, 0.3, 5, 7).unwrap();
+    assert_eq!(kept.len(), 20);
+    assert!(kept.iter().all(|&i| i < 70), "{kept:?}");
+    for stratum in 0..5 {
+        let n = kept.iter().filter(|&&i| i / 14 == stratum).count();
+        assert_eq!(n, 4, "stratum {stratum}: {kept:?}");
+    }
+    // Seeded: the same seed draws the same samples, another seed others.
+    assert_eq!(kept, ccs(&scores, 0.2, 0.3, 5, 7).unwrap());
+    assert_ne!(kept, ccs(&scores, 0.2, 0.3, 5, 8).unwrap());
+    // No cutoff, one stratum: a uniform sample of everything.
+    assert_eq!(ccs(&scores, 0.5, 0.0, 1, 1).unwrap().len(), 50);
+    // Equal scores: one stratum holds them all.
+    assert_eq!(ccs(&[0.5; 10], 0.3, 0.0, 50, 1).unwrap().len(), 3);
+    // Negative scores keep their maximum (CCS's `max * 1.0001` would drop it).
+    let negative: Vec<f32> = (0..10).map(|i| -(i as f32) - 1.0).collect();
+    assert_eq!(ccs(&negative, 1.0, 0.0, 3, 1).unwrap().len(), 10);
+}
+
+#[test]
+fn ccs_refuses_options_it_cannot_use() {
+    let scores: Vec<f32> = (0..10).map(|i| i as f32).collect();
+    let err = ccs(&scores, 0.5, 0.6, 50, 0).unwrap_err();
+    assert!(
+        err.contains("leaves 4 samples but 5") && err.contains("at most 0.5"),
+        "{err}"
+    );
+    assert!(
+        ccs(&scores, 0.5, 1.0, 50, 0)
+            .unwrap_err()
+            .contains("outside [0, 1)")
+    );
+    assert!(ccs(&scores, 0.5, 0.0, 0, 0).unwrap_err().contains("bins 0"));
+    let err = find("nope").unwrap_err().to_string();
+    assert!(err.contains("top, ccs"), "{err}");
 }
