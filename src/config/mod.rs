@@ -98,6 +98,22 @@ pub struct RetrainSpec {
     pub budget: Budget,
     /// Whether full-data rows are trained.
     pub full_data: bool,
+    /// Selection strategies, each retrained with every method.
+    pub strategies: Vec<&'static dyn crate::select::Strategy>,
+    /// `ccs` strata.
+    pub ccs_bins: usize,
+    /// `ccs` cutoff per prune ratio.
+    pub ccs_cutoffs: Vec<(f64, f64)>,
+}
+
+impl RetrainSpec {
+    /// The `ccs` cutoff at `prune_ratio` (0 when none was given).
+    pub fn ccs_cutoff(&self, prune_ratio: f64) -> f64 {
+        self.ccs_cutoffs
+            .iter()
+            .find(|(p, _)| *p == prune_ratio)
+            .map_or(0.0, |(_, c)| *c)
+    }
 }
 
 /// One problem in an experiment file.
@@ -224,6 +240,62 @@ pub fn is_folder_name(name: &str) -> bool {
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || "_-.".contains(ch))
         && !name.chars().all(|ch| ch == '.')
+}
+
+/// `retrain.strategies` and `retrain.ccs`, checked against the prune ratios.
+fn retrain_strategies(
+    r: &raw::RawRetrain,
+    class_balanced: bool,
+    c: &mut Checker,
+) -> Vec<&'static dyn crate::select::Strategy> {
+    let mut out: Vec<&'static dyn crate::select::Strategy> = Vec::new();
+    if r.strategies.is_empty() {
+        c.fail("retrain.strategies", "empty: list at least one, e.g. [top]");
+    }
+    for (i, name) in r.strategies.iter().enumerate() {
+        match crate::select::find(name) {
+            Ok(_) if out.iter().any(|x| x.info().name == name) => {
+                c.fail(
+                    &format!("retrain.strategies[{i}]"),
+                    format!("`{name}` appears twice"),
+                );
+            }
+            Ok(s) => out.push(s),
+            Err(e) => c.fail(&format!("retrain.strategies[{i}]"), e.to_string()),
+        }
+    }
+    let ccs = r.strategies.iter().any(|s| s == "ccs");
+    if ccs && class_balanced {
+        c.fail(
+            "scoring.class_balanced",
+            "true with retrain.strategies ccs: ccs stratifies by score over all classes; set it to false or drop ccs",
+        );
+    }
+    if r.ccs.bins == 0 {
+        c.fail(
+            "retrain.ccs.bins",
+            "0: give at least 1 stratum (CCS uses 50)",
+        );
+    }
+    if !r.ccs.cutoffs.is_empty() && r.ccs.cutoffs.len() != r.prune_ratios.len() {
+        c.fail(
+            "retrain.ccs.cutoffs",
+            format!(
+                "{} cutoffs for {} prune ratios: give one per ratio, in the same order, or none",
+                r.ccs.cutoffs.len(),
+                r.prune_ratios.len()
+            ),
+        );
+    }
+    for (i, (&cut, &p)) in r.ccs.cutoffs.iter().zip(&r.prune_ratios).enumerate() {
+        if !(cut.is_finite() && (0.0..=p).contains(&cut)) {
+            c.fail(
+                &format!("retrain.ccs.cutoffs[{i}]"),
+                format!("{cut} at prune ratio {p}: a cutoff is in [0, prune ratio] (what is dropped first cannot exceed what is pruned)"),
+            );
+        }
+    }
+    out
 }
 
 /// Validates raw values; `stem` names the experiment when `name` is absent.
@@ -544,6 +616,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
     if r.seeds.is_empty() {
         c.fail("retrain.seeds", "list at least one seed, e.g. [0]");
     }
+    let strategies = retrain_strategies(r, s.class_balanced, &mut c);
     let budget = c.choice(
         "retrain.budget",
         &r.budget,
@@ -691,6 +764,17 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             seeds: r.seeds.clone(),
             budget,
             full_data: r.full_data,
+            strategies,
+            ccs_bins: r.ccs.bins,
+            ccs_cutoffs: match r.ccs.cutoffs.is_empty() {
+                true => Vec::new(),
+                false => r
+                    .prune_ratios
+                    .iter()
+                    .copied()
+                    .zip(r.ccs.cutoffs.iter().copied())
+                    .collect(),
+            },
         },
         ood_sets: ev
             .ood

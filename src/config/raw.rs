@@ -332,6 +332,31 @@ pub struct RawRetrain {
     pub budget: String,
     /// Train a full-data model per seed as the 0% row. Default true.
     pub full_data: bool,
+    /// Selection strategies every method's scores are retrained with (`dynunc select
+    /// --help`): `top` (the paper's), `ccs`. Default [top]. `random` is retrained once.
+    pub strategies: Vec<String>,
+    /// Options of the `ccs` strategy.
+    pub ccs: RawCcs,
+}
+
+/// `retrain.ccs:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCcs {
+    /// Equal-width score strata. Default 50 (CCS's).
+    pub bins: usize,
+    /// Share of hardest samples dropped first, one per `prune_ratios` entry (CCS tabulates
+    /// e.g. 0.3 at 90% pruning). Default: 0 for every ratio.
+    pub cutoffs: Vec<f64>,
+}
+
+impl Default for RawCcs {
+    fn default() -> Self {
+        Self {
+            bins: 50,
+            cutoffs: Vec::new(),
+        }
+    }
 }
 
 impl Default for RawRetrain {
@@ -341,6 +366,8 @@ impl Default for RawRetrain {
             seeds: vec![0],
             budget: "equal_epochs".into(),
             full_data: true,
+            strategies: vec!["top".into()],
+            ccs: RawCcs::default(),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::config::{Budget, Experiment};
 use crate::eval::ood::{self, OodScore};
 use crate::report::{MainRow, OodRow, read_ood_rows, read_rows};
 use crate::score::{self, ScoreParams, Scorer};
-use crate::select::{self, Amount};
+use crate::select::{self, Amount, Strategy, StrategyOptions};
 use crate::train::fit::{FitOptions, derive_seed};
 use crate::train::progress::Progress;
 use crate::train::{Checkpoint, Observer, evaluate, fit};
@@ -23,6 +23,8 @@ use crate::train::{Checkpoint, Observer, evaluate, fit};
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
     method: Option<&'static dyn Scorer>,
+    /// How the method's scores become the subset (`top` for the full-data and random rows).
+    strategy: &'static dyn Strategy,
     pub(crate) prune_ratio: f64,
     seed: u64,
     /// Model whose dynamics chose the subset.
@@ -38,10 +40,18 @@ impl Job {
         self.method.map_or("full", |m| m.info().name)
     }
 
-    /// Checkpoint folder name; a single-model experiment keeps the names it always had.
+    fn strategy_name(&self) -> &'static str {
+        self.strategy.info().name
+    }
+
+    /// Checkpoint folder name; a single-model `top` experiment keeps the names it always had.
     pub(crate) fn key(&self, several: bool) -> String {
+        let strategy = match self.strategy_name() {
+            "top" => String::new(),
+            s => format!("-{s}"),
+        };
         let base = format!(
-            "{}-p{}-s{}",
+            "{}{strategy}-p{}-s{}",
             self.method_name(),
             self.prune_ratio,
             self.seed
@@ -52,9 +62,16 @@ impl Job {
         }
     }
 
-    fn same_run(&self, method: &str, ratio: f64, seed: u64, arch: &str, source: &str) -> bool {
+    fn same_run(
+        &self,
+        method: (&str, &str),
+        ratio: f64,
+        seed: u64,
+        arch: &str,
+        source: &str,
+    ) -> bool {
         let src = if source.is_empty() { arch } else { source };
-        method == self.method_name()
+        method == (self.method_name(), self.strategy_name())
             && ratio == self.prune_ratio
             && seed == self.seed
             && arch == self.names.1
@@ -63,7 +80,7 @@ impl Job {
 
     pub(crate) fn matches(&self, row: &MainRow) -> bool {
         self.same_run(
-            &row.method,
+            (&row.method, &row.strategy),
             row.prune_ratio,
             row.seed,
             &row.arch,
@@ -78,7 +95,7 @@ impl Job {
             &row.arch
         };
         self.same_run(
-            &row.method,
+            (&row.method, &row.strategy),
             row.prune_ratio,
             row.seed,
             arch,
@@ -93,8 +110,9 @@ impl Job {
 pub(crate) fn jobs(exp: &Experiment) -> Vec<Job> {
     let r = &exp.retrain;
     let models = &exp.models;
-    let job = |method, prune_ratio, seed, source: usize, target: usize| Job {
+    let job = |method, strategy, prune_ratio, seed, source: usize, target: usize| Job {
         method,
+        strategy,
         prune_ratio,
         seed,
         source,
@@ -107,17 +125,31 @@ pub(crate) fn jobs(exp: &Experiment) -> Vec<Job> {
             jobs.extend(
                 r.seeds
                     .iter()
-                    .map(|&seed| job(None, 0.0, seed, target, target)),
+                    .map(|&seed| job(None, top(), 0.0, seed, target, target)),
             );
         }
         for &prune_ratio in &r.prune_ratios {
             for &method in &exp.methods {
-                for source in 0..models.len() {
-                    if seeded(method) && source != target {
-                        continue;
-                    }
-                    for &seed in &r.seeds {
-                        jobs.push(job(Some(method), prune_ratio, seed, source, target));
+                // A seeded method reads no scores: one strategy (top) is all it has.
+                let strategies = match seeded(method) {
+                    true => vec![top()],
+                    false => r.strategies.clone(),
+                };
+                for strategy in strategies {
+                    for source in 0..models.len() {
+                        if seeded(method) && source != target {
+                            continue;
+                        }
+                        for &seed in &r.seeds {
+                            jobs.push(job(
+                                Some(method),
+                                strategy,
+                                prune_ratio,
+                                seed,
+                                source,
+                                target,
+                            ));
+                        }
                     }
                 }
             }
@@ -156,8 +188,29 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
             .context("scores of a listed method are missing")?
     };
     let fraction = Amount::Prune(job.prune_ratio).keep_fraction("retrain.prune_ratios")?;
-    let labels = ctx.exp.class_balanced.then_some(train.labels());
-    Ok(select::select(s, fraction, method.info().keep, labels)?.kept)
+    let r = &ctx.exp.retrain;
+    let options = StrategyOptions {
+        class_balanced: ctx.exp.class_balanced,
+        cutoff: r.ccs_cutoff(job.prune_ratio),
+        bins: r.ccs_bins,
+        seed: derive_seed(job.seed, STRATEGY_SEED, 0),
+    };
+    let input = select::Input {
+        scores: s,
+        keep: method.info().keep,
+        keep_fraction: fraction,
+        labels: Some(train.labels()),
+        options: &options,
+    };
+    Ok(select::apply(job.strategy, &input)?.kept)
+}
+
+/// Stream of the seed of strategies that sample.
+const STRATEGY_SEED: u64 = 0x57a7;
+
+/// The `top` strategy (the full-data and seeded rows', and the default).
+fn top() -> &'static dyn Strategy {
+    &select::top::Top
 }
 
 /// Stream of the fine-tuning classifier's initialisation.
@@ -242,7 +295,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
             } else {
                 String::new()
             },
-            job.method_name(),
+            crate::report::shown_method(job.method_name(), job.strategy_name()),
             100.0 * job.prune_ratio,
             job.seed
         ),
@@ -275,6 +328,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
             ood_rows.push(OodRow {
                 experiment: exp.name.clone(),
                 method: job.method_name().into(),
+                strategy: job.strategy_name().into(),
                 prune_ratio: job.prune_ratio,
                 seed: job.seed,
                 arch: job.names.1.clone(),
@@ -290,6 +344,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
     let row = MainRow {
         experiment: exp.name.clone(),
         method: job.method_name().into(),
+        strategy: job.strategy_name().into(),
         prune_ratio: job.prune_ratio,
         keep_fraction: kept.len() as f64 / ctx.splits.train.len() as f64,
         kept: kept.len(),
@@ -365,7 +420,7 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
             } else {
                 String::new()
             },
-            row.method,
+            crate::report::shown_method(&row.method, &row.strategy),
             100.0 * row.prune_ratio,
             row.seed,
             row.kept,

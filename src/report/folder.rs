@@ -21,7 +21,7 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
         let rows = read_rows(&csv)
             .with_context(|| format!("reading {} (run the experiment first)", csv.display()))?;
         super::check_rows(&rows, &csv).map_err(anyhow::Error::msg)?;
-        rows
+        super::shown_rows(&rows)
     } else {
         Vec::new()
     };
@@ -35,7 +35,12 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
             let rows = read_ood_rows(&ood_csv)
                 .with_context(|| format!("reading {}", ood_csv.display()))?;
             super::check_ood_rows(&rows, &ood_csv).map_err(anyhow::Error::msg)?;
-            rows
+            rows.into_iter()
+                .map(|r| super::OodRow {
+                    method: super::shown_method(&r.method, &r.strategy),
+                    ..r
+                })
+                .collect()
         }
         false => Vec::new(),
     };

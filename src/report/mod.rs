@@ -10,6 +10,30 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+fn top() -> String {
+    "top".into()
+}
+
+/// The name tables and figures show for a method retrained with `strategy`: the method alone
+/// for `top` (the paper's selection), `method+strategy` otherwise.
+pub fn shown_method(method: &str, strategy: &str) -> String {
+    match strategy {
+        "top" | "" => method.to_owned(),
+        s => format!("{method}+{s}"),
+    }
+}
+
+/// Rows as tables and figures show them: each method named with its strategy
+/// ([`shown_method`]), so every method x strategy is its own line.
+pub fn shown_rows(rows: &[MainRow]) -> Vec<MainRow> {
+    rows.iter()
+        .map(|r| MainRow {
+            method: shown_method(&r.method, &r.strategy),
+            ..r.clone()
+        })
+        .collect()
+}
+
 /// One trained model: a row of `main.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MainRow {
@@ -17,6 +41,9 @@ pub struct MainRow {
     pub experiment: String,
     /// Scoring method, or `full` for the full-data model.
     pub method: String,
+    /// Selection strategy (`top` in files written before strategies existed).
+    #[serde(default = "top")]
+    pub strategy: String,
     /// Share of the training set removed.
     pub prune_ratio: f64,
     /// Share kept.
@@ -57,6 +84,9 @@ pub struct OodRow {
     pub experiment: String,
     /// Scoring method, or `full`.
     pub method: String,
+    /// Selection strategy (`top` in files written before strategies existed).
+    #[serde(default = "top")]
+    pub strategy: String,
     /// Share of the training set removed.
     pub prune_ratio: f64,
     /// Seed of the training run.
@@ -284,7 +314,7 @@ pub fn check_rows(rows: &[MainRow], path: &Path) -> Result<(), String> {
             return Err(at(i, "the method or arch column is empty".into()));
         }
         let key = (
-            r.method.clone(),
+            shown_method(&r.method, &r.strategy),
             r.prune_ratio.to_bits(),
             r.seed,
             r.arch.clone(),
@@ -295,7 +325,10 @@ pub fn check_rows(rows: &[MainRow], path: &Path) -> Result<(), String> {
                 i,
                 format!(
                     "method {} at prune ratio {} seed {} on {} appears twice",
-                    r.method, r.prune_ratio, r.seed, r.arch
+                    shown_method(&r.method, &r.strategy),
+                    r.prune_ratio,
+                    r.seed,
+                    r.arch
                 ),
             ));
         }

@@ -203,6 +203,12 @@ pub trait Strategy: Sync {
     fn keep(&self, input: &Input<'_>) -> Result<Vec<usize>, SelectError>;
 }
 
+impl PartialEq for dyn Strategy {
+    fn eq(&self, other: &Self) -> bool {
+        self.info().name == other.info().name
+    }
+}
+
 impl std::fmt::Debug for dyn Strategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.info().name)

@@ -834,3 +834,57 @@ fn every_retrain_is_fine_tuned_on_the_second_dataset() {
     let o = run_in(dir.path(), &["run", file.to_str().unwrap(), "--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Every method's scores retrained with each strategy: `random` once, the others with `top`
+/// and `ccs`; rows carry the strategy, tables show `method+ccs`; a bad cutoff is named.
+#[test]
+fn strategies_retrain_every_method_and_show_in_the_tables() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 200, 60);
+    let out = p(dir.path(), "results");
+    let yaml = tiny_experiment("st", &data, &out, "")
+        .replace("seeds: [0, 1]", "seeds: [0]")
+        .replace(
+            "  prune_ratios: [0.5, 0.75]\n",
+            "  prune_ratios: [0.5, 0.75]\n  strategies: [top, ccs]\n  ccs:\n    bins: 5\n    cutoffs: [0.1, 0.2]\n",
+        )
+        + "scoring:\n  window: 2\n  methods: [acc_margin, random, dual]\n";
+    let yaml = yaml.replacen("scoring:\n  window: 2\n", "", 1);
+    let file = p(dir.path(), "st.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let o = run_in(dir.path(), &["run", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = dynunc::report::read_rows(&out.join("st/main.csv")).unwrap();
+    let count = |m: &str, s: &str| {
+        rows.iter()
+            .filter(|r| r.method == m && r.strategy == s)
+            .count()
+    };
+    assert_eq!(
+        (
+            count("acc_margin", "top"),
+            count("acc_margin", "ccs"),
+            count("random", "top"),
+            count("random", "ccs"),
+            count("dual", "ccs")
+        ),
+        (2, 2, 2, 0, 2)
+    );
+    for r in rows.iter().filter(|r| r.strategy == "ccs") {
+        assert_eq!(r.kept, if r.prune_ratio == 0.5 { 100 } else { 50 }, "{r:?}");
+    }
+    let md = std::fs::read_to_string(out.join("st/main.md")).unwrap();
+    assert!(
+        md.contains("acc_margin+ccs") && md.contains("dual+ccs"),
+        "{md}"
+    );
+
+    let bad = yaml.replace("cutoffs: [0.1, 0.2]", "cutoffs: [0.6, 0.2]");
+    std::fs::write(&file, bad).unwrap();
+    let err = stderr(&run_in(dir.path(), &["run", file.to_str().unwrap()]));
+    assert!(
+        err.contains("retrain.ccs.cutoffs[0]") && err.contains("prune ratio 0.5"),
+        "{err}"
+    );
+}

@@ -7,6 +7,7 @@ fn row(method: &str, prune_ratio: f64, seed: u64, test_acc: f64) -> MainRow {
     MainRow {
         experiment: "t".into(),
         method: method.into(),
+        strategy: "top".into(),
         prune_ratio,
         keep_fraction: 1.0 - prune_ratio,
         kept: 0,
