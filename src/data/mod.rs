@@ -334,6 +334,15 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Splits, DataError> {
     })
 }
 
+/// The first of `classes` classes that no label names (each label is below `classes`).
+fn first_empty_class(labels: impl Iterator<Item = u32>, classes: usize) -> Option<usize> {
+    let mut count = vec![0usize; classes];
+    for l in labels {
+        count[l as usize] += 1;
+    }
+    count.iter().position(|&n| n == 0)
+}
+
 /// Checks IDX splits before anything trains on them: neither empty, labels inside the
 /// dataset's declared classes (`declared`, 0 when it declares none), every class present in
 /// training, the test images of the training shape; sets both splits' class count to the
@@ -377,11 +386,7 @@ fn check_idx_splits(
         }
     }
     let classes = declared.max(train.classes).max(test.classes);
-    let mut count = vec![0usize; classes];
-    for &l in &train.labels {
-        count[l as usize] += 1;
-    }
-    if let Some(missing) = count.iter().position(|&c| c == 0) {
+    if let Some(missing) = first_empty_class(train.labels.iter().copied(), classes) {
         return Err(corrupt(
             "train",
             format!(
@@ -491,11 +496,7 @@ fn folder_entries(spec: &DataSpec) -> Result<FolderEntries, DataError> {
         .unwrap_or(0);
     // Every class needs training images: a class only the validation split (or a list) names
     // would be scored, but never learnt.
-    let mut count = vec![0usize; classes];
-    for e in &train {
-        count[e.label as usize] += 1;
-    }
-    if let Some(c) = count.iter().position(|&n| n == 0) {
+    if let Some(c) = first_empty_class(train.iter().map(|e| e.label), classes) {
         let name = names.get(c).map_or(String::new(), |n| format!(" (`{n}`)"));
         return Err(DataError::Invalid {
             path: spec

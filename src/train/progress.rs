@@ -23,9 +23,9 @@ pub struct Progress {
     /// Batches per epoch and samples per epoch of the run.
     batches: usize,
     samples: usize,
-    /// Batches done in this process, and when the last heartbeat was printed.
+    /// Batches this process trains, those done, and when the last heartbeat was printed.
+    total: usize,
     done: usize,
-    left: usize,
     last_beat: std::time::Instant,
     every: f64,
 }
@@ -41,8 +41,8 @@ impl Progress {
             started: std::time::Instant::now(),
             batches: 0,
             samples: 0,
+            total: 0,
             done: 0,
-            left: 0,
             last_beat: std::time::Instant::now(),
             every: std::env::var("DYNUNC_HEARTBEAT_SECS")
                 .ok()
@@ -56,7 +56,8 @@ impl Progress {
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let per_batch = self.samples as f64 / self.batches.max(1) as f64;
         let rate = self.done as f64 * per_batch / secs;
-        let eta = self.left as f64 * secs / self.done.max(1) as f64;
+        let left = self.total.saturating_sub(self.done);
+        let eta = left as f64 * secs / self.done.max(1) as f64;
         format!(
             "{}: epoch {}/{}, batch {}/{}, loss {loss:.4}, {rate:.0} img/s, ETA {}",
             self.label,
@@ -99,13 +100,12 @@ impl Observer for Progress {
         self.batches = info.batches;
         self.samples = info.samples;
         self.done = 0;
-        self.left = info.batches * info.epochs.saturating_sub(info.start_epoch);
+        self.total = info.batches * info.epochs.saturating_sub(info.start_epoch);
         Ok(())
     }
 
     fn batch_end(&mut self, epoch: usize, batch: usize, loss: f32, lr: f64) {
         self.done += 1;
-        self.left = self.left.saturating_sub(1);
         if let Some(bar) = &self.bar {
             if bar.is_hidden() && self.last_beat.elapsed().as_secs_f64() >= self.every {
                 self.last_beat = std::time::Instant::now();
