@@ -28,6 +28,7 @@ impl Scorer for AccMargin {
             summary: "sum over epochs of the probability margin p_y - max other p (CCS, Zheng et al. 2023); low = hard",
             keep: Keep::Lowest,
             needs: FieldSet::of(&[Field::PTrue, Field::Margin, Field::MaxProb]),
+            seeded: false,
         }
     }
 

@@ -25,6 +25,7 @@ impl Scorer for Aum {
             summary: "mean over epochs of the logit margin z_y - max other z (Pleiss et al. 2020); low = hard",
             keep: Keep::Lowest,
             needs: FieldSet::of(&[Field::Margin]),
+            seeded: false,
         }
     }
 

@@ -17,9 +17,10 @@
 //! store whose run was that short.
 
 use crate::dynamics::{Field, FieldSet};
-use crate::score::dyn_unc::WindowMode;
+use crate::options::Declared;
+use crate::score::dyn_unc::{WINDOW, WindowMode};
 use crate::score::window::{WindowPass, check_window};
-use crate::score::{Accumulator, Context, Keep, ScoreError, Scorer, ScorerInfo};
+use crate::score::{Accumulator, Context, Keep, ScoreError, ScoreParams, Scorer, ScorerInfo};
 
 /// The DUAL scorer.
 #[derive(Debug, Clone, Copy)]
@@ -32,12 +33,21 @@ impl Scorer for Dual {
             summary: "mean over windows of J epochs of std(p_true) x (1 - mean(p_true)): uncertainty weighted by difficulty (Cho et al. 2025)",
             keep: Keep::Highest,
             needs: FieldSet::of(&[Field::PTrue]),
+            seeded: false,
         }
     }
 
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        static LIST: &[&dyn Declared] = &[&WINDOW];
+        LIST
+    }
+
+    fn check(&self, params: &ScoreParams, epochs: usize) -> Result<(), ScoreError> {
+        check_window("dual", params.get(&WINDOW), epochs, WindowMode::Paper)
+    }
+
     fn begin(&self, ctx: &Context<'_>) -> Result<Box<dyn Accumulator>, ScoreError> {
-        let (j, k) = (ctx.params.window, ctx.shape.epochs);
-        check_window("dual", j, k, WindowMode::Paper)?;
+        let (j, k) = (ctx.params.get(&WINDOW), ctx.shape.epochs);
         Ok(Box::new(WindowPass::new(
             WindowMode::Paper,
             j,

@@ -10,7 +10,15 @@
 //! takes its value from the latest earlier epoch it was seen in, else from the first later one.
 
 use crate::dynamics::{EpochColumns, Field, FieldSet};
-use crate::score::{Accumulator, Context, Keep, ScoreError, Scorer, ScorerInfo};
+use crate::options::{Declared, Opt};
+use crate::score::{Accumulator, Context, Keep, ScoreError, ScoreParams, Scorer, ScorerInfo};
+
+/// `el2n_epoch`: the epoch (1-based) whose EL2N is the score.
+pub static EL2N_EPOCH: Opt<Option<usize>> = Opt {
+    name: "el2n_epoch",
+    doc: "el2n: the epoch (1-based) whose error norm is the score; default 10% into training",
+    default: || None,
+};
 
 /// The EL2N scorer.
 #[derive(Debug, Clone, Copy)]
@@ -28,20 +36,32 @@ impl Scorer for El2n {
             summary: "L2 norm of softmax minus one-hot label, early in training (Paul et al. 2021)",
             keep: Keep::Highest,
             needs: FieldSet::of(&[Field::El2n]),
+            seeded: false,
         }
     }
 
-    fn begin(&self, ctx: &Context<'_>) -> Result<Box<dyn Accumulator>, ScoreError> {
-        let epochs = ctx.shape.epochs;
-        let at = ctx.params.el2n_epoch.unwrap_or(default_epoch(epochs));
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        static LIST: &[&dyn Declared] = &[&EL2N_EPOCH];
+        LIST
+    }
+
+    fn check(&self, params: &ScoreParams, epochs: usize) -> Result<(), ScoreError> {
+        let at = params.get(&EL2N_EPOCH).unwrap_or(default_epoch(epochs));
         if at == 0 || at > epochs {
             return Err(ScoreError::BadParam {
+                option: "el2n_epoch",
                 what: format!(
                     "el2n_epoch {at} is outside the recorded epochs 1..={epochs}; choose an epoch in that range (default: {})",
                     default_epoch(epochs)
                 ),
             });
         }
+        Ok(())
+    }
+
+    fn begin(&self, ctx: &Context<'_>) -> Result<Box<dyn Accumulator>, ScoreError> {
+        let epochs = ctx.shape.epochs;
+        let at = ctx.params.get(&EL2N_EPOCH).unwrap_or(default_epoch(epochs));
         let n = ctx.shape.samples;
         Ok(Box::new(El2nPass {
             at: at - 1,

@@ -26,6 +26,7 @@ impl Scorer for Forgetting {
             summary: "count of correct -> incorrect transitions; never-learned samples rank first (Toneva et al. 2019)",
             keep: Keep::Highest,
             needs: FieldSet::of(&[Field::Flags]),
+            seeded: false,
         }
     }
 

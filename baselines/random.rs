@@ -19,6 +19,7 @@ impl Scorer for Random {
             summary: "uniform random scores from a seeded generator",
             keep: Keep::Highest,
             needs: FieldSet::EMPTY,
+            seeded: true,
         }
     }
 

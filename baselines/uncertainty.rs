@@ -11,22 +11,29 @@
 //! | margin`; default entropy.
 
 use crate::dynamics::{EpochColumns, Field, FieldSet};
+use crate::options::{Declared, Opt};
 use crate::score::{
     Accumulator, Context, Keep, LastSeen, ScoreError, ScoreParams, Scorer, ScorerInfo,
 };
 
-/// Which uncertainty measure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UncertaintyKind {
-    /// Entropy of the softmax.
-    #[default]
-    Entropy,
-    /// One minus the largest probability.
-    LeastConfidence,
-    /// One minus the gap between the two largest probabilities.
-    Margin,
+crate::choices! {
+    /// Which uncertainty measure.
+    pub enum UncertaintyKind {
+        /// Entropy of the softmax.
+        Entropy = "entropy",
+        /// One minus the largest probability.
+        LeastConfidence = "least_confidence",
+        /// One minus the gap between the two largest probabilities.
+        Margin = "margin",
+    }
 }
+
+/// `uncertainty`: which measure.
+pub static UNCERTAINTY: Opt<UncertaintyKind> = Opt {
+    name: "uncertainty",
+    doc: "uncertainty: `entropy` (default), `least_confidence` or `margin`",
+    default: || UncertaintyKind::Entropy,
+};
 
 impl UncertaintyKind {
     fn field(self) -> Field {
@@ -34,20 +41,6 @@ impl UncertaintyKind {
             Self::Entropy => Field::Entropy,
             Self::LeastConfidence => Field::MaxProb,
             Self::Margin => Field::Top2Gap,
-        }
-    }
-}
-
-impl std::str::FromStr for UncertaintyKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "entropy" => Ok(Self::Entropy),
-            "least_confidence" => Ok(Self::LeastConfidence),
-            "margin" => Ok(Self::Margin),
-            other => Err(format!(
-                "unknown uncertainty `{other}`; expected entropy, least_confidence or margin"
-            )),
         }
     }
 }
@@ -63,15 +56,21 @@ impl Scorer for Uncertainty {
             summary: "entropy (or least confidence, or margin) of the final prediction (Coleman et al. 2020)",
             keep: Keep::Highest,
             needs: FieldSet::of(&[Field::Entropy]),
+            seeded: false,
         }
     }
 
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        static LIST: &[&dyn Declared] = &[&UNCERTAINTY];
+        LIST
+    }
+
     fn needs(&self, params: &ScoreParams) -> FieldSet {
-        FieldSet::of(&[params.uncertainty.field()])
+        FieldSet::of(&[params.get(&UNCERTAINTY).field()])
     }
 
     fn begin(&self, ctx: &Context<'_>) -> Result<Box<dyn Accumulator>, ScoreError> {
-        let kind = ctx.params.uncertainty;
+        let kind = ctx.params.get(&UNCERTAINTY);
         Ok(Box::new(UncertaintyPass {
             kind,
             last: LastSeen::new(kind.field(), ctx.shape.samples),

@@ -21,7 +21,7 @@ use burn::prelude::*;
 use dynunc::data::augment::{Augment, Normalize, fill_batch};
 use dynunc::data::folder::{self, BadImage};
 use dynunc::data::loader::{Loader, Streaming};
-use dynunc::data::{DataSpec, DatasetKind, FileSet, ImageSet, Images, Loading};
+use dynunc::data::{DataSpec, FileSet, ImageSet, Images};
 use dynunc::train::backend;
 use dynunc::train::fit::{FitOptions, fit};
 use dynunc::train::model::{InputShape, Model, ModelSpec};
@@ -218,18 +218,7 @@ fn main() {
     // `cargo bench` passes --bench; nothing else is accepted.
     let images = env_usize("DYNUNC_BENCH_IMAGES", 60_000);
     let rounds = env_usize("DYNUNC_BENCH_ROUNDS", 2);
-    let spec = DataSpec {
-        dataset: DatasetKind::FashionMnist,
-        path: data_dir(),
-        subset: None,
-        test_subset: None,
-        image_size: 28,
-        train_list: None,
-        val_list: None,
-        on_bad_image: BadImage::Error,
-        loader: Loading::Memory,
-        streaming: Streaming::default(),
-    };
+    let spec = DataSpec::new(&dynunc::data::format::idx::FASHION_MNIST, data_dir());
     let setup = match Setup::from_env() {
         Ok(s) => s,
         Err(e) => {

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::dynamics::{EpochSource, npy, store::StoreReader};
 use crate::score::rows::{ScoreRow, read_scores};
-use crate::score::{self, Keep, ScoreParams, UncertaintyKind, WindowMode};
+use crate::score::{self, Keep, ScoreParams};
 use crate::select::{self, Amount};
 
 /// Dataset pruning with dynamic uncertainty: train while recording how every sample's
@@ -85,19 +85,9 @@ pub struct ScoreArgs {
     /// Scoring method (see `dynunc methods`).
     #[arg(long, default_value = "dyn_unc")]
     pub method: String,
-    /// Dyn-Unc window length J, in epochs.
-    #[arg(long, default_value_t = 10)]
-    pub window: usize,
-    /// Dyn-Unc window convention: `paper` (K-J+1 windows) or `released_code` (exactly the
-    /// authors' get_coreset.py: zero-filled windows of seen values, K-J of them, std x 10).
-    #[arg(long, default_value = "paper")]
-    pub windows: WindowMode,
-    /// EL2N epoch (1-based); default 10% into training.
-    #[arg(long)]
-    pub el2n_epoch: Option<usize>,
-    /// Uncertainty measure: entropy, least_confidence or margin.
-    #[arg(long, default_value = "entropy")]
-    pub uncertainty: UncertaintyKind,
+    /// The methods' options, one flag each (built from what each method declares).
+    #[command(flatten)]
+    pub options: MethodOptions,
     /// Seed of the `random` method.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -153,6 +143,90 @@ pub struct SelectArgs {
     /// Output CSV of pruned samples.
     #[arg(long, value_name = "PATH")]
     pub pruned_out: Option<PathBuf>,
+}
+
+/// The options the scoring methods declare, as flags (`--window 5`, `--el2n-epoch 2`): built
+/// from [`score::all_options`], so a method's new option is a flag without touching this file.
+#[derive(Debug, Clone, Default)]
+pub struct MethodOptions {
+    /// `(option key, value as given)`.
+    pub given: Vec<(&'static str, String)>,
+}
+
+fn flag(key: &str) -> String {
+    key.replace('_', "-")
+}
+
+impl clap::FromArgMatches for MethodOptions {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut out = MethodOptions::default();
+        out.update_from_arg_matches(m)?;
+        Ok(out)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for d in score::all_options() {
+            if let Some(v) = m.get_one::<String>(d.name()) {
+                self.given.push((d.name(), v.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl clap::Args for MethodOptions {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        for d in score::all_options() {
+            let default = match d.default_json() {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => format!(" [default: {s}]"),
+                v => format!(" [default: {v}]"),
+            };
+            cmd = cmd.arg(
+                clap::Arg::new(d.name())
+                    .long(&*Box::leak(flag(d.name()).into_boxed_str()))
+                    .value_name("VALUE")
+                    .allow_negative_numbers(true)
+                    .help(format!("{} ({}){default}", d.doc(), d.kind())),
+            );
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl MethodOptions {
+    /// The options for `scorer`, checked against its declarations; a flag it does not read is
+    /// an error naming the methods that do.
+    fn resolve(&self, scorer: &dyn score::Scorer) -> Result<crate::options::Options> {
+        let own = scorer.options();
+        let mut given = std::collections::BTreeMap::new();
+        for (key, text) in &self.given {
+            if !own.iter().any(|d| d.name() == *key) {
+                let readers: Vec<_> = score::REGISTRY
+                    .iter()
+                    .filter(|s| s.options().iter().any(|d| d.name() == *key))
+                    .map(|s| s.info().name)
+                    .collect();
+                bail!(
+                    "--{} applies to {}, not --method {}; remove it",
+                    flag(key),
+                    readers.join(", "),
+                    scorer.info().name
+                );
+            }
+            given.insert(key.to_string(), crate::options::from_cli(text));
+        }
+        let mut problems = crate::options::Problems::default();
+        let options = crate::options::Options::given(own, &given, "", &mut problems);
+        if let Some(p) = problems.into_vec().into_iter().next() {
+            bail!("--{}: {}", flag(&p.path), p.message);
+        }
+        Ok(options.with_defaults(own))
+    }
 }
 
 fn parse_keep(s: &str) -> Result<Keep, String> {
@@ -258,11 +332,19 @@ fn methods_cmd() {
             "{:<12} {keep:<14} needs [{}]\n             {}",
             info.name, info.needs, info.summary
         );
+        for d in s.options() {
+            println!(
+                "             scoring.{} / --{}: {}",
+                d.name(),
+                flag(d.name()),
+                d.doc()
+            );
+        }
     }
 }
 
 fn models_cmd() {
-    use crate::train::model::{InputShape, Model, ModelSpec, PRESETS};
+    use crate::train::model::{InputShape, Model, ModelSpec, presets};
     let device = burn::tensor::Device::flex().autodiff();
     let count = |spec: &ModelSpec, input: InputShape| {
         if spec.check(input).is_empty() {
@@ -276,7 +358,7 @@ fn models_cmd() {
         "{:<14} {:>12} {:>12}  about",
         "arch", "224x224x3", "28x28x1"
     );
-    for p in PRESETS {
+    for p in presets() {
         let spec = ModelSpec::preset(p.name).expect("listed preset");
         println!(
             "{:<14} {:>12} {:>12}  {}",
@@ -328,11 +410,8 @@ fn score_cmd(args: &ScoreArgs) -> Result<()> {
     let scorer = score::find(&args.method)?;
     let mut source = open_dynamics(&args.dynamics, args.labels.as_deref())?;
     let params = ScoreParams {
-        window: args.window,
-        windows: args.windows,
+        options: args.options.resolve(scorer)?,
         seed: args.seed,
-        el2n_epoch: args.el2n_epoch,
-        uncertainty: args.uncertainty,
     };
     distinct(&args.dynamics, "--dynamics", &args.out, "--out")?;
     let scores = score::score_one(source.as_mut(), scorer, &params)

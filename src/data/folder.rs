@@ -14,13 +14,14 @@ use rayon::prelude::*;
 
 use super::{DataError, ImageSet};
 
-/// What to do with a file that cannot be decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadImage {
-    /// Stop with the file's path.
-    Error,
-    /// Leave it out; the run's log lists what was skipped.
-    Skip,
+crate::choices! {
+    /// What to do with a file that cannot be decoded.
+    pub enum BadImage {
+        /// Stop with the file's path.
+        Error = "error",
+        /// Leave it out; the run's log lists what was skipped.
+        Skip = "skip",
+    }
 }
 
 /// How a file becomes a `size x size` image: the short side resized to `short` (bilinear),

@@ -2,6 +2,7 @@
 
 pub mod ood;
 pub mod real;
+pub mod section;
 
 /// The predicted class of one row of logits: the first index of the largest value.
 pub fn argmax(row: &[f32]) -> u32 {

@@ -94,15 +94,6 @@ pub struct FinetuneData {
     pub classes: usize,
 }
 
-/// Normalisation of a dataset: ImageNet's statistics for ImageFolder data, as the reference
-/// recipes do; IDX data its own training statistics.
-fn normalisation(kind: data::DatasetKind, splits: &Splits) -> Normalize {
-    match splits.train.in_memory() {
-        Some(set) if kind != data::DatasetKind::ImageFolder => Normalize::fit(set),
-        _ => Normalize::IMAGENET,
-    }
-}
-
 /// What was loaded, for the log: counts, shape, classes, how images are held, where from.
 fn splits_line(splits: &Splits, path: &Path) -> String {
     let (channels, height, width) = splits.train.shape();
@@ -136,7 +127,7 @@ fn load_finetune(
     let skipped = splits.skipped.clone();
     Ok(Some((
         FinetuneData {
-            norm: normalisation(ft.data.dataset, &splits),
+            norm: ft.data.format.normalisation(&splits),
             classes: splits.train.classes().max(splits.test.classes()),
             splits,
         },
@@ -210,8 +201,8 @@ pub fn git_commit() -> String {
 /// Unreadable files left out, with the reason.
 type Skipped = Vec<(std::path::PathBuf, String)>;
 
-/// Loads the experiment's OOD sets and checks each has the training images' shape. For
-/// ImageFolder experiments an OOD set is a folder of images, brought to the training size.
+/// Loads the experiment's OOD sets (in the data's format) and checks each has the training
+/// images' shape.
 fn load_ood(
     exp: &Experiment,
     train: &data::Images,
@@ -219,29 +210,18 @@ fn load_ood(
     let mut sets = Vec::new();
     let mut skipped = Vec::new();
     for (name, path) in &exp.ood_sets {
-        if exp.data.dataset == data::DatasetKind::ImageFolder {
-            let (set, bad) = data::load_ood_folder(&exp.data, path, train.classes())
-                .with_context(|| format!("evaluation.ood `{name}`"))?;
-            skipped.extend(bad.into_iter().map(|(e, why)| (e.path, why)));
-            sets.push((name.clone(), set));
-            continue;
-        }
-        let set = data::idx::read_split(
-            path,
-            "t10k",
-            "evaluation.ood lists folders holding t10k-images-idx3-ubyte(.gz)",
-        )?;
+        let (set, bad) = data::load_ood(&exp.data, path, train.classes())
+            .with_context(|| format!("evaluation.ood `{name}`"))?;
+        skipped.extend(bad);
         let (channels, height, width) = train.shape();
-        if (set.height, set.width, set.channels) != (height, width, channels) {
+        let (c, h, w) = set.shape();
+        if (h, w, c) != (height, width, channels) {
             bail!(
-                "evaluation.ood `{name}` ({}): images are {}x{}x{} but the training images are {height}x{width}x{channels}; OOD images must have the training shape",
+                "evaluation.ood `{name}` ({}): images are {h}x{w}x{c} but the training images are {height}x{width}x{channels}; OOD images must have the training shape",
                 path.display(),
-                set.height,
-                set.width,
-                set.channels,
             );
         }
-        sets.push((name.clone(), set.into()));
+        sets.push((name.clone(), set));
     }
     if exp.gaussian_noise > 0 {
         let seed = crate::train::fit::derive_seed(exp.seed, 0x0015e, 0);
@@ -337,7 +317,7 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         serde_saphyr::to_string(&info)?.as_bytes(),
     )?;
 
-    let norm = normalisation(exp.data.dataset, &splits);
+    let norm = exp.data.format.normalisation(&splits);
     let (ood, ood_skipped) = load_ood(&exp, &splits.train)?;
     let (finetune, ft_skipped) = match load_finetune(&exp, &splits.train)? {
         Some((f, s)) => (Some(f), s),

@@ -41,22 +41,8 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         exp.data.path.display(),
         t.elapsed().as_secs_f64()
     );
-    if exp.data.dataset == data::DatasetKind::ImageFolder {
-        let bytes = ((n + n_test) * input.height * input.width * 3) as u64;
-        let _ = match data::streams(&exp.data, n + n_test)? {
-            false => writeln!(
-                out,
-                "images: decoded once and held in memory ({})",
-                bytes_text(bytes)
-            ),
-            true => writeln!(
-                out,
-                "images: streamed from their files, {} decode threads, {} batches prefetched (decoded they would take {})",
-                exp.data.streaming.workers,
-                exp.data.streaming.prefetch,
-                bytes_text(bytes)
-            ),
-        };
+    if let Some(line) = exp.data.format.holding(&exp.data, n + n_test)? {
+        let _ = writeln!(out, "{line}");
     }
     // Fine-tuning: (steps per retrain, its batch), from its data's size.
     let finetune = match &exp.finetune {
@@ -119,7 +105,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
             exp.train.epochs,
             full_batches,
             scoring_steps,
-            bytes_text(store),
+            data::size_text(store),
             retrains,
             retrain_steps,
             duration(seconds)
@@ -144,7 +130,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         } else {
             ""
         },
-        bytes_text(total_store),
+        data::size_text(total_store),
         duration(total_seconds),
         exp.results_dir.display()
     );
@@ -215,14 +201,6 @@ struct StepClock {
 impl Observer for StepClock {
     fn batch_end(&mut self, _epoch: usize, _batch: usize, _loss: f32, _lr: f64) {
         self.ends.push(Instant::now());
-    }
-}
-
-fn bytes_text(b: u64) -> String {
-    match b {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b => format!("{:.1} KiB", b as f64 / 1024.0),
     }
 }
 

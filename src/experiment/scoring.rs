@@ -34,7 +34,7 @@ impl Scores {
 
 /// Methods whose scores depend on the retrain seed and are computed per retrain.
 pub(crate) fn seeded(method: &dyn Scorer) -> bool {
-    method.info().name == "random"
+    method.info().seeded
 }
 
 pub(crate) fn input_shape(ctx: &Ctx<'_>) -> InputShape {

@@ -27,32 +27,33 @@
 //! precision; memory is N x J values plus a few numbers per sample; each epoch costs O(N J).
 
 use super::window::{WindowPass, check_window};
-use super::{Accumulator, Context, Keep, ScoreError, Scorer, ScorerInfo};
+use super::{Accumulator, Context, Keep, ScoreError, ScoreParams, Scorer, ScorerInfo};
 use crate::dynamics::{Field, FieldSet};
+use crate::options::{Declared, Opt};
 
-/// Which windows Dyn-Unc averages; see the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WindowMode {
-    /// K - J + 1 windows over epochs, as in the paper.
-    #[default]
-    Paper,
-    /// K - J windows over each sample's seen values, as in the authors' released code.
-    ReleasedCode,
-}
-
-impl std::str::FromStr for WindowMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "paper" => Ok(Self::Paper),
-            "released_code" => Ok(Self::ReleasedCode),
-            other => Err(format!(
-                "unknown window convention `{other}`; expected `paper` or `released_code`"
-            )),
-        }
+crate::choices! {
+    /// Which windows Dyn-Unc averages; see the module docs.
+    pub enum WindowMode {
+        /// K - J + 1 windows over epochs, as in the paper.
+        Paper = "paper",
+        /// K - J windows over each sample's seen values, as in the authors' released code.
+        ReleasedCode = "released_code",
     }
 }
+
+/// `window`: the window J, in epochs (Dyn-Unc and DUAL).
+pub static WINDOW: Opt<usize> = Opt {
+    name: "window",
+    doc: "window J in epochs (dyn_unc, dual); default 10, as the paper",
+    default: || 10,
+};
+
+/// `windows`: the window convention.
+pub static WINDOWS: Opt<WindowMode> = Opt {
+    name: "windows",
+    doc: "dyn_unc windows: `paper` (default: the K-J+1 windows of the paper) or `released_code` (exactly the authors' get_coreset.py: zero-filled windows of seen values, K-J of them, each std times 10)",
+    default: || WindowMode::Paper,
+};
 
 /// The Dyn-Unc scorer.
 #[derive(Debug, Clone, Copy)]
@@ -65,12 +66,25 @@ impl Scorer for DynUnc {
             summary: "mean over sliding windows of J epochs of the std of the true-class probability (He et al. 2023)",
             keep: Keep::Highest,
             needs: FieldSet::of(&[Field::PTrue]),
+            seeded: false,
         }
     }
 
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        static LIST: &[&dyn Declared] = &[&WINDOW, &WINDOWS];
+        LIST
+    }
+
+    fn check(&self, params: &ScoreParams, epochs: usize) -> Result<(), ScoreError> {
+        check_window("dyn_unc", params.get(&WINDOW), epochs, params.get(&WINDOWS))
+    }
+
     fn begin(&self, ctx: &Context<'_>) -> Result<Box<dyn Accumulator>, ScoreError> {
-        let (j, k, mode) = (ctx.params.window, ctx.shape.epochs, ctx.params.windows);
-        check_window("dyn_unc", j, k, mode)?;
+        let (j, k, mode) = (
+            ctx.params.get(&WINDOW),
+            ctx.shape.epochs,
+            ctx.params.get(&WINDOWS),
+        );
         let scale = match mode {
             WindowMode::Paper => 1.0,
             // get_coreset.py: `torch.std(pred_prob_his, dim=1) * 10`.

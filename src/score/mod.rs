@@ -6,19 +6,27 @@
 //! them to each scorer's [`Accumulator`] in order, so one pass over a store feeds every method
 //! and memory stays at what the scorers themselves keep.
 //!
-//! Adding a method: write `baselines/<name>.rs` with a type implementing [`Scorer`], declare it
-//! in `baselines/mod.rs`, and add one line to [`REGISTRY`].
+//! Adding a method is two files: `baselines/<name>.rs` (declared in `baselines/mod.rs`), a type
+//! implementing [`Scorer`] with its options ([`Scorer::options`]) and their checks
+//! ([`Scorer::check`]), and one line in [`REGISTRY`]. The experiment file's `scoring:` keys,
+//! `dynunc score`'s flags and `dynunc methods` are built from the registry.
+//!
+//! The baselines live in the top-level `baselines/` folder (where the mission puts them, beside
+//! `src/`), but are this module's child, as [`dyn_unc`] is: they use its trait, it lists them.
 
+#[path = "../../baselines/mod.rs"]
+pub mod baselines;
 pub mod dyn_unc;
 pub mod rows;
+pub mod section;
 pub(crate) mod window;
 
 use thiserror::Error;
 
-use crate::baselines;
 use crate::dynamics::{DynamicsError, EpochColumns, EpochSource, Field, FieldSet, Shape};
+use crate::options::{Declared, Opt, OptType, Options};
 
-pub use crate::baselines::uncertainty::UncertaintyKind;
+pub use baselines::uncertainty::UncertaintyKind;
 pub use dyn_unc::WindowMode;
 
 /// Every scoring method dynunc knows, in the order they are listed in help and tables.
@@ -64,32 +72,29 @@ pub struct ScorerInfo {
     pub keep: Keep,
     /// The recorded fields the score is computed from.
     pub needs: FieldSet,
+    /// Whether the score draws from [`ScoreParams::seed`] (retrains then score once per seed).
+    pub seeded: bool,
 }
 
-/// Options of the scorers. Each scorer reads the ones it documents.
-#[derive(Debug, Clone, PartialEq)]
+/// Options of the scorers (each reads the ones it declares) and the seed of the seeded ones.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScoreParams {
-    /// Dyn-Unc window length J (default 10).
-    pub window: usize,
-    /// Dyn-Unc window convention (default: the paper's).
-    pub windows: WindowMode,
-    /// Seed of the `random` scorer.
+    /// Values of the declared options; an option not set has its default.
+    pub options: Options,
+    /// Seed of the seeded scorers (`random`).
     pub seed: u64,
-    /// EL2N epoch, 1-based; `None` means 10% into training (at least epoch 1).
-    pub el2n_epoch: Option<usize>,
-    /// Which uncertainty the `uncertainty` scorer uses (default: entropy).
-    pub uncertainty: UncertaintyKind,
 }
 
-impl Default for ScoreParams {
-    fn default() -> Self {
-        Self {
-            window: 10,
-            windows: WindowMode::Paper,
-            seed: 0,
-            el2n_epoch: None,
-            uncertainty: UncertaintyKind::Entropy,
-        }
+impl ScoreParams {
+    /// The value of `opt`.
+    pub fn get<T: OptType>(&self, opt: &Opt<T>) -> T {
+        opt.get(&self.options)
+    }
+
+    /// These parameters with `opt` set to `value`.
+    pub fn with<T: OptType>(mut self, opt: &Opt<T>, value: T) -> Self {
+        self.options = self.options.with(opt, value);
+        self
     }
 }
 
@@ -114,7 +119,19 @@ pub trait Scorer: Sync {
         self.info().needs
     }
 
-    /// Checks the options against the dynamics and starts a pass.
+    /// The options it reads, each declared once (a key two methods share is declared by one
+    /// and listed by both, as `window`).
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        &[]
+    }
+
+    /// Checks the options against `epochs` recorded epochs (the config calls it with
+    /// `train.epochs`, every pass with the dynamics' own).
+    fn check(&self, _params: &ScoreParams, _epochs: usize) -> Result<(), ScoreError> {
+        Ok(())
+    }
+
+    /// Starts a pass (after [`Scorer::check`] passed).
     fn begin(&self, ctx: &Context<'_>) -> Result<Box<dyn Accumulator>, ScoreError>;
 }
 
@@ -140,6 +157,8 @@ pub enum ScoreError {
     /// An option that does not fit the dynamics.
     #[error("{what}")]
     BadParam {
+        /// The option at fault.
+        option: &'static str,
         /// What is wrong and the fix.
         what: String,
     },
@@ -158,6 +177,11 @@ pub fn find(name: &str) -> Result<&'static dyn Scorer, ScoreError> {
             name: name.to_owned(),
             known: names().join(", "),
         })
+}
+
+/// The options of every registered scorer, each key once.
+pub fn all_options() -> Vec<&'static dyn Declared> {
+    crate::options::union(REGISTRY.iter().map(|s| s.options()))
 }
 
 /// The names of every registered scorer.
@@ -193,6 +217,9 @@ pub fn score_all(
         labels: labels.as_deref(),
         params,
     };
+    for s in scorers {
+        s.check(params, shape.epochs)?;
+    }
     let mut accs = scorers
         .iter()
         .map(|s| s.begin(&ctx))

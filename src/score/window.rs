@@ -63,6 +63,7 @@ pub(crate) fn check_window(
 ) -> Result<(), ScoreError> {
     if j < 2 {
         return Err(ScoreError::BadParam {
+            option: "window",
             what: format!(
                 "{method} window {j} is too short: a standard deviation needs at least 2 epochs; use window >= 2 (the paper uses 10)"
             ),
@@ -74,6 +75,7 @@ pub(crate) fn check_window(
     };
     if k < min_epochs {
         return Err(ScoreError::BadParam {
+            option: "window",
             what: format!(
                 "{method} window {j} needs at least {min_epochs} recorded epochs with windows: {name}, but the dynamics hold {k}; lower `window` to at most {} or record more epochs",
                 k + j - min_epochs

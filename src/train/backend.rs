@@ -4,15 +4,16 @@ use burn::prelude::Device;
 
 use super::TrainError;
 
-/// `backend:` in the experiment file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendChoice {
-    /// wgpu when built with it and a real (not software) GPU adapter exists; else flex.
-    Auto,
-    /// Burn's pure-Rust CPU backend.
-    Flex,
-    /// wgpu (Vulkan, Metal, DX12).
-    Wgpu,
+crate::choices! {
+    /// `backend:` in the experiment file.
+    pub enum BackendChoice {
+        /// wgpu when built with it and a real (not software) GPU adapter exists; else flex.
+        Auto = "auto",
+        /// Burn's pure-Rust CPU backend.
+        Flex = "flex",
+        /// wgpu (Vulkan, Metal, DX12).
+        Wgpu = "wgpu",
+    }
 }
 
 /// The chosen device (without autodiff) and a sentence saying which and why.

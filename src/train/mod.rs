@@ -10,6 +10,7 @@ pub mod ops;
 pub mod progress;
 pub mod recorder;
 pub mod schedule;
+pub mod section;
 
 use thiserror::Error;
 
@@ -43,13 +44,14 @@ pub enum OptimizerSpec {
     },
 }
 
-/// Which forward pass the dynamics are recorded from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    /// The training forward pass (augmented input, training mode), at no extra cost.
-    Train,
-    /// An extra forward pass on the un-augmented batch before the optimizer step.
-    Clean,
+crate::choices! {
+    /// Which forward pass the dynamics are recorded from.
+    pub enum View {
+        /// The training forward pass (augmented input, training mode), at no extra cost.
+        Train = "train",
+        /// An extra forward pass on the un-augmented batch before the optimizer step.
+        Clean = "clean",
+    }
 }
 
 /// How one model is trained.

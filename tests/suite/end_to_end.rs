@@ -540,16 +540,8 @@ fn real_fashion_mnist_loads_when_installed() {
         dir.display()
     );
     let spec = dynunc::data::DataSpec {
-        dataset: dynunc::data::DatasetKind::FashionMnist,
-        path: dir.into(),
         subset: Some(1000),
-        test_subset: None,
-        image_size: 28,
-        train_list: None,
-        val_list: None,
-        on_bad_image: dynunc::data::folder::BadImage::Error,
-        loader: dynunc::data::Loading::Auto,
-        streaming: Default::default(),
+        ..dynunc::data::DataSpec::new(&dynunc::data::format::idx::FASHION_MNIST, dir)
     };
     let s = dynunc::data::load(&spec, 0).unwrap();
     assert_eq!(

@@ -150,10 +150,7 @@ fn no_corrupted_input_makes_a_parser_panic() {
             let _ = dynunc::score::score_one(
                 &mut r,
                 dynunc::score::find("dyn_unc").unwrap(),
-                &dynunc::score::ScoreParams {
-                    window: 2,
-                    ..Default::default()
-                },
+                &dynunc::score::ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, 2),
             );
         }
     });

@@ -34,10 +34,7 @@ fn dyn_unc_paper_window_2() {
     // J = 2: the std (ddof 1) of two values a, b is |a - b| / sqrt(2).
     // sample 0 windows: 0.2/√2 = 0.141421, 0.3/√2 = 0.212132, 0 -> mean of 3 = 0.117851
     // sample 1: 0; sample 2: every window 0.8/√2 = 0.565685.
-    let params = ScoreParams {
-        window: 2,
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, 2);
     let got = run("dyn_unc", &mut three_samples(), &params);
     assert_close(&got, &[0.117851, 0.0, 0.565685]);
 }
@@ -50,10 +47,7 @@ fn dyn_unc_paper_window_3() {
     // mean of the K - J + 1 = 2 windows: 0.212433.
     // sample 2, [0.9, 0.1, 0.9] and [0.1, 0.9, 0.1]: mean 0.633333 / 0.366667, squared
     // deviations 0.071111 * 2 + 0.284444 = 0.426667, / 2 = 0.213333, sqrt = 0.461880.
-    let params = ScoreParams {
-        window: 3,
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, 3);
     let got = run("dyn_unc", &mut three_samples(), &params);
     assert_close(&got, &[0.212433, 0.0, 0.461880]);
 }
@@ -62,11 +56,9 @@ fn dyn_unc_paper_window_3() {
 fn dyn_unc_released_code_drops_last_window() {
     // K - J = 2 windows, each std times 10 (get_coreset.py): sample 0
     // 10 * (0.141421 + 0.212132) / 2 = 1.767767; sample 2 10 * 0.565685.
-    let params = ScoreParams {
-        window: 2,
-        windows: WindowMode::ReleasedCode,
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default()
+        .with(&dynunc::score::dyn_unc::WINDOW, 2)
+        .with(&dynunc::score::dyn_unc::WINDOWS, WindowMode::ReleasedCode);
     let got = run("dyn_unc", &mut three_samples(), &params);
     assert_close(&got, &[1.767767, 0.0, 5.656854]);
 }
@@ -81,10 +73,7 @@ fn with_unseen(mut d: InMemory, epoch: usize, sample: usize) -> InMemory {
 fn dyn_unc_unseen_epoch_paper() {
     // sample 0 unseen at epoch 2: windows [0.1, -] and [-, 0.6] have one value and are not
     // counted; [0.6, 0.6] gives 0. Mean over the one counted window: 0.
-    let params = ScoreParams {
-        window: 2,
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, 2);
     let got = run("dyn_unc", &mut with_unseen(three_samples(), 1, 0), &params);
     assert_close(&got, &[0.0, 0.0, 0.565685]);
 }
@@ -94,21 +83,16 @@ fn dyn_unc_unseen_epoch_released_code() {
     // sample 0 unseen at epoch 2. The zero-filled window: after e1 [0, 0.1]; e2 unseen leaves
     // it, and it is added: 0.1/√2 = 0.070711; after e3 [0.1, 0.6]: 0.5/√2 = 0.353553. Times 10,
     // divided by K - J = 2: 2.121320.
-    let params = ScoreParams {
-        window: 2,
-        windows: WindowMode::ReleasedCode,
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default()
+        .with(&dynunc::score::dyn_unc::WINDOW, 2)
+        .with(&dynunc::score::dyn_unc::WINDOWS, WindowMode::ReleasedCode);
     let got = run("dyn_unc", &mut with_unseen(three_samples(), 1, 0), &params);
     assert_close(&got, &[2.12132, 0.0, 5.656854]);
 }
 
 #[test]
 fn dyn_unc_rejects_window_longer_than_run() {
-    let params = ScoreParams {
-        window: 5,
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, 5);
     let err = score::score_one(
         &mut three_samples(),
         score::find("dyn_unc").unwrap(),
@@ -117,11 +101,9 @@ fn dyn_unc_rejects_window_longer_than_run() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("window 5") && err.contains("hold 4"), "{err}");
-    let params = ScoreParams {
-        window: 4,
-        windows: WindowMode::ReleasedCode,
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default()
+        .with(&dynunc::score::dyn_unc::WINDOW, 4)
+        .with(&dynunc::score::dyn_unc::WINDOWS, WindowMode::ReleasedCode);
     let err = score::score_one(
         &mut three_samples(),
         score::find("dyn_unc").unwrap(),
@@ -139,10 +121,7 @@ fn nan_in_dynamics_is_an_error_naming_epoch_and_sample() {
     let err = score::score_one(
         &mut d,
         score::find("dyn_unc").unwrap(),
-        &ScoreParams {
-            window: 2,
-            ..ScoreParams::default()
-        },
+        &ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, 2),
     )
     .unwrap_err()
     .to_string();
@@ -233,10 +212,7 @@ fn el2n_at_chosen_epoch() {
     // Epoch 2 of sample 0: softmax [0.25, 0.5, 0.25], true class 0 -> sqrt(0.875) = 0.935414.
     // Sample 1 every epoch: softmax [e²/(e²+2), 1/(e²+2), 1/(e²+2)] = [0.786986, 0.106507,
     // 0.106507]; el2n = sqrt(0.213014² + 2 * 0.106507²) = sqrt(0.068061) = 0.260885.
-    let params = ScoreParams {
-        el2n_epoch: Some(2),
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default().with(&dynunc::score::baselines::el2n::EL2N_EPOCH, Some(2));
     let got = run("el2n", &mut stats_dynamics(), &params);
     assert_close(&got, &[0.935414, 0.260885]);
     // Default: 10% into 3 epochs = epoch 1; sample 0 uniform softmax:
@@ -251,16 +227,10 @@ fn el2n_unseen_at_epoch_uses_nearest_seen() {
     d.epochs[1].flags[0] = 0; // sample 0 not seen at epoch 2: falls back to epoch 1
     d.epochs[0].flags[1] = 0;
     d.epochs[1].flags[1] = 0; // sample 1 first seen at epoch 3
-    let params = ScoreParams {
-        el2n_epoch: Some(2),
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default().with(&dynunc::score::baselines::el2n::EL2N_EPOCH, Some(2));
     let got = run("el2n", &mut d, &params);
     assert_close(&got, &[0.816497, 0.260885]);
-    let params = ScoreParams {
-        el2n_epoch: Some(4),
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default().with(&dynunc::score::baselines::el2n::EL2N_EPOCH, Some(4));
     let err = score::score_one(&mut d, score::find("el2n").unwrap(), &params)
         .unwrap_err()
         .to_string();
@@ -282,10 +252,8 @@ fn uncertainty_of_final_epoch() {
         (UncertaintyKind::LeastConfidence, [0.5, 0.213014]),
         (UncertaintyKind::Margin, [0.75, 0.319521]),
     ] {
-        let params = ScoreParams {
-            uncertainty: kind,
-            ..ScoreParams::default()
-        };
+        let params =
+            ScoreParams::default().with(&dynunc::score::baselines::uncertainty::UNCERTAINTY, kind);
         let got = run("uncertainty", &mut stats_dynamics(), &params);
         assert_close(&got, &want);
     }
@@ -293,10 +261,10 @@ fn uncertainty_of_final_epoch() {
     // softmax [0.25, 0.5, 0.25], least confidence 0.5, margin 0.75, entropy 1.039721).
     let mut d = stats_dynamics();
     d.epochs[2].flags[0] = 0;
-    let params = ScoreParams {
-        uncertainty: UncertaintyKind::Margin,
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default().with(
+        &dynunc::score::baselines::uncertainty::UNCERTAINTY,
+        UncertaintyKind::Margin,
+    );
     assert_close(&run("uncertainty", &mut d, &params), &[0.75, 0.319521]);
 }
 
@@ -324,10 +292,7 @@ fn random_is_seeded_uniform() {
 fn one_pass_feeds_every_scorer() {
     let mut d = stats_dynamics();
     let all: Vec<_> = score::REGISTRY.to_vec();
-    let params = ScoreParams {
-        window: 2,
-        ..ScoreParams::default()
-    };
+    let params = ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, 2);
     let together = score::score_all(&mut d, &all, &params).unwrap();
     for (scorer, scores) in all.iter().zip(&together) {
         assert_eq!(
@@ -404,19 +369,14 @@ fn dyn_unc_matches_a_direct_implementation_of_both_conventions() {
     let paper = run(
         "dyn_unc",
         &mut d,
-        &ScoreParams {
-            window: j,
-            ..ScoreParams::default()
-        },
+        &ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, j),
     );
     let released = run(
         "dyn_unc",
         &mut d,
-        &ScoreParams {
-            window: j,
-            windows: WindowMode::ReleasedCode,
-            ..ScoreParams::default()
-        },
+        &ScoreParams::default()
+            .with(&dynunc::score::dyn_unc::WINDOW, j)
+            .with(&dynunc::score::dyn_unc::WINDOWS, WindowMode::ReleasedCode),
     );
     for (i, row) in values.iter().enumerate() {
         let stds: Vec<f64> = (0..=k - j)
@@ -484,10 +444,7 @@ fn dyn_unc_keeps_its_precision_on_near_constant_rows() {
         let by_epoch: Vec<Vec<f32>> = (0..k)
             .map(|e| rows.iter().map(|r| r[e]).collect())
             .collect();
-        let params = ScoreParams {
-            window: j,
-            ..ScoreParams::default()
-        };
+        let params = ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, j);
         let got = run(
             "dyn_unc",
             &mut InMemory::from_probabilities(by_epoch),
@@ -628,10 +585,7 @@ fn dual_weights_the_window_std_by_one_minus_the_mean() {
     // J = 2, sample 0 [0.1, 0.3, 0.6, 0.6]: windows std 0.141421 x (1 - 0.2) = 0.113137,
     // 0.212132 x (1 - 0.45) = 0.116673, 0 -> mean 0.076603. Sample 1 constant: 0. Sample 2
     // [0.9, 0.1, 0.9, 0.1]: every window 0.565685 x 0.5 = 0.282843.
-    let params = |window| ScoreParams {
-        window,
-        ..ScoreParams::default()
-    };
+    let params = |window| ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, window);
     let got = run("dual", &mut three_samples(), &params(2));
     assert_close(&got, &[0.076603, 0.0, 0.282843]);
     // J = 3, sample 0: [0.1, 0.3, 0.6] 0.251661 x (2/3) = 0.167774, [0.3, 0.6, 0.6]

@@ -8,11 +8,16 @@ use burn::prelude::*;
 
 use crate::train::ops::conv;
 
-use super::InputShape;
 use super::blocks::{
     ChannelNorm, DropPath, FeedForward, LayerScale, PatchEmbed, conv, drop_path_rates,
     global_avg_pool, layer_norm, linear, square, trunc_normal,
 };
+use super::family::{
+    DEPTHS, DROP_PATH, Family, PATCH_SIZE, WIDTHS, apply_stages, check_drop, check_patch,
+    check_stages,
+};
+use super::{Arch, InputShape, Preset};
+use crate::options::{Declared, Options};
 
 /// A ConvNeXt's shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,5 +151,75 @@ impl ConvNeXt {
             }
         }
         self.head.forward(self.norm.forward(global_avg_pool(x)))
+    }
+}
+
+/// The ConvNeXt family.
+#[derive(Debug)]
+pub struct ConvNeXtFamily;
+
+/// The ConvNeXt family's registry entry.
+pub static CONVNEXT: ConvNeXtFamily = ConvNeXtFamily;
+
+impl Family for ConvNeXtFamily {
+    fn name(&self) -> &'static str {
+        "convnext"
+    }
+
+    fn presets(&self) -> &'static [Preset] {
+        &[
+            Preset {
+                name: "convnext_tiny",
+                about: "ConvNeXt-T (Liu et al. 2022), drop path 0.1",
+                arch: || {
+                    Arch::ConvNeXt(ConvNeXtSpec {
+                        patch_size: 4,
+                        depths: vec![3, 3, 9, 3],
+                        widths: vec![96, 192, 384, 768],
+                        drop_path: 0.1,
+                    })
+                },
+            },
+            Preset {
+                name: "convnext_mini",
+                about: "ConvNeXt for 28x28: 2x2 patches, 2 stages of 2 blocks, 32-64",
+                arch: || {
+                    Arch::ConvNeXt(ConvNeXtSpec {
+                        patch_size: 2,
+                        depths: vec![2, 2],
+                        widths: vec![32, 64],
+                        drop_path: 0.0,
+                    })
+                },
+            },
+        ]
+    }
+
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        static LIST: &[&dyn Declared] = &[&DEPTHS, &WIDTHS, &PATCH_SIZE, &DROP_PATH];
+        LIST
+    }
+
+    fn apply(&self, arch: &mut Arch, o: &Options) {
+        if let Arch::ConvNeXt(r) = arch {
+            apply_stages(&mut r.depths, &mut r.widths, o);
+            r.patch_size = PATCH_SIZE.given(o).unwrap_or(r.patch_size);
+            r.drop_path = DROP_PATH.given(o).unwrap_or(r.drop_path);
+        }
+    }
+
+    fn check(&self, arch: &Arch, input: InputShape) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let Arch::ConvNeXt(s) = arch else {
+            return out;
+        };
+        check_stages(&s.depths, &s.widths, &mut out);
+        check_patch(s.patch_size, input, &mut out);
+        let side = input.height.min(input.width) / s.patch_size.max(1);
+        if s.depths.len() > 1 && side >> (s.depths.len() - 1) == 0 {
+            out.push(("depths", format!("{} stages halve a {side}x{side} patch grid to nothing; use fewer stages or a smaller patch_size", s.depths.len())));
+        }
+        check_drop(s.drop_path, &mut out);
+        out
     }
 }

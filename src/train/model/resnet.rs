@@ -10,16 +10,19 @@ use burn::prelude::*;
 use crate::train::ops::{conv, max_pool};
 use burn::tensor::activation::relu;
 
-use super::InputShape;
 use super::blocks::{ChannelNorm, conv, global_avg_pool, square};
+use super::family::{DEPTHS, Family, WIDTHS, apply_stages, check_stages};
+use super::{Arch, InputShape, Preset};
+use crate::options::{Declared, Opt, Options};
 
-/// Which residual block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockKind {
-    /// Two 3x3 convolutions (ResNet-18/34).
-    Basic,
-    /// 1x1 down, 3x3, 1x1 up to 4x the width (ResNet-50 and deeper).
-    Bottleneck,
+crate::choices! {
+    /// Which residual block.
+    pub enum BlockKind {
+        /// Two 3x3 convolutions (ResNet-18/34).
+        Basic = "basic",
+        /// 1x1 down, 3x3, 1x1 up to 4x the width (ResNet-50 and deeper).
+        Bottleneck = "bottleneck",
+    }
 }
 
 impl BlockKind {
@@ -32,13 +35,14 @@ impl BlockKind {
     }
 }
 
-/// The first layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stem {
-    /// 7x7 stride-2 convolution, then a 3x3 stride-2 max-pool (ImageNet inputs).
-    ImageNet,
-    /// 3x3 stride-1 convolution, no pool (small inputs such as 28x28 or 32x32).
-    Small,
+crate::choices! {
+    /// The first layer.
+    pub enum Stem {
+        /// 7x7 stride-2 convolution, then a 3x3 stride-2 max-pool (ImageNet inputs).
+        ImageNet = "imagenet",
+        /// 3x3 stride-1 convolution, no pool (small inputs such as 28x28 or 32x32).
+        Small = "small",
+    }
 }
 
 /// A ResNet's shape.
@@ -196,5 +200,93 @@ impl ResNet {
             fc: LinearConfig::new(inputs, classes).init(device),
             ..self
         }
+    }
+}
+
+/// `stem`.
+pub static STEM: Opt<Stem> = Opt {
+    name: "stem",
+    doc: "resnet: `imagenet` (7x7 stride 2 + max-pool) or `small` (3x3 stride 1, no pool)",
+    default: || Stem::ImageNet,
+};
+/// `block`.
+pub static BLOCK: Opt<BlockKind> = Opt {
+    name: "block",
+    doc: "resnet: `basic` or `bottleneck` blocks",
+    default: || BlockKind::Basic,
+};
+
+/// The ResNet family.
+#[derive(Debug)]
+pub struct ResNetFamily;
+
+/// The ResNet family's registry entry.
+pub static RESNET: ResNetFamily = ResNetFamily;
+
+impl Family for ResNetFamily {
+    fn name(&self) -> &'static str {
+        "resnet"
+    }
+
+    fn presets(&self) -> &'static [Preset] {
+        &[
+            Preset {
+                name: "resnet18",
+                about: "ResNet-18 (He et al. 2016), torchvision layout",
+                arch: || {
+                    Arch::ResNet(ResNetSpec {
+                        block: BlockKind::Basic,
+                        stem: Stem::ImageNet,
+                        depths: vec![2, 2, 2, 2],
+                        widths: vec![64, 128, 256, 512],
+                    })
+                },
+            },
+            Preset {
+                name: "resnet50",
+                about: "ResNet-50 (He et al. 2016), torchvision layout (stride on the 3x3)",
+                arch: || {
+                    Arch::ResNet(ResNetSpec {
+                        block: BlockKind::Bottleneck,
+                        stem: Stem::ImageNet,
+                        depths: vec![3, 4, 6, 3],
+                        widths: vec![64, 128, 256, 512],
+                    })
+                },
+            },
+            Preset {
+                name: "resnet_mini",
+                about: "ResNet for 28x28: 3x3 stem, no pool, 3 stages of 1 basic block, 16-32-64",
+                arch: || {
+                    Arch::ResNet(ResNetSpec {
+                        block: BlockKind::Basic,
+                        stem: Stem::Small,
+                        depths: vec![1, 1, 1],
+                        widths: vec![16, 32, 64],
+                    })
+                },
+            },
+        ]
+    }
+
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        static LIST: &[&dyn Declared] = &[&STEM, &BLOCK, &DEPTHS, &WIDTHS];
+        LIST
+    }
+
+    fn apply(&self, arch: &mut Arch, o: &Options) {
+        if let Arch::ResNet(r) = arch {
+            r.stem = STEM.given(o).unwrap_or(r.stem);
+            r.block = BLOCK.given(o).unwrap_or(r.block);
+            apply_stages(&mut r.depths, &mut r.widths, o);
+        }
+    }
+
+    fn check(&self, arch: &Arch, _input: InputShape) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Arch::ResNet(s) = arch {
+            check_stages(&s.depths, &s.widths, &mut out);
+        }
+        out
     }
 }

@@ -7,7 +7,9 @@ use burn::prelude::*;
 
 use crate::train::ops::{conv, max_pool};
 
-use super::InputShape;
+use super::family::Family;
+use super::{Arch, InputShape, Preset};
+use crate::options::{Declared, Opt, Options};
 
 /// Fully connected classifier head: linear, ReLU, linear.
 #[derive(Module, Debug)]
@@ -126,5 +128,79 @@ impl Cnn {
             head: self.head.with_classes(classes, device),
             ..self
         }
+    }
+}
+
+/// `hidden`.
+pub static HIDDEN: Opt<usize> = Opt {
+    name: "hidden",
+    doc: "mlp/cnn: hidden width of the fully connected layer; preset default 128",
+    default: || 128,
+};
+
+/// The MLP and CNN families: one option, the hidden width.
+#[derive(Debug)]
+pub struct Simple {
+    name: &'static str,
+    presets: &'static [Preset],
+}
+
+/// Flatten, hidden layer, ReLU, output layer.
+pub static MLP: Simple = Simple {
+    name: "mlp",
+    presets: &[Preset {
+        name: "mlp",
+        about: "784-hidden-10 perceptron (hidden: 128)",
+        arch: || Arch::Mlp { hidden: 128 },
+    }],
+};
+
+/// Two conv + pool blocks (32, 64 channels), hidden layer, output layer.
+pub static CNN: Simple = Simple {
+    name: "cnn",
+    presets: &[Preset {
+        name: "cnn",
+        about: "conv 32, conv 64 (3x3, max-pool), fc hidden (128), fc",
+        arch: || Arch::Cnn { hidden: 128 },
+    }],
+};
+
+impl Family for Simple {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn presets(&self) -> &'static [Preset] {
+        self.presets
+    }
+
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        static LIST: &[&dyn Declared] = &[&HIDDEN];
+        LIST
+    }
+
+    fn apply(&self, arch: &mut Arch, o: &Options) {
+        if let (Arch::Mlp { hidden } | Arch::Cnn { hidden }, Some(h)) = (arch, HIDDEN.given(o)) {
+            *hidden = h;
+        }
+    }
+
+    fn check(&self, arch: &Arch, input: InputShape) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Arch::Mlp { hidden } | Arch::Cnn { hidden } = arch
+            && *hidden == 0
+        {
+            out.push(("hidden", "must be at least 1".into()));
+        }
+        if matches!(arch, Arch::Cnn { .. }) && (input.height < 4 || input.width < 4) {
+            out.push((
+                "arch",
+                format!(
+                    "cnn needs images of at least 4x4, not {}x{}",
+                    input.height, input.width
+                ),
+            ));
+        }
+        out
     }
 }

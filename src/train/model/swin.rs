@@ -8,8 +8,13 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::softmax;
 
-use super::InputShape;
 use super::blocks::{DropPath, FeedForward, PatchEmbed, drop_path_rates, layer_norm, linear};
+use super::family::{
+    DEPTHS, DROP_PATH, Family, PATCH_SIZE, WIDTHS, apply_stages, check_drop, check_patch,
+    check_stages,
+};
+use super::{Arch, InputShape, Preset};
+use crate::options::{Declared, Opt, Options};
 
 /// A Swin Transformer's shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -368,5 +373,144 @@ impl Swin {
         let x = self.norm.forward(x).mean_dim(1);
         let [b, _, c] = x.dims();
         self.head.forward(x.reshape([b, c]))
+    }
+}
+
+/// `heads`.
+pub static HEADS: Opt<Vec<usize>> = Opt {
+    name: "heads",
+    doc: "swin: attention heads per stage",
+    default: Vec::new,
+};
+/// `window_size`.
+pub static WINDOW_SIZE: Opt<usize> = Opt {
+    name: "window_size",
+    doc: "swin: side of the attention windows",
+    default: || 7,
+};
+
+/// The Swin family.
+#[derive(Debug)]
+pub struct SwinFamily;
+
+/// The Swin family's registry entry.
+pub static SWIN: SwinFamily = SwinFamily;
+
+impl Family for SwinFamily {
+    fn name(&self) -> &'static str {
+        "swin"
+    }
+
+    fn presets(&self) -> &'static [Preset] {
+        &[
+            Preset {
+                name: "swin_tiny",
+                about: "Swin-T (Liu et al. 2021), patch 4, window 7, drop path 0.2",
+                arch: || {
+                    Arch::Swin(SwinSpec {
+                        patch_size: 4,
+                        window_size: 7,
+                        depths: vec![2, 2, 6, 2],
+                        widths: vec![96, 192, 384, 768],
+                        heads: vec![3, 6, 12, 24],
+                        drop_path: 0.2,
+                    })
+                },
+            },
+            Preset {
+                name: "swin_mini",
+                about: "Swin for 28x28: 2x2 patches, window 7 (shifted at 14x14), 2 stages of 2 blocks, 32-64, heads 2-4",
+                arch: || {
+                    Arch::Swin(SwinSpec {
+                        patch_size: 2,
+                        window_size: 7,
+                        depths: vec![2, 2],
+                        widths: vec![32, 64],
+                        heads: vec![2, 4],
+                        drop_path: 0.0,
+                    })
+                },
+            },
+        ]
+    }
+
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        static LIST: &[&dyn Declared] = &[
+            &DEPTHS,
+            &WIDTHS,
+            &HEADS,
+            &PATCH_SIZE,
+            &WINDOW_SIZE,
+            &DROP_PATH,
+        ];
+        LIST
+    }
+
+    fn apply(&self, arch: &mut Arch, o: &Options) {
+        if let Arch::Swin(r) = arch {
+            apply_stages(&mut r.depths, &mut r.widths, o);
+            r.heads = HEADS.given(o).unwrap_or(std::mem::take(&mut r.heads));
+            r.patch_size = PATCH_SIZE.given(o).unwrap_or(r.patch_size);
+            r.window_size = WINDOW_SIZE.given(o).unwrap_or(r.window_size);
+            r.drop_path = DROP_PATH.given(o).unwrap_or(r.drop_path);
+        }
+    }
+
+    fn check(&self, arch: &Arch, input: InputShape) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let Arch::Swin(s) = arch else {
+            return out;
+        };
+        check_stages(&s.depths, &s.widths, &mut out);
+        check_patch(s.patch_size, input, &mut out);
+        if s.window_size == 0 {
+            out.push(("window_size", "must be at least 1".into()));
+        }
+        if out.is_empty() {
+            check_grid(s, input, &mut out);
+        }
+        if s.heads.len() != s.depths.len() {
+            out.push((
+                "heads",
+                format!(
+                    "{:?}: give one head count per stage ({} stages)",
+                    s.heads,
+                    s.depths.len()
+                ),
+            ));
+        } else {
+            for (h, w) in s.heads.iter().zip(&s.widths) {
+                if *h == 0 || w % h != 0 {
+                    out.push(("heads", format!("{h} heads do not divide width {w}; each stage's width must be a multiple of its heads")));
+                }
+            }
+        }
+        check_drop(s.drop_path, &mut out);
+        out
+    }
+}
+
+/// The patches tile the input, every stage's grid halves and its windows tile it.
+fn check_grid(s: &SwinSpec, input: InputShape, out: &mut Vec<(&'static str, String)>) {
+    if !input.height.is_multiple_of(s.patch_size) || !input.width.is_multiple_of(s.patch_size) {
+        out.push((
+            "patch_size",
+            format!(
+                "{} does not divide the {}x{} input",
+                s.patch_size, input.height, input.width
+            ),
+        ));
+        return;
+    }
+    let geometry = s.geometry(input);
+    for (i, g) in geometry.iter().enumerate() {
+        if i + 1 < geometry.len() && (g.height % 2 != 0 || g.width % 2 != 0) {
+            out.push(("depths", format!("stage {} has a {}x{} token grid, which patch merging cannot halve; use fewer stages or another patch_size", i + 1, g.height, g.width)));
+            return;
+        }
+        if g.window == 0 || g.height % g.window != 0 || g.width % g.window != 0 {
+            out.push(("window_size", format!("stage {} has a {}x{} token grid that {}x{} windows do not tile; choose a window_size dividing it", i + 1, g.height, g.width, g.window, g.window)));
+            return;
+        }
     }
 }

@@ -1,0 +1,64 @@
+//! Problems found checking a configuration, each under its YAML path, all reported at once.
+
+/// One problem in an experiment file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// YAML path, e.g. `train.lr`.
+    pub path: String,
+    /// What is wrong and the fix.
+    pub message: String,
+}
+
+/// The problems found so far.
+#[derive(Debug, Clone, Default)]
+pub struct Problems {
+    list: Vec<Problem>,
+}
+
+impl Problems {
+    /// Records a problem at `path`.
+    pub fn fail(&mut self, path: &str, message: impl Into<String>) {
+        self.list.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// `value` parsed as a `T` (a choice enum), or a problem at `path`.
+    pub fn parse<T: std::str::FromStr<Err = String>>(
+        &mut self,
+        path: &str,
+        value: &str,
+    ) -> Option<T> {
+        value.parse().map_err(|e: String| self.fail(path, e)).ok()
+    }
+
+    /// A problem unless `value` is a finite positive number.
+    pub fn positive(&mut self, path: &str, value: f64) {
+        if !(value.is_finite() && value > 0.0) {
+            self.fail(path, format!("{value} must be a positive number"));
+        }
+    }
+
+    /// How many problems.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether none was found.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Every problem, in the order found.
+    pub fn into_vec(self) -> Vec<Problem> {
+        self.list
+    }
+
+    /// Adds `other`'s problems, each path under `prefix`.
+    pub fn extend_under(&mut self, prefix: &str, other: impl IntoIterator<Item = Problem>) {
+        for p in other {
+            self.fail(&super::join(prefix, &p.path), p.message);
+        }
+    }
+}

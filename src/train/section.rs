@@ -1,0 +1,209 @@
+//! The experiment file's `train:` and `dynamics:` sections: how a model trains and what the
+//! recorder sees, checked into a [`TrainSpec`] and a [`View`].
+
+use serde::{Deserialize, Serialize};
+
+use super::{Augment, OptimizerSpec, Schedule, TrainSpec, View};
+use crate::options::Problems;
+
+crate::choices! {
+    /// `train.optimizer`.
+    pub enum OptimizerName {
+        /// Adam with L2 weight decay.
+        Adam = "adam",
+        /// AdamW (decoupled weight decay).
+        AdamW = "adamw",
+        /// SGD with momentum.
+        Sgd = "sgd",
+    }
+}
+
+crate::choices! {
+    /// `train.schedule`.
+    pub enum ScheduleName {
+        /// The peak rate throughout.
+        Constant = "constant",
+        /// Half a cosine down to 0.
+        Cosine = "cosine",
+        /// Multiply by `step_gamma` every `step_epochs`.
+        Step = "step",
+    }
+}
+
+/// `train:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTrain {
+    /// Epochs. Default 10.
+    pub epochs: usize,
+    /// Mini-batch size. Default 128.
+    pub batch_size: usize,
+    /// `adam` (default), `adamw` or `sgd`.
+    pub optimizer: String,
+    /// Peak learning rate. Default 1e-3.
+    pub lr: f64,
+    /// Weight decay (L2 for adam/sgd, decoupled for adamw). Default 0.
+    pub weight_decay: f64,
+    /// SGD momentum. Default 0.9.
+    pub momentum: f64,
+    /// `constant` (default), `cosine` or `step`.
+    pub schedule: String,
+    /// Linear warm-up from 0, in epochs. Default 0.
+    pub warmup_epochs: usize,
+    /// `step` schedule: multiply the rate by `step_gamma` every `step_epochs`. Default 30.
+    pub step_epochs: usize,
+    /// `step` schedule factor. Default 0.1.
+    pub step_gamma: f64,
+    /// Label smoothing of the cross-entropy. Default 0.
+    pub label_smoothing: f64,
+    /// Random-crop padding in pixels (0 = no crop). Default 0.
+    pub crop_padding: usize,
+    /// Random horizontal flip. Default false.
+    pub flip: bool,
+    /// Random-resized crop with this smallest share of the area (0.08 on ImageNet), aspect
+    /// 3/4 to 4/3, resized back to the image size. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub random_resized_crop: Option<f64>,
+}
+
+impl Default for RawTrain {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 128,
+            optimizer: "adam".into(),
+            lr: 1e-3,
+            weight_decay: 0.0,
+            momentum: 0.9,
+            schedule: "constant".into(),
+            warmup_epochs: 0,
+            step_epochs: 30,
+            step_gamma: 0.1,
+            label_smoothing: 0.0,
+            crop_padding: 0,
+            flip: false,
+            random_resized_crop: None,
+        }
+    }
+}
+
+/// `dynamics:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDynamics {
+    /// `train` (default): record from the training forward pass, free. `clean`: an extra forward
+    /// pass on the un-augmented batch before the optimizer step, as the authors' code does.
+    pub view: String,
+    /// With `view: train`, record from the training pass with stochastic depth active (as
+    /// the model trains) instead of a second pass without it. Default false. Models without
+    /// stochastic depth record from the training pass either way.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drop_path: bool,
+}
+
+impl Default for RawDynamics {
+    fn default() -> Self {
+        Self {
+            view: "train".into(),
+            drop_path: false,
+        }
+    }
+}
+
+/// Checks a `train:` section at YAML path `at`.
+pub fn validate_train(t: &RawTrain, at: &str, p: &mut Problems) -> Option<TrainSpec> {
+    let path = |key: &str| format!("{at}.{key}");
+    if let Some(min) = t.random_resized_crop
+        && !(min > 0.0 && min <= 1.0)
+    {
+        p.fail(
+            &path("random_resized_crop"),
+            format!("{min}: give the smallest share of the image area to crop, in (0, 1] (0.08 on ImageNet)"),
+        );
+    }
+    if t.epochs == 0 {
+        p.fail(&path("epochs"), "must be at least 1");
+    }
+    if t.batch_size == 0 {
+        p.fail(&path("batch_size"), "must be at least 1");
+    }
+    p.positive(&path("lr"), t.lr);
+    if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+        p.fail(
+            &path("weight_decay"),
+            format!("{} must be >= 0", t.weight_decay),
+        );
+    }
+    for (key, v) in [
+        ("momentum", t.momentum),
+        ("label_smoothing", t.label_smoothing),
+    ] {
+        if !(0.0..1.0).contains(&v) {
+            p.fail(&path(key), format!("{v} must be in [0, 1)"));
+        }
+    }
+    if t.warmup_epochs >= t.epochs.max(1) {
+        p.fail(
+            &path("warmup_epochs"),
+            format!(
+                "{} warm-up epochs leave no training at the peak rate in {} epochs; use fewer",
+                t.warmup_epochs, t.epochs
+            ),
+        );
+    }
+    let optimizer = p.parse::<OptimizerName>(&path("optimizer"), &t.optimizer);
+    let schedule = p.parse::<ScheduleName>(&path("schedule"), &t.schedule);
+    if schedule == Some(ScheduleName::Step) {
+        if t.step_epochs == 0 {
+            p.fail(&path("step_epochs"), "must be at least 1");
+        }
+        if !(t.step_gamma > 0.0 && t.step_gamma <= 1.0) {
+            p.fail(
+                &path("step_gamma"),
+                format!("{} must be in (0, 1]", t.step_gamma),
+            );
+        }
+    }
+    let weight_decay = t.weight_decay;
+    Some(TrainSpec {
+        epochs: t.epochs,
+        batch_size: t.batch_size,
+        lr: t.lr,
+        optimizer: match optimizer? {
+            OptimizerName::Adam => OptimizerSpec::Adam { weight_decay },
+            OptimizerName::AdamW => OptimizerSpec::AdamW { weight_decay },
+            OptimizerName::Sgd => OptimizerSpec::Sgd {
+                momentum: t.momentum,
+                weight_decay,
+            },
+        },
+        schedule: match schedule? {
+            ScheduleName::Constant => Schedule::Constant,
+            ScheduleName::Cosine => Schedule::Cosine,
+            ScheduleName::Step => Schedule::Step {
+                every_epochs: t.step_epochs,
+                gamma: t.step_gamma,
+            },
+        },
+        warmup_epochs: t.warmup_epochs,
+        label_smoothing: t.label_smoothing as f32,
+        augment: Augment {
+            crop_padding: t.crop_padding,
+            resized_crop: t.random_resized_crop,
+            flip: t.flip,
+        },
+        max_steps: None,
+    })
+}
+
+/// Checks `dynamics:`: the view, and whether the training view keeps stochastic depth.
+pub fn validate_dynamics(d: &RawDynamics, p: &mut Problems) -> Option<(View, bool)> {
+    let view = p.parse::<View>("dynamics.view", &d.view);
+    if d.drop_path && view == Some(View::Clean) {
+        p.fail(
+            "dynamics.drop_path",
+            "true needs `view: train`: the clean view is an evaluation pass, without stochastic depth",
+        );
+    }
+    Some((view?, d.drop_path))
+}
