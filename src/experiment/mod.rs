@@ -153,13 +153,13 @@ pub fn read_run_info(dir: &Path) -> Option<RecordedRun> {
 }
 
 #[derive(Serialize)]
-struct RunInfo<'a> {
-    experiment: &'a str,
-    dynunc_version: &'a str,
+struct RunInfo {
+    experiment: String,
+    dynunc_version: String,
     commit: String,
-    backend: &'a str,
+    backend: String,
     scoring_seed: u64,
-    retrain_seeds: &'a [u64],
+    retrain_seeds: Vec<u64>,
     train_samples: usize,
     test_samples: usize,
     classes: usize,
@@ -233,77 +233,97 @@ fn load_ood(
     Ok((sets, skipped))
 }
 
-/// Runs the experiment in `path`.
-pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
-    let exp = config::load(path)?;
-    let main_dir = exp.results_dir.clone();
-    let work = main_dir.join("work");
-    let resolved =
-        serde_saphyr::to_string(&exp.resolved).context("serialising the resolved experiment")?;
-    let resolved_path = main_dir.join("experiment.resolved.yaml");
-    // A shard writes into its own folder (and lock) and only reads the scores.
-    let (dir, retrain_work, _lock) = match opts.shard {
+/// Where a run writes: its folder (the shard's for a shard), the scoring run's `work/`, the
+/// retrains' work folder, and the lock held on the folder while the run lasts.
+struct Folders {
+    main: PathBuf,
+    dir: PathBuf,
+    work: PathBuf,
+    retrain_work: PathBuf,
+    _lock: lock::Lock,
+}
+
+/// Locks the run's folder (a shard writes into its own folder and lock and only reads the
+/// scores) and removes the temporaries of writes a crash interrupted.
+fn open_folders(exp: &Experiment, shard: Option<Shard>) -> Result<Folders> {
+    let main = exp.results_dir.clone();
+    let work = main.join("work");
+    let folders = match shard {
         Some(shard) => {
-            let dir = shard.dir(&main_dir);
+            let dir = shard.dir(&main);
             let lock = lock::Lock::acquire(&dir)?;
-            (dir.clone(), dir.join("work"), lock)
+            Folders {
+                retrain_work: dir.join("work"),
+                dir,
+                main,
+                work,
+                _lock: lock,
+            }
         }
         None => {
-            let lock = lock::Lock::acquire(&main_dir)?;
+            let lock = lock::Lock::acquire(&main)?;
             std::fs::create_dir_all(&work)
                 .map_err(|e| crate::atomic::context("creating the folder", &work, e))?;
-            (main_dir.clone(), work.clone(), lock)
-        }
-    };
-
-    // Temporary files of writes a crash interrupted (the lock says no write is live now).
-    crate::atomic::remove_leftovers(&dir)?;
-    let (mut devices, why) = backend::select_many(exp.backend, exp.devices)?;
-    let device = devices.remove(0);
-    eprintln!("backend: {why}");
-    let t = Instant::now();
-    let splits = data::load(&exp.data, exp.seed)?;
-    eprintln!(
-        "data: {} ({:.1}s)",
-        splits_line(&splits, &exp.data.path),
-        t.elapsed().as_secs_f64()
-    );
-    // What this run is: every reused artifact must have been produced by exactly this.
-    let provenance = Provenance::new(&exp.resolved, &splits)?;
-    let legacy = match opts.shard {
-        Some(shard) => {
-            match Provenance::read(&work)? {
-                Some(old) if old == provenance => {}
-                Some(old) => bail!(
-                    "shard {shard}: {} holds the scoring run of a different experiment or different data; what changed (was -> now):\n  {}\nrun the shards with the file the scoring run used",
-                    main_dir.display(),
-                    provenance.differences(&old).join("\n  ")
-                ),
-                None => bail!(
-                    "shard {shard}: {} holds no finished scoring run of this experiment; run \
-                     `dynunc run {} --scores-only` on one machine first (the shards share its \
-                     results folder)",
-                    main_dir.display(),
-                    path.display()
-                ),
+            Folders {
+                dir: main.clone(),
+                retrain_work: work.clone(),
+                main,
+                work,
+                _lock: lock,
             }
-            provenance.check_or_write(&retrain_work, "retrains")?;
-            false
-        }
-        None => {
-            let legacy = provenance::check_legacy(&work, &resolved_path, &exp.resolved)?;
-            provenance.check_or_write(&work, "results")?;
-            crate::atomic::write(&resolved_path, resolved.as_bytes())?;
-            legacy
         }
     };
+    // The lock says no write is live now.
+    crate::atomic::remove_leftovers(&folders.dir)?;
+    Ok(folders)
+}
+
+/// Checks that every artifact to be reused was produced by exactly this experiment on these
+/// data, and records what this run is; returns whether the folder predates provenance files.
+fn check_provenance(
+    path: &Path,
+    exp: &Experiment,
+    f: &Folders,
+    provenance: &Provenance,
+    shard: Option<Shard>,
+) -> Result<bool> {
+    let Some(shard) = shard else {
+        let resolved_path = f.main.join("experiment.resolved.yaml");
+        let legacy = provenance::check_legacy(&f.work, &resolved_path, &exp.resolved)?;
+        provenance.check_or_write(&f.work, "results")?;
+        let resolved = serde_saphyr::to_string(&exp.resolved)
+            .context("serialising the resolved experiment")?;
+        crate::atomic::write(&resolved_path, resolved.as_bytes())?;
+        return Ok(legacy);
+    };
+    match Provenance::read(&f.work)? {
+        Some(old) if old == *provenance => {}
+        Some(old) => bail!(
+            "shard {shard}: {} holds the scoring run of a different experiment or different data; what changed (was -> now):\n  {}\nrun the shards with the file the scoring run used",
+            f.main.display(),
+            provenance.differences(&old).join("\n  ")
+        ),
+        None => bail!(
+            "shard {shard}: {} holds no finished scoring run of this experiment; run \
+             `dynunc run {} --scores-only` on one machine first (the shards share its \
+             results folder)",
+            f.main.display(),
+            path.display()
+        ),
+    }
+    provenance.check_or_write(&f.retrain_work, "retrains")?;
+    Ok(false)
+}
+
+/// Writes `run_info.yaml`: what ran, where, with which seeds and data.
+fn write_run_info(exp: &Experiment, splits: &Splits, why: &str, dir: &Path) -> Result<RunInfo> {
     let info = RunInfo {
-        experiment: &exp.name,
-        dynunc_version: env!("CARGO_PKG_VERSION"),
+        experiment: exp.name.clone(),
+        dynunc_version: env!("CARGO_PKG_VERSION").into(),
         commit: git_commit(),
-        backend: &why,
+        backend: why.into(),
         scoring_seed: exp.seed,
-        retrain_seeds: &exp.retrain.seeds,
+        retrain_seeds: exp.retrain.seeds.clone(),
         train_samples: splits.train.len(),
         test_samples: splits.test.len(),
         classes: splits.train.classes(),
@@ -316,10 +336,21 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
         &dir.join("run_info.yaml"),
         serde_saphyr::to_string(&info)?.as_bytes(),
     )?;
+    Ok(info)
+}
 
-    let norm = exp.data.format.normalisation(&splits);
-    let (ood, ood_skipped) = load_ood(&exp, &splits.train)?;
-    let (finetune, ft_skipped) = match load_finetune(&exp, &splits.train)? {
+/// What every trained model is evaluated on besides the test split.
+struct Extras {
+    ood: Vec<(String, data::Images)>,
+    finetune: Option<FinetuneData>,
+    real: Option<crate::eval::real::RealLabels>,
+}
+
+/// Loads the OOD sets, the fine-tuning data and the ReaL labels; lists the files left out as
+/// unreadable in `skipped_images.txt`.
+fn load_extras(exp: &Experiment, splits: &Splits, dir: &Path) -> Result<Extras> {
+    let (ood, ood_skipped) = load_ood(exp, &splits.train)?;
+    let (finetune, ft_skipped) = match load_finetune(exp, &splits.train)? {
         Some((f, s)) => (Some(f), s),
         None => (None, Vec::new()),
     };
@@ -360,29 +391,25 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
             Some(labels)
         }
     };
-    let ctx = Ctx {
-        exp: &exp,
-        splits,
-        norm,
-        device,
-        work,
-        retrain_work,
-        opts,
+    Ok(Extras {
         ood,
-        real,
         finetune,
-        replicas: devices,
-        provenance,
-        legacy,
-    };
-    let several = exp.models.len() > 1;
+        real,
+    })
+}
+
+/// Every model's scoring run and scores; writes the example grids, the kept subsets and
+/// `archs.csv` (not from a shard, which only reads them).
+fn score_models(ctx: &Ctx<'_>, dir: &Path) -> Result<Vec<scoring::Scores>> {
+    let several = ctx.exp.models.len() > 1;
     let mut scores = Vec::new();
     let mut arch_rows = Vec::new();
-    for (m, spec) in exp.models.iter().enumerate() {
-        let (s, row) = scoring::scores(&ctx, m)?;
+    let main = ctx.opts.shard.is_none();
+    for (m, spec) in ctx.exp.models.iter().enumerate() {
+        let (s, row) = scoring::scores(ctx, m)?;
         let suffix = report::folder::suffix(several, &spec.name);
         if let Some(dyn_unc) = s.get("dyn_unc")
-            && ctx.opts.shard.is_none()
+            && main
         {
             let png = dir.join(format!("examples{suffix}.png"));
             report::folder::examples_grid(
@@ -392,15 +419,54 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
                 &png,
             )?;
         }
-        if ctx.opts.shard.is_none() {
-            export::subsets(&ctx, m, &s, &dir)?;
+        if main {
+            export::subsets(ctx, m, &s, dir)?;
         }
         arch_rows.extend(row);
         scores.push(s);
     }
-    if !arch_rows.is_empty() && ctx.opts.shard.is_none() {
+    if !arch_rows.is_empty() && main {
         crate::atomic::write_csv(&dir.join("archs.csv"), &arch_rows)?;
     }
+    Ok(scores)
+}
+
+/// Runs the experiment in `path`: open its folder, load the data, score, retrain, report.
+pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
+    let exp = config::load(path)?;
+    let folders = open_folders(&exp, opts.shard)?;
+    let dir = folders.dir.clone();
+    let (mut devices, why) = backend::select_many(exp.backend, exp.devices)?;
+    let device = devices.remove(0);
+    eprintln!("backend: {why}");
+    let t = Instant::now();
+    let splits = data::load(&exp.data, exp.seed)?;
+    eprintln!(
+        "data: {} ({:.1}s)",
+        splits_line(&splits, &exp.data.path),
+        t.elapsed().as_secs_f64()
+    );
+    let provenance = Provenance::new(&exp.resolved, &splits)?;
+    let legacy = check_provenance(path, &exp, &folders, &provenance, opts.shard)?;
+    let info = write_run_info(&exp, &splits, &why, &dir)?;
+    let norm = exp.data.format.normalisation(&splits);
+    let extras = load_extras(&exp, &splits, &dir)?;
+    let ctx = Ctx {
+        exp: &exp,
+        splits,
+        norm,
+        device,
+        work: folders.work.clone(),
+        retrain_work: folders.retrain_work.clone(),
+        opts,
+        ood: extras.ood,
+        real: extras.real,
+        finetune: extras.finetune,
+        replicas: devices,
+        provenance,
+        legacy,
+    };
+    let scores = score_models(&ctx, &dir)?;
     let note = format!(
         "Produced by `dynunc {}` (commit {}, backend {}).",
         path.display(),
@@ -432,7 +498,7 @@ pub fn run(path: &Path, opts: RunOptions) -> Result<Outcome> {
             "shard {shard}: {} rows in {}; `dynunc report {}` merges the shards",
             rows.len(),
             dir.join("main.csv").display(),
-            main_dir.display()
+            folders.main.display()
         );
         let table = report::results_markdown(&rows);
         return Ok(Outcome { dir, rows, table });

@@ -44,26 +44,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
     if let Some(line) = exp.data.format.holding(&exp.data, n + n_test)? {
         let _ = writeln!(out, "{line}");
     }
-    // Fine-tuning: (steps per retrain, its batch), from its data's size.
-    let finetune = match &exp.finetune {
-        None => None,
-        Some(ft) => {
-            let (ft_n, ft_test, ft_input) = data::describe(&ft.data, exp.seed)?;
-            let steps = ft.train.epochs * ft_n.div_ceil(ft.train.batch_size);
-            let _ = writeln!(
-                out,
-                "fine-tuning: after every retrain, a new {}-class classifier and {} epoch(s) on {} ({} training, {} test images): {} steps of batch {}",
-                ft_input.classes,
-                ft.train.epochs,
-                ft.data.path.display(),
-                ft_n,
-                ft_test,
-                steps,
-                ft.train.batch_size
-            );
-            Some((steps, ft.train.batch_size))
-        }
-    };
+    let finetune = finetune_plan(exp, &mut out)?;
     let batch = exp.train.batch_size;
     let full_batches = n.div_ceil(batch);
     let jobs = super::retrain::jobs(exp);
@@ -135,6 +116,27 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         exp.results_dir.display()
     );
     Ok(out)
+}
+
+/// Fine-tuning's line of the plan, and its (steps per retrain, batch), from its data's size.
+fn finetune_plan(exp: &Experiment, out: &mut String) -> Result<Option<(usize, usize)>> {
+    let Some(ft) = &exp.finetune else {
+        return Ok(None);
+    };
+    let (ft_n, ft_test, ft_input) = data::describe(&ft.data, exp.seed)?;
+    let steps = ft.train.epochs * ft_n.div_ceil(ft.train.batch_size);
+    let _ = writeln!(
+        out,
+        "fine-tuning: after every retrain, a new {}-class classifier and {} epoch(s) on {} ({} training, {} test images): {} steps of batch {}",
+        ft_input.classes,
+        ft.train.epochs,
+        ft.data.path.display(),
+        ft_n,
+        ft_test,
+        steps,
+        ft.train.batch_size
+    );
+    Ok(Some((steps, ft.train.batch_size)))
 }
 
 /// Trainable parameters of a fresh `spec`, and the measured seconds per training step: the

@@ -74,45 +74,11 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
         crate::atomic::write(&dir.join("ood.md"), md.as_bytes())?;
     }
 
-    // Per model, from the per-method score files a run keeps in work/[<model>/]scores: the
-    // score distributions, and the Dyn-Unc image grid, which needs the training images too
-    // (loaded as the run loaded them, when the data is on this machine; the run itself draws
-    // it from memory).
     let models: Vec<String> = match arch_rows.is_empty() {
         true => archs(&rows),
         false => arch_rows.iter().map(|r| r.arch.clone()).collect(),
     };
-    let several = models.len() > 1;
-    for model in &models {
-        let scores_dir = match several {
-            false => dir.join("work/scores"),
-            true => dir.join("work").join(model).join("scores"),
-        };
-        let suffix = suffix(several, model);
-        let mut drawn = Vec::new();
-        for m in crate::score::REGISTRY {
-            let method = m.info().name;
-            if let Ok(rows) = read_scores(&scores_dir.join(format!("{method}.csv"))) {
-                drawn.push((method, rows.iter().map(|r| r.score).collect::<Vec<f32>>()));
-            }
-        }
-        if !drawn.is_empty() {
-            let title = match several {
-                false => name.clone(),
-                true => format!("{name} ({model})"),
-            };
-            let stem = dir.join(format!("scores{suffix}"));
-            plot::score_histograms(&drawn, &format!("{title}: score distributions"), &stem)
-                .map_err(|e| anyhow::anyhow!("drawing {}.svg/.png: {e}", stem.display()))?;
-        }
-        let png = dir.join(format!("examples{suffix}.png"));
-        if let Some((_, scores)) = drawn.iter().find(|(m, _)| *m == "dyn_unc")
-            && !png.exists()
-            && let Err(e) = examples_from_resolved(dir, scores, &png)
-        {
-            eprintln!("note: {} not drawn: {e:#}", png.display());
-        }
-    }
+    score_figures(dir, &name, &models)?;
 
     let readme = readme(
         dir,
@@ -137,41 +103,43 @@ pub fn suffix(several: bool, model: &str) -> String {
     }
 }
 
+/// Per model, from the per-method score files a run keeps in `work/[<model>/]scores`: the
+/// score distributions. (The Dyn-Unc image grid needs the training images, so the run draws
+/// it from memory; the report never reloads data.)
+fn score_figures(dir: &Path, name: &str, models: &[String]) -> Result<()> {
+    let several = models.len() > 1;
+    for model in models {
+        let scores_dir = match several {
+            false => dir.join("work/scores"),
+            true => dir.join("work").join(model).join("scores"),
+        };
+        let mut drawn = Vec::new();
+        for m in crate::score::REGISTRY {
+            let method = m.info().name;
+            if let Ok(rows) = read_scores(&scores_dir.join(format!("{method}.csv"))) {
+                drawn.push((method, rows.iter().map(|r| r.score).collect::<Vec<f32>>()));
+            }
+        }
+        if drawn.is_empty() {
+            continue;
+        }
+        let title = match several {
+            false => name.to_owned(),
+            true => format!("{name} ({model})"),
+        };
+        let stem = dir.join(format!("scores{}", suffix(several, model)));
+        plot::score_histograms(&drawn, &format!("{title}: score distributions"), &stem)
+            .map_err(|e| anyhow::anyhow!("drawing {}.svg/.png: {e}", stem.display()))?;
+    }
+    Ok(())
+}
+
 /// [`suffix`] of each of `models` (one empty suffix when there is at most one).
 fn suffixes(models: &[String]) -> Vec<String> {
     match models.len() {
         0 | 1 => vec![String::new()],
         _ => models.iter().map(|m| suffix(true, m)).collect(),
     }
-}
-
-/// The training images of the experiment recorded in `dir`, loaded as its run loaded them.
-fn examples_from_resolved(dir: &Path, scores: &[f32], png: &Path) -> Result<()> {
-    let file = dir.join("experiment.resolved.yaml");
-    let text =
-        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let raw =
-        crate::config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let exp = crate::config::validate(raw, "experiment").map_err(|problems| {
-        anyhow::anyhow!(
-            "{}: {}",
-            file.display(),
-            problems
-                .iter()
-                .map(|p| format!("{}: {}", p.path, p.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
-    let splits = crate::data::load(&exp.data, exp.seed)?;
-    if splits.train.len() != scores.len() {
-        anyhow::bail!(
-            "{} scores for {} training images",
-            scores.len(),
-            splits.train.len()
-        );
-    }
-    examples_grid(&splits.train, &splits.class_names, scores, png)
 }
 
 /// The 20 highest- and 20 lowest-scored training images by Dyn-Unc, as a PNG grid.

@@ -234,6 +234,75 @@ fn parts(
     })
 }
 
+/// Which logits observers get: the training pass's, unless the view asks for the clean input
+/// or evaluation-mode layers (batch norm with running statistics, no stochastic depth) and
+/// the training pass is not that; with stochastic depth active, an evaluation pass on the
+/// training input is recorded unless `record_drop_path`.
+fn recording(opts: &FitOptions<'_>, model: &Model, augmented: bool, wanted: bool) -> Recording {
+    if !wanted {
+        Recording::Off
+    } else if opts.view == View::Clean && (augmented || model.has_train_only_layers()) {
+        Recording::EvalPass { clean: true }
+    } else if opts.view == View::Train && model.has_drop_path() && !opts.record_drop_path {
+        Recording::EvalPass { clean: false }
+    } else {
+        Recording::TrainLogits
+    }
+}
+
+/// The devices a batch is split across, each with its loss function.
+fn loss_fns(
+    spec: &TrainSpec,
+    device: &Device,
+    replicas: &[Device],
+) -> Vec<(Device, CrossEntropyLoss)> {
+    std::iter::once(device)
+        .chain(replicas)
+        .map(|d| {
+            let loss = CrossEntropyLossConfig::new()
+                .with_smoothing((spec.label_smoothing > 0.0).then_some(spec.label_smoothing))
+                .init(d);
+            (d.clone(), loss)
+        })
+        .collect()
+}
+
+/// Hands the recorded logits of a batch's parts, in batch order, to the observers.
+fn give_outputs(
+    parts: &[Part],
+    batch: &crate::data::loader::Batch<'_>,
+    epoch: usize,
+    observers: &mut [&mut dyn Observer],
+) {
+    let values: Vec<f32> = parts
+        .iter()
+        .flat_map(|p| p.recorded.as_deref().unwrap_or_default())
+        .copied()
+        .collect();
+    let labels = batch.labels();
+    let outputs = BatchOutputs {
+        indices: batch.global,
+        labels: &labels,
+        logits: &values,
+        classes: values.len() / batch.local.len(),
+    };
+    for o in observers.iter_mut() {
+        o.batch_outputs(epoch, outputs);
+    }
+}
+
+/// The parts' gradients summed on `device` (the one part's as they are).
+fn summed_grads(parts: Vec<Part>, model: &Model, device: &Device) -> GradientsParams {
+    if parts.len() == 1 {
+        return parts.into_iter().next().expect("one part").grads;
+    }
+    let mut sum = GradientsAccumulator::new();
+    for p in parts {
+        sum.accumulate(model, p.grads.to_device(device, model));
+    }
+    sum.grads()
+}
+
 /// Everything [`fit`] needs besides the model and data.
 #[derive(Debug, Clone)]
 pub struct FitOptions<'a> {
@@ -260,8 +329,9 @@ pub struct FitOptions<'a> {
 /// Trains `model` on every image of `set`; `device` must have autodiff enabled.
 ///
 /// Epoch e visits the samples in a permutation seeded by (seed, e), in batches of
-/// `batch_size` (the last one may be smaller, so every sample is seen every epoch). When a
-/// checkpoint exists, training resumes after its last completed epoch.
+/// `batch_size` (the last one may be smaller); every sample is seen every epoch unless
+/// `max_steps` ends training inside one. When a checkpoint exists, training resumes after its
+/// last completed epoch.
 pub fn fit(
     mut model: Model,
     set: &Images,
@@ -294,28 +364,9 @@ pub fn fit(
         o.run_start(&info)?;
     }
     let augment = (!spec.augment.is_identity()).then_some(&spec.augment);
-    // The training logits are what observers get unless the view asks for the clean input or
-    // evaluation-mode layers (batch norm with running statistics, no stochastic depth) and
-    // the training pass is not that; with stochastic depth active, an evaluation pass on the
-    // training input is recorded unless `record_drop_path`.
-    let recording = if !observers.iter().any(|o| o.wants_outputs()) {
-        Recording::Off
-    } else if opts.view == View::Clean && (augment.is_some() || model.has_train_only_layers()) {
-        Recording::EvalPass { clean: true }
-    } else if opts.view == View::Train && model.has_drop_path() && !opts.record_drop_path {
-        Recording::EvalPass { clean: false }
-    } else {
-        Recording::TrainLogits
-    };
-    let devices: Vec<(Device, CrossEntropyLoss)> = std::iter::once(device)
-        .chain(&opts.replicas)
-        .map(|d| {
-            let loss = CrossEntropyLossConfig::new()
-                .with_smoothing((spec.label_smoothing > 0.0).then_some(spec.label_smoothing))
-                .init(d);
-            (d.clone(), loss)
-        })
-        .collect();
+    let wanted = observers.iter().any(|o| o.wants_outputs());
+    let recording = recording(opts, &model, augment.is_some(), wanted);
+    let devices = loss_fns(spec, device, &opts.replicas);
     // A mean cross-entropy of 100 x ln(classes) (230 for 10 classes, ~100x a fresh model's)
     // means the logits are hundreds apart in the wrong direction: training has diverged even
     // where the loss is still finite (Adam at lr 1e6 reaches 3e15 without a NaN).
@@ -351,21 +402,7 @@ pub fn fit(
             };
             let parts = parts(&model, host, recording, &devices)?;
             if recording != Recording::Off {
-                let values: Vec<f32> = parts
-                    .iter()
-                    .flat_map(|p| p.recorded.as_deref().unwrap_or_default())
-                    .copied()
-                    .collect();
-                let labels = batch.labels();
-                let outputs = BatchOutputs {
-                    indices: batch.global,
-                    labels: &labels,
-                    logits: &values,
-                    classes: values.len() / idx.len(),
-                };
-                for o in observers.iter_mut() {
-                    o.batch_outputs(epoch, outputs);
-                }
+                give_outputs(&parts, &batch, epoch, observers);
             }
             let loss_value: f32 = parts.iter().map(|p| p.loss).sum();
             if !loss_value.is_finite() || loss_value > diverged {
@@ -376,16 +413,7 @@ pub fn fit(
                     lr,
                 });
             }
-            let grads = match parts.len() {
-                1 => parts.into_iter().next().expect("one part").grads,
-                _ => {
-                    let mut sum = GradientsAccumulator::new();
-                    for p in parts {
-                        sum.accumulate(&model, p.grads.to_device(device, &model));
-                    }
-                    sum.grads()
-                }
-            };
+            let grads = summed_grads(parts, &model, device);
             model = optim.step(lr, model, grads);
             step += 1;
             batches_run += 1;
