@@ -313,13 +313,17 @@ fn main() {
         );
     }
 
-    // Data loading alone.
+    data_loading_table(&set, norm, n);
+}
+
+/// Data loading alone: IDX batches from memory, JPEG decoding, the streaming loader.
+fn data_loading_table(set: &ImageSet, norm: Normalize, n: usize) {
     let idx: Vec<usize> = (0..n).collect();
     let started = Instant::now();
     let mut values = Vec::new();
     for chunk in idx.chunks(128) {
         values.clear();
-        fill_batch(&set, chunk, norm, None, &mut values);
+        fill_batch(set, chunk, norm, None, &mut values);
     }
     let idx_rate = n as f64 / started.elapsed().as_secs_f64();
     let folder_dir =

@@ -64,11 +64,16 @@ fn tiny_experiment_writes_every_row_and_is_reproducible() {
         "{md}"
     );
 
-    // The CLI scores and selects on the store the run wrote.
-    let store = out.join("a/work/dynamics.dyn");
-    let scores = p(dir.path(), "s.csv");
+    cli_scores_and_selects_on_the_store(dir.path(), &out.join("a"));
+}
+
+/// `dynunc score` on the store a run wrote gives the run's own scores; `dynunc select` keeps
+/// and prunes what it says.
+fn cli_scores_and_selects_on_the_store(dir: &std::path::Path, run: &std::path::Path) {
+    let store = run.join("work/dynamics.dyn");
+    let scores = p(dir, "s.csv");
     let o = run_in(
-        dir.path(),
+        dir,
         &[
             "score",
             "--dynamics",
@@ -85,11 +90,11 @@ fn tiny_experiment_writes_every_row_and_is_reproducible() {
     let mine = std::fs::read_to_string(&scores).unwrap();
     assert_eq!(
         mine,
-        std::fs::read_to_string(out.join("a/work/scores/dyn_unc.csv")).unwrap()
+        std::fs::read_to_string(run.join("work/scores/dyn_unc.csv")).unwrap()
     );
-    let kept_csv = p(dir.path(), "kept.csv");
+    let kept_csv = p(dir, "kept.csv");
     let o = run_in(
-        dir.path(),
+        dir,
         &[
             "select",
             "--scores",
@@ -112,7 +117,7 @@ fn tiny_experiment_writes_every_row_and_is_reproducible() {
         151
     );
     assert_eq!(
-        std::fs::read_to_string(p(dir.path(), "kept.pruned.csv"))
+        std::fs::read_to_string(p(dir, "kept.pruned.csv"))
             .unwrap()
             .lines()
             .count(),
@@ -204,112 +209,6 @@ fn a_second_run_into_the_same_folder_is_refused() {
         "{}",
         stderr(&o)
     );
-}
-
-#[test]
-fn configuration_problems_are_reported_together_with_their_paths() {
-    let dir = temp();
-    let file = p(dir.path(), "bad.yaml");
-    std::fs::write(&file, "train:\n  epochs: 0\n  lr: -1\nscoring:\n  methods: [dyn_unc, dynunc]\nretrain:\n  prune_ratios: [0.5, 1.5]\nmodel:\n  arch: vit\n").unwrap();
-    let o = run_in(dir.path(), &[file.to_str().unwrap()]);
-    assert!(!o.status.success());
-    let err = stderr(&o);
-    for needle in [
-        "train.epochs",
-        "train.lr",
-        "scoring.methods[1]",
-        "known methods: dyn_unc",
-        "retrain.prune_ratios[1]",
-        "prune ratio 1.5",
-        "model.arch",
-        "unknown model `vit`",
-        "mlp, cnn, resnet18",
-    ] {
-        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
-    }
-
-    std::fs::write(&file, "train:\n  epochs: 3\n  learning_rate: 0.1\n").unwrap();
-    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
-    assert!(
-        err.contains("learning_rate") && err.contains("line 3"),
-        "{err}"
-    );
-
-    std::fs::write(&file, "devices: 0\ndata:\n  loader: stream\n  workers: 0\n").unwrap();
-    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
-    for needle in [
-        "data.loader",
-        "applies to `dataset: imagefolder` only",
-        "data.workers",
-        "0: give at least 1",
-        "  devices: 0: give at least 1",
-    ] {
-        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
-    }
-
-    std::fs::write(&file, "train: [1, 2\n").unwrap();
-    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
-    assert!(err.contains("bad.yaml"), "{err}");
-}
-
-#[test]
-fn model_problems_name_the_model_and_the_key() {
-    let dir = temp();
-    let file = p(dir.path(), "bad.yaml");
-    let cases = [
-        // the full-size Swin cannot halve a 28x28 image's 7x7 patch grid three times
-        (
-            "model:\n  arch: swin_tiny\n",
-            vec!["model.depths", "cannot halve"],
-        ),
-        (
-            "model:\n  arch: resnet_mini\n  heads: [2]\n  window_size: 4\n",
-            vec![
-                "model.heads",
-                "model.window_size",
-                "does not apply to resnet",
-            ],
-        ),
-        (
-            "model:\n  arch: swin_mini\n  window_size: 4\n  heads: [3, 4]\n",
-            vec![
-                "model.window_size",
-                "14x14 token grid",
-                "model.heads",
-                "3 heads do not divide width 32",
-            ],
-        ),
-        (
-            "model:\n  arch: convnext_mini\n  widths: [32]\n  drop_path: 1.5\n",
-            vec![
-                "model.widths",
-                "one positive width per stage (2 stages",
-                "model.drop_path",
-            ],
-        ),
-        (
-            "models:\n  - arch: mlp\n  - arch: mlp\n  - arch: cnn\n    stem: small\n",
-            vec!["models[1].name", "appears twice", "models[2].stem"],
-        ),
-        (
-            "model:\n  arch: mlp\nmodels:\n  - arch: cnn\n",
-            vec!["either `model:` or `models:`"],
-        ),
-        (
-            "model:\n  arch: convnext_mini\ndynamics:\n  view: clean\n  drop_path: true\n",
-            vec!["dynamics.drop_path", "view: train"],
-        ),
-    ];
-    for (yaml, needles) in cases {
-        std::fs::write(&file, yaml).unwrap();
-        let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
-        for needle in needles {
-            assert!(
-                err.contains(needle),
-                "missing `{needle}` for\n{yaml}in:\n{err}"
-            );
-        }
-    }
 }
 
 /// Two networks: each gets a scoring run, each one's subsets are retrained on both, random
@@ -430,107 +329,6 @@ fn the_small_presets_train_end_to_end() {
 }
 
 #[test]
-fn missing_and_corrupt_data_are_named() {
-    let dir = temp();
-    let out = p(dir.path(), "results");
-    let file = p(dir.path(), "x.yaml");
-    std::fs::write(
-        &file,
-        tiny_experiment("x", &p(dir.path(), "nowhere"), &out, ""),
-    )
-    .unwrap();
-    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
-    assert!(
-        err.contains("nowhere") && err.contains("apt-get install dataset-fashion-mnist"),
-        "{err}"
-    );
-
-    let data = p(dir.path(), "data");
-    write_fixture(&data, 50, 20);
-    let labels = data.join("train-labels-idx1-ubyte.gz");
-    let bytes = std::fs::read(&labels).unwrap();
-    std::fs::write(&labels, &bytes[..bytes.len() / 2]).unwrap();
-    std::fs::write(&file, tiny_experiment("x", &data, &out, "")).unwrap();
-    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
-    assert!(
-        err.contains("train-labels-idx1-ubyte.gz") && err.contains("download it again"),
-        "{err}"
-    );
-}
-
-#[test]
-fn diverging_training_stops_with_epoch_and_batch() {
-    let dir = temp();
-    let data = p(dir.path(), "data");
-    write_fixture(&data, 100, 20);
-    let out = p(dir.path(), "results");
-    let yaml = tiny_experiment("nan", &data, &out, "").replace(
-        "  batch_size: 32\n",
-        "  batch_size: 32\n  optimizer: sgd\n  lr: 1.0e30\n",
-    );
-    let file = p(dir.path(), "nan.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
-    assert!(
-        err.contains("diverged") && err.contains("epoch 1, batch"),
-        "{err}"
-    );
-}
-
-#[test]
-fn shipped_experiment_files_validate() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
-    for entry in std::fs::read_dir(&root).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.extension().is_none_or(|e| e != "yaml") {
-            continue; // experiments/slurm/: cluster scripts, checked below
-        }
-        let loaded = dynunc::config::load(&path);
-        if let Err(dynunc::config::ConfigError::Invalid { problems, .. }) = &loaded
-            && problems
-                .iter()
-                .all(|p| p.path.starts_with("evaluation.ood") && p.path.ends_with(".path"))
-        {
-            eprintln!("skipped {name}: the OOD folders it names are absent on this machine");
-            continue;
-        }
-        if name.starts_with("in1k") || name.starts_with("in21k") {
-            // ImageNet files name files on a GPU machine: the only problems allowed here are
-            // those paths being absent.
-            if let Err(dynunc::config::ConfigError::Invalid { problems, .. }) = &loaded {
-                assert!(
-                    problems.iter().all(|p| p.path == "evaluation.real_labels"
-                        && p.message.contains("is not a file")),
-                    "{name}: {problems:?}"
-                );
-            } else {
-                loaded.unwrap_or_else(|e| panic!("{name}: {e}"));
-            }
-        } else {
-            loaded.unwrap_or_else(|e| panic!("{name}: {e}"));
-        }
-    }
-}
-
-/// The Slurm submit script at least parses (no cluster here to run it on).
-#[test]
-fn the_slurm_script_is_valid_bash() {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("experiments/slurm/submit_sharded.sh");
-    let o = std::process::Command::new("bash")
-        .arg("-n")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = std::fs::read_to_string(&script).unwrap();
-    for needle in ["--scores-only", "--shard", "--array", "afterok", "report"] {
-        assert!(text.contains(needle), "{needle}");
-    }
-}
-
-#[test]
 #[ignore = "needs Fashion-MNIST in /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist); .ci/run runs it there"]
 fn real_fashion_mnist_loads_when_installed() {
     let dir = std::path::Path::new("/usr/share/datasets/fashion-mnist");
@@ -552,82 +350,6 @@ fn real_fashion_mnist_loads_when_installed() {
     // Stratified: 100 per class.
     for c in 0..10 {
         assert_eq!(s.train.labels().iter().filter(|&&l| l == c).count(), 100);
-    }
-}
-
-#[test]
-fn ood_detection_rows_for_every_model() {
-    let dir = temp();
-    let data = p(dir.path(), "data");
-    write_fixture(&data, 200, 100);
-    // An OOD set in IDX form: the fixture's images turned upside down.
-    let mut flipped = synthetic(60, 3);
-    flipped.pixels = flipped
-        .pixels
-        .chunks(784)
-        .flat_map(|img| img.iter().rev().copied().collect::<Vec<_>>())
-        .collect();
-    let ood = p(dir.path(), "ood");
-    std::fs::create_dir_all(&ood).unwrap();
-    dynunc::data::idx::write_split(&ood, "t10k", &flipped, true).unwrap();
-    let out = p(dir.path(), "results");
-    let extra = format!(
-        "evaluation:\n  ood:\n    - name: upside_down\n      path: {}\n  gaussian_noise: 40\n",
-        ood.display()
-    );
-    let file = p(dir.path(), "o.yaml");
-    std::fs::write(&file, tiny_experiment("o", &data, &out, &extra)).unwrap();
-    let o = run_in(dir.path(), &["run", file.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let rows = dynunc::report::read_ood_rows(&out.join("o/ood.csv")).unwrap();
-    // 22 models x 2 sets x 2 scores.
-    assert_eq!(rows.len(), 22 * 2 * 2);
-    for r in &rows {
-        assert!(
-            (0.0..=1.0).contains(&r.auroc)
-                && (0.0..=1.0).contains(&r.fpr_at_95_tpr)
-                && (0.0..=1.0).contains(&r.aupr_in),
-            "{r:?}"
-        );
-    }
-    let md = std::fs::read_to_string(out.join("o/ood.md")).unwrap();
-    assert!(
-        md.contains("### gaussian_noise, energy score")
-            && md.contains("### upside_down, msp score"),
-        "{md}"
-    );
-
-    std::fs::write(
-        &file,
-        tiny_experiment(
-            "o2",
-            &data,
-            &out,
-            "evaluation:\n  ood:\n    - name: x\n      path: /no/such/folder\n",
-        ),
-    )
-    .unwrap();
-    let err = stderr(&run_in(dir.path(), &["run", file.to_str().unwrap()]));
-    assert!(
-        err.contains("evaluation.ood[0].path") && err.contains("/no/such/folder"),
-        "{err}"
-    );
-}
-
-#[test]
-#[ignore = "needs DYNUNC_OOD_DIR, the folder holding mnist-test/ and notmnist-test/; .ci/run sets it where the shared data exists"]
-fn shared_ood_sets_load_when_given() {
-    let root = std::env::var_os("DYNUNC_OOD_DIR")
-        .map(std::path::PathBuf::from)
-        .filter(|p| p.is_dir())
-        .expect("set DYNUNC_OOD_DIR to the folder holding mnist-test/ and notmnist-test/");
-    for name in ["mnist-test", "notmnist-test"] {
-        let set = dynunc::data::idx::read_split(&root.join(name), "t10k", "").unwrap();
-        assert_eq!(
-            (set.len(), set.height, set.width),
-            (10_000, 28, 28),
-            "{name}"
-        );
     }
 }
 
@@ -742,91 +464,6 @@ fn dry_run_prints_the_plan_without_training() {
 /// `finetune:` trains every retrained model on a second dataset (here 4 classes) with a new
 /// classifier: every row has its fine-tuned accuracy, the results have its table, the dry
 /// run plans it, and its problems are reported under `finetune.`.
-#[test]
-fn every_retrain_is_fine_tuned_on_the_second_dataset() {
-    let dir = temp();
-    let data = p(dir.path(), "data");
-    write_fixture(&data, 200, 100);
-    let second = p(dir.path(), "second");
-    std::fs::create_dir_all(&second).unwrap();
-    for (split, n, salt, gz) in [("train", 120, 7, true), ("t10k", 60, 8, false)] {
-        let mut set = synthetic(n, salt);
-        set.labels.iter_mut().for_each(|l| *l %= 4);
-        set.classes = 4;
-        dynunc::data::idx::write_split(&second, split, &set, gz).unwrap();
-    }
-    let out = p(dir.path(), "results");
-    let finetune = format!(
-        "finetune:\n  data:\n    dataset: idx\n    path: {}\n  train:\n    epochs: 2\n    batch_size: 40\n    lr: 0.002\n",
-        second.display()
-    );
-    let yaml = tiny_experiment("ft", &data, &out, &finetune)
-        .replace("seeds: [0, 1]", "seeds: [0]")
-        .replace("prune_ratios: [0.5, 0.75]", "prune_ratios: [0.5]");
-    let file = p(dir.path(), "ft.yaml");
-    std::fs::write(&file, &yaml).unwrap();
-
-    let plan = run_in(dir.path(), &["run", file.to_str().unwrap(), "--dry-run"]);
-    assert!(plan.status.success(), "{}", stderr(&plan));
-    let text = String::from_utf8_lossy(&plan.stdout).to_string() + &stderr(&plan);
-    assert!(
-        text.contains("fine-tuning: after every retrain, a new 4-class classifier and 2 epoch(s)"),
-        "{text}"
-    );
-
-    let o = run_in(dir.path(), &[file.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("fine-tuned"), "{}", stderr(&o));
-    let res = out.join("ft");
-    let rows = dynunc::report::read_rows(&res.join("main.csv")).unwrap();
-    assert!(!rows.is_empty());
-    for r in &rows {
-        let a = r.finetune_acc.expect("every row is fine-tuned");
-        // Four learnable classes, two epochs: well above chance (25%).
-        assert!(a > 0.4 && a <= 1.0, "{r:?}");
-    }
-    let md = std::fs::read_to_string(res.join("main.md")).unwrap();
-    assert!(
-        md.contains("After fine-tuning on the second dataset"),
-        "{md}"
-    );
-    assert!(
-        !res.join("work/checkpoints").exists()
-            || std::fs::read_dir(res.join("work/checkpoints"))
-                .unwrap()
-                .next()
-                .is_none(),
-        "finished jobs leave no checkpoints"
-    );
-
-    // Problems inside finetune: are reported with their path.
-    let bad = yaml
-        .replace("    epochs: 2\n", "    epochs: 0\n")
-        .replace("    dataset: idx\n", "")
-        .replace(
-            &format!("    path: {}\n", second.display()),
-            &format!(
-                "    path: {}\n    dataset: imagefolder\n    image_size: 16\n",
-                second.display()
-            ),
-        );
-    std::fs::write(&file, bad).unwrap();
-    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
-    assert!(
-        err.contains("finetune.data") && err.contains("16x16x3"),
-        "{err}"
-    );
-    let bad = yaml.replace("    epochs: 2\n", "    epochs: 0\n");
-    std::fs::write(&file, bad).unwrap();
-    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
-    assert!(err.contains("finetune.train.epochs"), "{err}");
-    // Fewer fine-tuning epochs than the scoring window is fine: the window concerns scoring.
-    let short = yaml.replace("    epochs: 2\n", "    epochs: 1\n");
-    std::fs::write(&file, short).unwrap();
-    let o = run_in(dir.path(), &["run", file.to_str().unwrap(), "--dry-run"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-}
-
 /// Every method's scores retrained with each strategy: `random` once, the others with `top`
 /// and `ccs`; rows carry the strategy, tables show `method+ccs`; a bad cutoff is named.
 #[test]

@@ -1,7 +1,10 @@
-//! OOD metrics and ReaL accuracy on cases worked out by hand.
+//! OOD metrics and ReaL accuracy on cases worked out by hand; the OOD rows and fine-tuning of
+//! whole experiments.
 
 use dynunc::eval::ood::{OodScore, metrics};
 use dynunc::eval::real::RealLabels;
+
+use crate::common::*;
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-6
@@ -79,4 +82,165 @@ fn a_real_json_given_by_path_loads() {
         "{empty} images without a ReaL label"
     );
     assert!(real.0.iter().flatten().all(|&c| c < 1000));
+}
+
+#[test]
+fn ood_detection_rows_for_every_model() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 200, 100);
+    // An OOD set in IDX form: the fixture's images turned upside down.
+    let mut flipped = synthetic(60, 3);
+    flipped.pixels = flipped
+        .pixels
+        .chunks(784)
+        .flat_map(|img| img.iter().rev().copied().collect::<Vec<_>>())
+        .collect();
+    let ood = p(dir.path(), "ood");
+    std::fs::create_dir_all(&ood).unwrap();
+    dynunc::data::idx::write_split(&ood, "t10k", &flipped, true).unwrap();
+    let out = p(dir.path(), "results");
+    let extra = format!(
+        "evaluation:\n  ood:\n    - name: upside_down\n      path: {}\n  gaussian_noise: 40\n",
+        ood.display()
+    );
+    let file = p(dir.path(), "o.yaml");
+    std::fs::write(&file, tiny_experiment("o", &data, &out, &extra)).unwrap();
+    let o = run_in(dir.path(), &["run", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = dynunc::report::read_ood_rows(&out.join("o/ood.csv")).unwrap();
+    // 22 models x 2 sets x 2 scores.
+    assert_eq!(rows.len(), 22 * 2 * 2);
+    for r in &rows {
+        assert!(
+            (0.0..=1.0).contains(&r.auroc)
+                && (0.0..=1.0).contains(&r.fpr_at_95_tpr)
+                && (0.0..=1.0).contains(&r.aupr_in),
+            "{r:?}"
+        );
+    }
+    let md = std::fs::read_to_string(out.join("o/ood.md")).unwrap();
+    assert!(
+        md.contains("### gaussian_noise, energy score")
+            && md.contains("### upside_down, msp score"),
+        "{md}"
+    );
+
+    std::fs::write(
+        &file,
+        tiny_experiment(
+            "o2",
+            &data,
+            &out,
+            "evaluation:\n  ood:\n    - name: x\n      path: /no/such/folder\n",
+        ),
+    )
+    .unwrap();
+    let err = stderr(&run_in(dir.path(), &["run", file.to_str().unwrap()]));
+    assert!(
+        err.contains("evaluation.ood[0].path") && err.contains("/no/such/folder"),
+        "{err}"
+    );
+}
+
+#[test]
+#[ignore = "needs DYNUNC_OOD_DIR, the folder holding mnist-test/ and notmnist-test/; .ci/run sets it where the shared data exists"]
+fn shared_ood_sets_load_when_given() {
+    let root = std::env::var_os("DYNUNC_OOD_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_dir())
+        .expect("set DYNUNC_OOD_DIR to the folder holding mnist-test/ and notmnist-test/");
+    for name in ["mnist-test", "notmnist-test"] {
+        let set = dynunc::data::idx::read_split(&root.join(name), "t10k", "").unwrap();
+        assert_eq!(
+            (set.len(), set.height, set.width),
+            (10_000, 28, 28),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn every_retrain_is_fine_tuned_on_the_second_dataset() {
+    let dir = temp();
+    let data = p(dir.path(), "data");
+    write_fixture(&data, 200, 100);
+    let second = p(dir.path(), "second");
+    std::fs::create_dir_all(&second).unwrap();
+    for (split, n, salt, gz) in [("train", 120, 7, true), ("t10k", 60, 8, false)] {
+        let mut set = synthetic(n, salt);
+        set.labels.iter_mut().for_each(|l| *l %= 4);
+        set.classes = 4;
+        dynunc::data::idx::write_split(&second, split, &set, gz).unwrap();
+    }
+    let out = p(dir.path(), "results");
+    let finetune = format!(
+        "finetune:\n  data:\n    dataset: idx\n    path: {}\n  train:\n    epochs: 2\n    batch_size: 40\n    lr: 0.002\n",
+        second.display()
+    );
+    let yaml = tiny_experiment("ft", &data, &out, &finetune)
+        .replace("seeds: [0, 1]", "seeds: [0]")
+        .replace("prune_ratios: [0.5, 0.75]", "prune_ratios: [0.5]");
+    let file = p(dir.path(), "ft.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+
+    let plan = run_in(dir.path(), &["run", file.to_str().unwrap(), "--dry-run"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let text = String::from_utf8_lossy(&plan.stdout).to_string() + &stderr(&plan);
+    assert!(
+        text.contains("fine-tuning: after every retrain, a new 4-class classifier and 2 epoch(s)"),
+        "{text}"
+    );
+
+    let o = run_in(dir.path(), &[file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fine-tuned"), "{}", stderr(&o));
+    let res = out.join("ft");
+    let rows = dynunc::report::read_rows(&res.join("main.csv")).unwrap();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        let a = r.finetune_acc.expect("every row is fine-tuned");
+        // Four learnable classes, two epochs: well above chance (25%).
+        assert!(a > 0.4 && a <= 1.0, "{r:?}");
+    }
+    let md = std::fs::read_to_string(res.join("main.md")).unwrap();
+    assert!(
+        md.contains("After fine-tuning on the second dataset"),
+        "{md}"
+    );
+    assert!(
+        !res.join("work/checkpoints").exists()
+            || std::fs::read_dir(res.join("work/checkpoints"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "finished jobs leave no checkpoints"
+    );
+
+    // Problems inside finetune: are reported with their path.
+    let bad = yaml
+        .replace("    epochs: 2\n", "    epochs: 0\n")
+        .replace("    dataset: idx\n", "")
+        .replace(
+            &format!("    path: {}\n", second.display()),
+            &format!(
+                "    path: {}\n    dataset: imagefolder\n    image_size: 16\n",
+                second.display()
+            ),
+        );
+    std::fs::write(&file, bad).unwrap();
+    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
+    assert!(
+        err.contains("finetune.data") && err.contains("16x16x3"),
+        "{err}"
+    );
+    let bad = yaml.replace("    epochs: 2\n", "    epochs: 0\n");
+    std::fs::write(&file, bad).unwrap();
+    let err = stderr(&run_in(dir.path(), &[file.to_str().unwrap()]));
+    assert!(err.contains("finetune.train.epochs"), "{err}");
+    // Fewer fine-tuning epochs than the scoring window is fine: the window concerns scoring.
+    let short = yaml.replace("    epochs: 2\n", "    epochs: 1\n");
+    std::fs::write(&file, short).unwrap();
+    let o = run_in(dir.path(), &["run", file.to_str().unwrap(), "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }

@@ -5,10 +5,12 @@ mod common;
 
 mod cli;
 mod end_to_end;
+mod errors;
 mod eval;
 mod faults;
 mod fuzz;
 mod imagefolder;
+mod margins;
 mod models;
 mod ops;
 mod parallel;
