@@ -2,7 +2,6 @@
 //! figures, and a `README.md` that ties them together. Used at the end of every run and by
 //! `dynunc report`.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
@@ -80,16 +79,15 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
     };
     score_figures(dir, &name, &models)?;
 
-    let readme = readme(
+    let folder = super::sections::Folder {
         dir,
-        &name,
-        note,
-        &table,
-        &models,
-        &arch_rows,
-        &ood,
-        rows.is_empty(),
-    );
+        rows: &rows,
+        table: &table,
+        models: &models,
+        arch_rows: &arch_rows,
+        ood: &ood,
+    };
+    let readme = readme(dir, &name, note, &folder);
     crate::atomic::write(&dir.join("README.md"), readme.as_bytes())?;
     Ok(table)
 }
@@ -135,7 +133,7 @@ fn score_figures(dir: &Path, name: &str, models: &[String]) -> Result<()> {
 }
 
 /// [`suffix`] of each of `models` (one empty suffix when there is at most one).
-fn suffixes(models: &[String]) -> Vec<String> {
+pub(crate) fn suffixes(models: &[String]) -> Vec<String> {
     match models.len() {
         0 | 1 => vec![String::new()],
         _ => models.iter().map(|m| suffix(true, m)).collect(),
@@ -173,24 +171,9 @@ pub fn examples_grid(
         .map_err(|e| anyhow::anyhow!("drawing {}: {e}", png.display()))
 }
 
-/// `README.md`: every table inline, every figure the folder holds embedded.
-#[allow(clippy::too_many_arguments)]
-fn readme(
-    dir: &Path,
-    name: &str,
-    note: &str,
-    table: &str,
-    models: &[String],
-    arch_rows: &[super::ArchRow],
-    ood: &[super::OodRow],
-    no_retrains: bool,
-) -> String {
-    let suffixes = suffixes(models);
-    let figure = |out: &mut String, file: &str, alt: &str| {
-        if dir.join(file).exists() {
-            let _ = writeln!(out, "![{alt}]({file})\n");
-        }
-    };
+/// `README.md`: every table inline, every figure the folder holds embedded, one section of
+/// [`SECTIONS`](super::sections::SECTIONS) after another.
+fn readme(dir: &Path, name: &str, note: &str, folder: &super::sections::Folder<'_>) -> String {
     let present = |files: &[&str]| {
         files
             .iter()
@@ -205,62 +188,8 @@ fn readme(
         present(&["main.csv", "archs.csv", "ood.csv"]),
         dir.display()
     );
-    if !no_retrains {
-        out.push_str("## Test accuracy after pruning\n\n");
-        for (s, m) in suffixes.iter().zip(models) {
-            figure(
-                &mut out,
-                &format!("accuracy{s}.png"),
-                &format!("accuracy {m}"),
-            );
-        }
-        let _ = writeln!(out, "{table}");
-    }
-    if !arch_rows.is_empty() {
-        let _ = writeln!(
-            out,
-            "## Scoring runs\n\nOne full-data training run per model, dynamics recorded.\n\n{}",
-            arch_table(arch_rows)
-        );
-    }
-    if suffixes
-        .iter()
-        .any(|s| dir.join(format!("scores{s}.png")).exists())
-    {
-        out.push_str("## Score distributions\n\n");
-        for (s, m) in suffixes.iter().zip(models) {
-            figure(&mut out, &format!("scores{s}.png"), &format!("scores {m}"));
-        }
-    }
-    if suffixes
-        .iter()
-        .any(|s| dir.join(format!("examples{s}.png")).exists())
-    {
-        out.push_str("## Highest- and lowest-scored training images (Dyn-Unc)\n\nThe samples Dyn-Unc keeps first (its prediction moved most over training) and prunes first (it hardly moved).\n\n");
-        for (s, m) in suffixes.iter().zip(models) {
-            figure(
-                &mut out,
-                &format!("examples{s}.png"),
-                &format!("examples {m}"),
-            );
-        }
-    }
-    if !ood.is_empty() {
-        let _ = writeln!(
-            out,
-            "## Out-of-distribution detection\n\n{}",
-            ood_table(ood)
-        );
-    }
-    let raw = std::fs::read_to_string(dir.join("experiment.resolved.yaml"))
-        .ok()
-        .and_then(|t| serde_saphyr::from_str::<crate::config::RawExperiment>(&t).ok());
-    if let Some(raw) = raw.filter(|r| r.evaluation.real_labels.is_none()) {
-        let _ = writeln!(
-            out,
-            "## ImageNet-ReaL accuracy\n\nn/a: ReaL labels (Beyer et al. 2020) exist for the ImageNet validation set only, and this experiment (`{}` data) does not give `evaluation.real_labels`; no proxy is reported.\n",
-            raw.data.dataset
-        );
+    for section in super::sections::SECTIONS {
+        out.extend(section.write(folder));
     }
     out
 }

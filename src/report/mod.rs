@@ -1,34 +1,43 @@
 //! Results: the typed rows of `main.csv` and the Markdown tables made from them.
 
 pub mod folder;
+pub mod markdown;
 pub mod plot;
 pub mod rows;
+pub mod sections;
 pub mod stats;
 
+use markdown::{Table, ratio_columns};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 pub use rows::*;
 
 /// The scoring runs: one row per network.
 pub fn arch_table(rows: &[ArchRow]) -> String {
-    let mut out = String::from(
-        "| model | preset | parameters | samples | epochs | s / epoch | test accuracy (%) |\n|---|---|---:|---:|---:|---:|---:|\n",
+    let mut t = Table::new(
+        [
+            "model",
+            "preset",
+            "parameters",
+            "samples",
+            "epochs",
+            "s / epoch",
+            "test accuracy (%)",
+        ],
+        2,
     );
     for r in rows {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {:.2} | {:.2} |",
-            r.arch,
-            r.preset,
-            r.params,
-            r.samples,
-            r.epochs,
-            r.seconds_per_epoch,
-            100.0 * r.test_acc
-        );
+        t.row([
+            r.arch.clone(),
+            r.preset.clone(),
+            r.params.to_string(),
+            r.samples.to_string(),
+            r.epochs.to_string(),
+            format!("{:.2}", r.seconds_per_epoch),
+            format!("{:.2}", 100.0 * r.test_acc),
+        ]);
     }
-    out
+    t.render()
 }
 
 /// AUROC and FPR@95TPR (%) per OOD set and score, method and prune ratio, mean ± std over seeds.
@@ -50,14 +59,12 @@ pub fn ood_table(rows: &[OodRow]) -> String {
     ratios.sort_by(f64::total_cmp);
     let mut out = String::new();
     for (set, score) in keys {
-        let _ = write!(
-            out,
+        out.push_str(&format!(
             "\n### {set}, {score} score: AUROC % / FPR at 95% TPR %\n\n"
-        );
-        out.push_str(&ratio_header("method", &ratios));
+        ));
+        let mut t = Table::new(ratio_columns("method", &ratios), 1);
         for m in &methods {
-            let _ = write!(out, "| {m} |");
-            for &p in &ratios {
+            let cells = ratios.iter().map(|&p| {
                 let sel: Vec<&OodRow> = rows
                     .iter()
                     .filter(|r| {
@@ -65,16 +72,16 @@ pub fn ood_table(rows: &[OodRow]) -> String {
                     })
                     .collect();
                 if sel.is_empty() {
-                    out.push_str(" – |");
-                    continue;
+                    return "–".to_string();
                 }
                 let auroc: Vec<f64> = sel.iter().map(|r| 100.0 * r.auroc).collect();
                 let fpr: Vec<f64> = sel.iter().map(|r| 100.0 * r.fpr_at_95_tpr).collect();
                 let ((am, asd), (fm, _)) = (mean_std(&auroc), mean_std(&fpr));
-                let _ = write!(out, " {am:.2} ± {asd:.2} / {fm:.1} |");
-            }
-            out.push('\n');
+                format!("{am:.2} ± {asd:.2} / {fm:.1}")
+            });
+            t.row(std::iter::once(m.to_string()).chain(cells));
         }
+        out.push_str(&t.render());
     }
     out
 }
@@ -102,16 +109,6 @@ pub fn prune_ratios(rows: &[MainRow], method: Option<&str>) -> Vec<f64> {
     ratios
 }
 
-/// The header and alignment rows of a table with one column per prune ratio.
-fn ratio_header(first: &str, ratios: &[f64]) -> String {
-    let mut out = format!("| {first} |");
-    for p in ratios {
-        let _ = write!(out, " prune {:.0}% |", p * 100.0);
-    }
-    let _ = writeln!(out, "\n|---|{}", "---:|".repeat(ratios.len()));
-    out
-}
-
 /// Mean and sample standard deviation.
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
@@ -135,10 +132,9 @@ fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> Strin
     let mut out = String::from(
         "\nDyn-Unc minus each baseline, percentage points (paired t-test p over seeds; * = p < 0.05):\n\n",
     );
-    out.push_str(&ratio_header("baseline", ratios));
+    let mut t = Table::new(ratio_columns("baseline", ratios), 1);
     for m in methods.iter().filter(|&&m| m != OURS) {
-        let _ = write!(out, "| {m} |");
-        for &p in ratios {
+        let cells = ratios.iter().map(|&p| {
             let ours = stats::accuracies(rows, OURS, p);
             let theirs = stats::accuracies(rows, m, p);
             // Pair by seed.
@@ -147,22 +143,20 @@ fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> Strin
                 .filter_map(|&(s, x)| theirs.iter().find(|&&(t, _)| t == s).map(|&(_, y)| (x, y)))
                 .unzip();
             if a.is_empty() {
-                out.push_str(" – |");
-                continue;
+                return "–".to_string();
             }
             let diff = 100.0 * (mean_std(&a).0 - mean_std(&b).0);
             match stats::paired_t_test(&a, &b) {
                 Some(pv) => {
                     let star = if pv < 0.05 { "*" } else { "" };
-                    let _ = write!(out, " {diff:+.2} (p={pv:.3}){star} |");
+                    format!("{diff:+.2} (p={pv:.3}){star}")
                 }
-                None => {
-                    let _ = write!(out, " {diff:+.2} |");
-                }
+                None => format!("{diff:+.2}"),
             }
-        }
-        out.push('\n');
+        });
+        t.row(std::iter::once(m.to_string()).chain(cells));
     }
+    out.push_str(&t.render());
     out.push_str("\n95% confidence interval of Dyn-Unc's mean accuracy (Student t over seeds):");
     for &p in ratios {
         let acc: Vec<f64> = stats::accuracies(rows, OURS, p)
@@ -173,26 +167,21 @@ fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> Strin
             continue;
         }
         let s = stats::summarize(&acc);
-        match s.ci95 {
-            Some(h) => {
-                let _ = write!(
-                    out,
-                    " {:.0}%: [{:.2}, {:.2}];",
-                    p * 100.0,
-                    s.mean - h,
-                    s.mean + h
-                );
-            }
-            None => {
-                let _ = write!(out, " {:.0}%: n/a (one seed);", p * 100.0);
-            }
-        }
+        out.push_str(&match s.ci95 {
+            Some(h) => format!(
+                " {:.0}%: [{:.2}, {:.2}];",
+                p * 100.0,
+                s.mean - h,
+                s.mean + h
+            ),
+            None => format!(" {:.0}%: n/a (one seed);", p * 100.0),
+        });
     }
     out.push_str("\n\nLossless pruning ratio (largest ratio whose mean accuracy is at least the full-data mean minus one full-data std):");
     for m in methods {
         let ratio = stats::lossless_ratio(rows, m)
             .map_or("none".to_owned(), |p| format!("{:.0}%", p * 100.0));
-        let _ = write!(out, " {m} {ratio};");
+        out.push_str(&format!(" {m} {ratio};"));
     }
     out.push('\n');
     out
@@ -211,12 +200,11 @@ pub fn results_markdown(rows: &[MainRow]) -> String {
             .filter(|r| r.arch == *a && r.source() == a)
             .cloned()
             .collect();
-        let _ = write!(
-            out,
+        out.push_str(&format!(
             "## Scored and retrained on {a}\n\n{}{}\n",
             markdown_table(&own),
             extra_tables(&own)
-        );
+        ));
     }
     out.push_str("## Cross-architecture: scores from one network, retrained on another\n\n");
     out.push_str(&cross_arch_table(rows));
@@ -273,21 +261,19 @@ fn accuracy_table(
     let ratios = prune_ratios(rows, None);
     let mut methods: Vec<&str> = vec!["full"];
     methods.extend(pruning_methods(rows));
-    let mut out = format!("\n{title}:\n\n");
-    out.push_str(&ratio_header("method", &ratios));
+    let mut t = Table::new(ratio_columns("method", &ratios), 1);
     for m in methods {
-        let _ = write!(out, "| {m} |");
-        for &p in &ratios {
+        let cells = ratios.iter().map(|&p| {
             let v: Vec<f64> = rows
                 .iter()
                 .filter(|r| r.method == m && r.prune_ratio == p)
                 .filter_map(|r| value(r).map(|a| 100.0 * a))
                 .collect();
-            let _ = write!(out, " {} |", cell(&v));
-        }
-        out.push('\n');
+            cell(&v)
+        });
+        t.row(std::iter::once(m.to_string()).chain(cells));
     }
-    Some(out)
+    Some(format!("\n{title}:\n\n{}", t.render()))
 }
 
 /// Networks trained in `rows`, in order of appearance.
@@ -321,13 +307,16 @@ pub fn cross_arch_table(rows: &[MainRow]) -> String {
             .or_default()
             .push(100.0 * r.test_acc);
     }
-    let mut out = String::from("| scores from → retrained on | method |");
-    for p in &ratios {
-        let _ = write!(out, " {:.0}% |", 100.0 * p);
-    }
-    out.push_str(" full data |\n|---|---|");
-    out.push_str(&"---:|".repeat(ratios.len() + 1));
-    out.push('\n');
+    let mut t = Table::new(
+        [
+            "scores from → retrained on".to_string(),
+            "method".to_string(),
+        ]
+        .into_iter()
+        .chain(ratios.iter().map(|p| format!("{:.0}%", 100.0 * p)))
+        .chain(["full data".to_string()]),
+        2,
+    );
     for target in &archs {
         let full = cells
             .get(&(target.as_str(), target.as_str(), "full", 0f64.to_bits()))
@@ -339,22 +328,22 @@ pub fn cross_arch_table(rows: &[MainRow]) -> String {
                 }) {
                     continue;
                 }
-                let _ = write!(out, "| {source} → {target} | {method} |");
-                for p in &ratios {
-                    let c = cells
+                let accs = ratios.iter().map(|p| {
+                    cells
                         .get(&(source.as_str(), target.as_str(), method, p.to_bits()))
-                        .map_or("–".to_string(), |v| cell(v));
-                    let _ = write!(out, " {c} |");
-                }
-                let _ = writeln!(out, " {full} |");
+                        .map_or("–".to_string(), |v| cell(v))
+                });
+                t.row(
+                    [format!("{source} → {target}"), method.to_string()]
+                        .into_iter()
+                        .chain(accs)
+                        .chain([full.clone()]),
+                );
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "\nTest accuracy in %, mean ± sample std over seeds; random does not depend on a network's dynamics, so it is trained once per target."
-    );
-    out
+    t.render()
+        + "\nTest accuracy in %, mean ± sample std over seeds; random does not depend on a network's dynamics, so it is trained once per target.\n"
 }
 
 /// The main table of one network: accuracy per method and prune ratio, significance against
@@ -377,27 +366,22 @@ pub fn markdown_table(rows: &[MainRow]) -> String {
             .get(&(method, ratio.to_bits()))
             .map_or("–".into(), |v| cell(v))
     };
-    let mut out = ratio_header("method", &ratios);
+    let mut t = Table::new(ratio_columns("method", &ratios), 1);
     for m in &methods {
-        let _ = write!(out, "| {m} |");
-        for &p in &ratios {
-            let _ = write!(out, " {} |", cell(m, p));
-        }
-        out.push('\n');
+        t.row(std::iter::once(m.to_string()).chain(ratios.iter().map(|&p| cell(m, p))));
     }
+    let mut out = t.render();
     if let Some(full) = cells.get(&("full", 0f64.to_bits())) {
         let (m, s) = mean_std(full);
-        let _ = writeln!(
-            out,
-            "\nFull data (0% pruned): {m:.2} ± {s:.2} over {} seed(s).",
+        out.push_str(&format!(
+            "\nFull data (0% pruned): {m:.2} ± {s:.2} over {} seed(s).\n",
             full.len()
-        );
+        ));
     }
     out.push_str(&comparison_table(rows, &methods, &ratios));
     let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
-    let _ = writeln!(
-        out,
-        "\nTest accuracy in %, mean ± sample std over seeds {seeds:?}; one row of main.csv per trained model."
-    );
+    out.push_str(&format!(
+        "\nTest accuracy in %, mean ± sample std over seeds {seeds:?}; one row of main.csv per trained model.\n"
+    ));
     out
 }
