@@ -6,6 +6,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::dynamics::{EpochSource, npy, store::StoreReader};
+use crate::options::flags::{Flags, Registry, flag};
 use crate::score::rows::{ScoreRow, read_scores};
 use crate::score::{self, Keep, ScoreParams};
 use crate::select::{self, Amount};
@@ -87,7 +88,7 @@ pub struct ScoreArgs {
     pub method: String,
     /// The methods' options, one flag each (built from what each method declares).
     #[command(flatten)]
-    pub options: MethodOptions,
+    pub options: Flags<ScorerRegistry>,
     /// Seed of the `random` method.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -123,13 +124,9 @@ pub struct SelectArgs {
     /// hardest --cutoff share, then sample evenly over --bins score strata; Zheng et al. 2023).
     #[arg(long, default_value = "top")]
     pub strategy: String,
-    /// `ccs`: share of all samples dropped first from the hard end, in [0, 1) (e.g. 0.3 at
-    /// 90% pruning).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub cutoff: f64,
-    /// `ccs`: number of equal-width score strata.
-    #[arg(long, default_value_t = 50)]
-    pub bins: usize,
+    /// The strategies' options, one flag each (built from what each strategy declares).
+    #[command(flatten)]
+    pub options: Flags<StrategyRegistry>,
     /// Seed of the strategies that sample (`ccs`).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -145,87 +142,37 @@ pub struct SelectArgs {
     pub pruned_out: Option<PathBuf>,
 }
 
-/// The options the scoring methods declare, as flags (`--window 5`, `--el2n-epoch 2`): built
-/// from [`score::all_options`], so a method's new option is a flag without touching this file.
-#[derive(Debug, Clone, Default)]
-pub struct MethodOptions {
-    /// `(option key, value as given)`.
-    pub given: Vec<(&'static str, String)>,
-}
+/// The scoring methods' options as flags (`--window 5`, `--el2n-epoch 2`).
+#[derive(Debug, Clone, Copy)]
+pub struct ScorerRegistry;
 
-fn flag(key: &str) -> String {
-    key.replace('_', "-")
-}
-
-impl clap::FromArgMatches for MethodOptions {
-    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        let mut out = MethodOptions::default();
-        out.update_from_arg_matches(m)?;
-        Ok(out)
+impl Registry for ScorerRegistry {
+    fn declared() -> Vec<&'static dyn crate::options::Declared> {
+        score::all_options()
     }
-
-    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
-        for d in score::all_options() {
-            if let Some(v) = m.get_one::<String>(d.name()) {
-                self.given.push((d.name(), v.clone()));
-            }
-        }
-        Ok(())
+    fn readers(key: &str) -> Vec<&'static str> {
+        score::REGISTRY
+            .iter()
+            .filter(|s| s.options().iter().any(|d| d.name() == key))
+            .map(|s| s.info().name)
+            .collect()
     }
 }
 
-impl clap::Args for MethodOptions {
-    fn augment_args(mut cmd: clap::Command) -> clap::Command {
-        for d in score::all_options() {
-            let default = match d.default_json() {
-                serde_json::Value::Null => String::new(),
-                serde_json::Value::String(s) => format!(" [default: {s}]"),
-                v => format!(" [default: {v}]"),
-            };
-            cmd = cmd.arg(
-                clap::Arg::new(d.name())
-                    .long(&*Box::leak(flag(d.name()).into_boxed_str()))
-                    .value_name("VALUE")
-                    .allow_negative_numbers(true)
-                    .help(format!("{} ({}){default}", d.doc(), d.kind())),
-            );
-        }
-        cmd
-    }
+/// The selection strategies' options as flags (`--cutoff 0.3`, `--bins 50`).
+#[derive(Debug, Clone, Copy)]
+pub struct StrategyRegistry;
 
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        Self::augment_args(cmd)
+impl Registry for StrategyRegistry {
+    fn declared() -> Vec<&'static dyn crate::options::Declared> {
+        select::all_options()
     }
-}
-
-impl MethodOptions {
-    /// The options for `scorer`, checked against its declarations; a flag it does not read is
-    /// an error naming the methods that do.
-    fn resolve(&self, scorer: &dyn score::Scorer) -> Result<crate::options::Options> {
-        let own = scorer.options();
-        let mut given = std::collections::BTreeMap::new();
-        for (key, text) in &self.given {
-            if !own.iter().any(|d| d.name() == *key) {
-                let readers: Vec<_> = score::REGISTRY
-                    .iter()
-                    .filter(|s| s.options().iter().any(|d| d.name() == *key))
-                    .map(|s| s.info().name)
-                    .collect();
-                bail!(
-                    "--{} applies to {}, not --method {}; remove it",
-                    flag(key),
-                    readers.join(", "),
-                    scorer.info().name
-                );
-            }
-            given.insert(key.to_string(), crate::options::from_cli(text));
-        }
-        let mut problems = crate::options::Problems::default();
-        let options = crate::options::Options::given(own, &given, "", &mut problems);
-        if let Some(p) = problems.into_vec().into_iter().next() {
-            bail!("--{}: {}", flag(&p.path), p.message);
-        }
-        Ok(options.with_defaults(own))
+    fn readers(key: &str) -> Vec<&'static str> {
+        select::STRATEGIES
+            .iter()
+            .filter(|s| s.options().iter().any(|d| d.name() == key))
+            .map(|s| s.info().name)
+            .collect()
     }
 }
 
@@ -410,7 +357,10 @@ fn score_cmd(args: &ScoreArgs) -> Result<()> {
     let scorer = score::find(&args.method)?;
     let mut source = open_dynamics(&args.dynamics, args.labels.as_deref())?;
     let params = ScoreParams {
-        options: args.options.resolve(scorer)?,
+        options: args
+            .options
+            .resolve(scorer.options(), &format!("--method {}", args.method))
+            .map_err(anyhow::Error::msg)?,
         seed: args.seed,
     };
     distinct(&args.dynamics, "--dynamics", &args.out, "--out")?;
@@ -489,9 +439,11 @@ fn select_cmd(args: &SelectArgs) -> Result<()> {
     let strategy = select::find(&args.strategy)?;
     let options = select::StrategyOptions {
         class_balanced: args.class_balanced,
-        cutoff: args.cutoff,
-        bins: args.bins,
         seed: args.seed,
+        options: args
+            .options
+            .resolve(strategy.options(), &format!("--strategy {}", args.strategy))
+            .map_err(anyhow::Error::msg)?,
     };
     let sel = select::apply(
         strategy,
@@ -515,14 +467,7 @@ fn select_cmd(args: &SelectArgs) -> Result<()> {
         rows.len(),
         fraction,
         1.0 - fraction,
-        match (strategy.info().name, args.class_balanced) {
-            ("top", true) => "top, per-class quotas".to_string(),
-            ("top", false) => "top, global".to_string(),
-            (name, _) => format!(
-                "{name}, cutoff {}, {} strata, seed {}",
-                args.cutoff, args.bins, args.seed
-            ),
-        },
+        strategy.describe(&options),
         args.out.display(),
         pruned_out.display()
     );

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::retrain::{RawCcs, RawRetrain};
+pub use super::retrain::RawRetrain;
 pub use crate::data::section::RawData;
 pub use crate::eval::section::{RawEvaluation, RawOodSet};
 pub use crate::score::section::RawScoring;

@@ -1,14 +1,19 @@
 //! The experiment file's `retrain:` section: prune ratios, seeds, budget, and the selection
-//! strategies every method's scores are retrained with.
+//! strategies every method's scores are retrained with, each with its options in a section of
+//! its own name (`retrain.ccs:`), declared and checked by the strategy.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::options::Problems;
-use crate::select::{Amount, Strategy};
+use crate::options::{self, Json, Options, Problems};
+use crate::select::{self, Amount, Strategy, StrategyOptions};
 
-/// `retrain:`
+/// `retrain:` as written. Besides the keys below, one section per listed strategy with
+/// options, named after it (`ccs: {bins: 50, cutoff: [0.2, 0.3]}`): each option one value for
+/// every prune ratio, or a list of one value per ratio, in `prune_ratios`' order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct RawRetrain {
     /// Prune ratios (share removed). Default [0.25, 0.5].
     pub prune_ratios: Vec<f64>,
@@ -22,28 +27,9 @@ pub struct RawRetrain {
     /// Selection strategies every method's scores are retrained with (`dynunc select
     /// --help`): `top` (the paper's), `ccs`. Default [top]. `random` is retrained once.
     pub strategies: Vec<String>,
-    /// Options of the `ccs` strategy.
-    pub ccs: RawCcs,
-}
-
-/// `retrain.ccs:`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawCcs {
-    /// Equal-width score strata. Default 50 (CCS's).
-    pub bins: usize,
-    /// Share of hardest samples dropped first, one per `prune_ratios` entry (CCS tabulates
-    /// e.g. 0.3 at 90% pruning). Default: 0 for every ratio.
-    pub cutoffs: Vec<f64>,
-}
-
-impl Default for RawCcs {
-    fn default() -> Self {
-        Self {
-            bins: 50,
-            cutoffs: Vec::new(),
-        }
-    }
+    /// The strategies' option sections, by strategy name.
+    #[serde(flatten)]
+    pub options: BTreeMap<String, Json>,
 }
 
 impl Default for RawRetrain {
@@ -54,7 +40,7 @@ impl Default for RawRetrain {
             budget: "equal_epochs".into(),
             full_data: true,
             strategies: vec!["top".into()],
-            ccs: RawCcs::default(),
+            options: BTreeMap::new(),
         }
     }
 }
@@ -82,111 +68,173 @@ pub struct RetrainSpec {
     pub full_data: bool,
     /// Selection strategies, each retrained with every method.
     pub strategies: Vec<&'static dyn Strategy>,
-    /// `ccs` strata.
-    pub ccs_bins: usize,
-    /// `ccs` cutoff per prune ratio.
-    pub ccs_cutoffs: Vec<(f64, f64)>,
+    /// Each strategy's options at each prune ratio (the ratio's bits), given or default.
+    pub options: Vec<(&'static str, Vec<(u64, Options)>)>,
 }
 
 impl RetrainSpec {
-    /// The `ccs` cutoff at `prune_ratio` (0 when none was given).
-    pub fn ccs_cutoff(&self, prune_ratio: f64) -> f64 {
-        self.ccs_cutoffs
+    /// The options of `strategy` at `prune_ratio` (its defaults when none were given).
+    pub fn options(&self, strategy: &dyn Strategy, prune_ratio: f64) -> Options {
+        self.options
             .iter()
-            .find(|(p, _)| *p == prune_ratio)
-            .map_or(0.0, |(_, c)| *c)
+            .find(|(name, _)| *name == strategy.info().name)
+            .and_then(|(_, per)| per.iter().find(|(p, _)| *p == prune_ratio.to_bits()))
+            .map_or_else(
+                || Options::default().with_defaults(strategy.options()),
+                |(_, o)| o.clone(),
+            )
     }
 }
 
-/// `retrain.strategies` and `retrain.ccs`, checked against the prune ratios.
-fn retrain_strategies(
-    r: &RawRetrain,
-    class_balanced: bool,
-    c: &mut Problems,
-) -> Vec<&'static dyn Strategy> {
+/// `retrain.strategies`: registered, each once, at least one.
+fn strategies(r: &RawRetrain, p: &mut Problems) -> Vec<&'static dyn Strategy> {
     let mut out: Vec<&'static dyn Strategy> = Vec::new();
     if r.strategies.is_empty() {
-        c.fail("retrain.strategies", "empty: list at least one, e.g. [top]");
+        p.fail("retrain.strategies", "empty: list at least one, e.g. [top]");
     }
     for (i, name) in r.strategies.iter().enumerate() {
-        match crate::select::find(name) {
-            Ok(_) if out.iter().any(|x| x.info().name == name) => {
-                c.fail(
-                    &format!("retrain.strategies[{i}]"),
-                    format!("`{name}` appears twice"),
-                );
-            }
-            Ok(s) => out.push(s),
-            Err(e) => c.fail(&format!("retrain.strategies[{i}]"), e.to_string()),
-        }
-    }
-    let ccs = r.strategies.iter().any(|s| s == "ccs");
-    if ccs && class_balanced {
-        c.fail(
-            "scoring.class_balanced",
-            "true with retrain.strategies ccs: ccs stratifies by score over all classes; set it to false or drop ccs",
-        );
-    }
-    if r.ccs.bins == 0 {
-        c.fail(
-            "retrain.ccs.bins",
-            "0: give at least 1 stratum (CCS uses 50)",
-        );
-    }
-    if !r.ccs.cutoffs.is_empty() && r.ccs.cutoffs.len() != r.prune_ratios.len() {
-        c.fail(
-            "retrain.ccs.cutoffs",
-            format!(
-                "{} cutoffs for {} prune ratios: give one per ratio, in the same order, or none",
-                r.ccs.cutoffs.len(),
-                r.prune_ratios.len()
+        match select::find(name) {
+            Ok(_) if out.iter().any(|x| x.info().name == name) => p.fail(
+                &format!("retrain.strategies[{i}]"),
+                format!("`{name}` appears twice"),
             ),
-        );
-    }
-    for (i, (&cut, &p)) in r.ccs.cutoffs.iter().zip(&r.prune_ratios).enumerate() {
-        if !(cut.is_finite() && (0.0..=p).contains(&cut)) {
-            c.fail(
-                &format!("retrain.ccs.cutoffs[{i}]"),
-                format!("{cut} at prune ratio {p}: a cutoff is in [0, prune ratio] (what is dropped first cannot exceed what is pruned)"),
-            );
+            Ok(s) => out.push(s),
+            Err(e) => p.fail(&format!("retrain.strategies[{i}]"), e.to_string()),
         }
     }
     out
 }
 
+/// `retrain.<strategy>:` of a listed strategy: its options at every prune ratio, each checked
+/// by the strategy; `per_ratio` says which keys were given as lists.
+fn strategy_section(
+    s: &'static dyn Strategy,
+    section: &Json,
+    ratios: &[f64],
+    p: &mut Problems,
+) -> Vec<(u64, Options)> {
+    let name = s.info().name;
+    let at = format!("retrain.{name}");
+    let Some(map) = section.as_object() else {
+        p.fail(&at, "give a map of its options, e.g. `ccs: {bins: 50}`");
+        return Vec::new();
+    };
+    let own = s.options();
+    let given: BTreeMap<String, Json> = map.clone().into_iter().collect();
+    for key in options::undeclared(own, &given) {
+        let keys: Vec<_> = own.iter().map(|d| d.name()).collect();
+        p.fail(
+            &format!("{at}.{key}"),
+            format!("unknown option of `{name}`; it takes: {}", keys.join(", ")),
+        );
+    }
+    // A list that is not itself a value of the option gives one value per ratio.
+    let per_ratio = |key: &str, v: &Json| {
+        own.iter()
+            .find(|d| d.name() == key)
+            .is_some_and(|d| !d.accepts(v))
+            && v.is_array()
+    };
+    for (key, v) in &given {
+        if per_ratio(key, v) && v.as_array().map(Vec::len) != Some(ratios.len()) {
+            p.fail(
+                &format!("{at}.{key}"),
+                format!(
+                    "{} values for {} prune ratios: give one per ratio, in the same order, or one for all",
+                    v.as_array().map_or(0, Vec::len),
+                    ratios.len()
+                ),
+            );
+            return Vec::new();
+        }
+    }
+    let mut out = Vec::new();
+    for (i, &ratio) in ratios.iter().enumerate() {
+        let at_ratio: BTreeMap<String, Json> = given
+            .iter()
+            .map(|(k, v)| match per_ratio(k, v) {
+                true => (k.clone(), v[i].clone()),
+                false => (k.clone(), v.clone()),
+            })
+            .collect();
+        let before = p.len();
+        let o = Options::given(own, &at_ratio, &at, p).with_defaults(own);
+        if p.len() == before {
+            let probe = StrategyOptions {
+                options: o.clone(),
+                ..StrategyOptions::default()
+            };
+            if let Err(select::SelectError::BadOption { option, what }) =
+                s.check(&probe, 1.0 - ratio)
+            {
+                let list = given.get(option).is_some_and(|v| per_ratio(option, v));
+                let path = match list {
+                    true => format!("{at}.{option}[{i}]"),
+                    false => format!("{at}.{option}"),
+                };
+                p.fail(&path, what);
+            }
+        }
+        out.push((ratio.to_bits(), o));
+    }
+    out
+}
+
 /// Checks `retrain:`; `class_balanced` is `scoring.class_balanced`.
-pub fn validate(r: &RawRetrain, class_balanced: bool, c: &mut Problems) -> Option<RetrainSpec> {
-    for (i, &p) in r.prune_ratios.iter().enumerate() {
-        if let Err(e) = Amount::Prune(p).keep_fraction(&format!("prune ratio {p}")) {
-            c.fail(&format!("retrain.prune_ratios[{i}]"), e.to_string());
+pub fn validate(r: &RawRetrain, class_balanced: bool, p: &mut Problems) -> Option<RetrainSpec> {
+    for (i, &ratio) in r.prune_ratios.iter().enumerate() {
+        if let Err(e) = Amount::Prune(ratio).keep_fraction(&format!("prune ratio {ratio}")) {
+            p.fail(&format!("retrain.prune_ratios[{i}]"), e.to_string());
         }
     }
     if r.seeds.is_empty() {
-        c.fail("retrain.seeds", "list at least one seed, e.g. [0]");
+        p.fail("retrain.seeds", "list at least one seed, e.g. [0]");
     }
-    let strategies = retrain_strategies(r, class_balanced, c);
-    let budget = c.parse::<Budget>("retrain.budget", &r.budget)?;
+    let strategies = strategies(r, p);
+    let mut options = Vec::new();
+    for (key, section) in &r.options {
+        match strategies.iter().find(|s| s.info().name == key) {
+            Some(&s) => options.push((s.info().name, strategy_section(s, section, &r.prune_ratios, p))),
+            None if select::find(key).is_ok() => p.fail(
+                &format!("retrain.{key}"),
+                format!("options of the `{key}` strategy, which retrain.strategies does not list; add it there or remove the section"),
+            ),
+            None => p.fail(
+                &format!("retrain.{key}"),
+                "unknown key; retrain takes prune_ratios, seeds, budget, full_data, strategies and a section of options per listed strategy (`dynunc select --help` lists them)",
+            ),
+        }
+    }
+    for s in &strategies {
+        let common = StrategyOptions {
+            class_balanced,
+            options: Options::default().with_defaults(s.options()),
+            ..StrategyOptions::default()
+        };
+        if let Err(select::SelectError::BadOption {
+            option: "class_balanced",
+            what,
+        }) = s.check(&common, 1.0)
+        {
+            p.fail(
+                "scoring.class_balanced",
+                format!("true with retrain.strategies {}: {what}", s.info().name),
+            );
+        }
+    }
+    let budget = p.parse::<Budget>("retrain.budget", &r.budget)?;
     let mut seen = std::collections::BTreeSet::new();
     Some(RetrainSpec {
         prune_ratios: r
             .prune_ratios
             .iter()
             .copied()
-            .filter(|p| seen.insert(p.to_bits()))
+            .filter(|ratio| seen.insert(ratio.to_bits()))
             .collect(),
         seeds: r.seeds.clone(),
         budget,
         full_data: r.full_data,
         strategies,
-        ccs_bins: r.ccs.bins,
-        ccs_cutoffs: match r.ccs.cutoffs.is_empty() {
-            true => Vec::new(),
-            false => r
-                .prune_ratios
-                .iter()
-                .copied()
-                .zip(r.ccs.cutoffs.iter().copied())
-                .collect(),
-        },
+        options,
     })
 }

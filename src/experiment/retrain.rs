@@ -191,9 +191,8 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
     let r = &ctx.exp.retrain;
     let options = StrategyOptions {
         class_balanced: ctx.exp.class_balanced,
-        cutoff: r.ccs_cutoff(job.prune_ratio),
-        bins: r.ccs_bins,
         seed: derive_seed(job.seed, STRATEGY_SEED, 0),
+        options: r.options(job.strategy, job.prune_ratio),
     };
     let input = select::Input {
         scores: s,

@@ -7,6 +7,7 @@
 //! YAML file, the CLI and the resolved experiment, so every piece's options resolve alike.
 
 mod choice;
+pub mod flags;
 mod problems;
 
 use std::collections::BTreeMap;

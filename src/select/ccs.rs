@@ -20,7 +20,22 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Input, SelectError, Strategy, StrategyInfo, kept_count, ranking};
+use super::{Input, SelectError, Strategy, StrategyInfo, StrategyOptions, kept_count, ranking};
+use crate::options::{Declared, Opt};
+
+/// `cutoff`: the share of all samples dropped first from the hard end.
+pub static CUTOFF: Opt<f64> = Opt {
+    name: "cutoff",
+    doc: "share of all samples dropped first from the hard end, in [0, prune ratio] (e.g. 0.3 at 90% pruning, the CCS README's table); default 0",
+    default: || 0.0,
+};
+
+/// `bins`: the number of equal-width score strata.
+pub static BINS: Opt<usize> = Opt {
+    name: "bins",
+    doc: "number of equal-width score strata; default 50, CCS's",
+    default: || 50,
+};
 
 /// The `ccs` strategy.
 #[derive(Debug, Clone, Copy)]
@@ -34,42 +49,66 @@ impl Strategy for Ccs {
         }
     }
 
-    fn keep(&self, input: &Input<'_>) -> Result<Vec<usize>, SelectError> {
-        let o = input.options;
-        if !(o.cutoff.is_finite() && (0.0..1.0).contains(&o.cutoff)) {
-            return Err(SelectError::BadOption {
-                what: format!(
-                    "ccs cutoff {} is outside [0, 1); give the share of hardest samples to drop first, e.g. 0.3 at 90% pruning (the CCS README's table)",
-                    o.cutoff
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        static LIST: &[&dyn Declared] = &[&CUTOFF, &BINS];
+        LIST
+    }
+
+    fn check(&self, o: &StrategyOptions, keep_fraction: f64) -> Result<(), SelectError> {
+        let (cutoff, prune) = (CUTOFF.get(&o.options), 1.0 - keep_fraction);
+        let bad = |option, what: String| Err(SelectError::BadOption { option, what });
+        if !(cutoff.is_finite() && cutoff >= 0.0 && cutoff <= prune + 1e-12) {
+            return bad(
+                "cutoff",
+                format!(
+                    "ccs cutoff {cutoff} at prune ratio {prune}: a cutoff is in [0, prune ratio] (what is dropped first cannot exceed what is pruned); e.g. 0.3 at 90% pruning (the CCS README's table)"
                 ),
-            });
+            );
         }
-        if o.bins == 0 {
-            return Err(SelectError::BadOption {
-                what: "ccs bins 0: give at least 1 stratum (CCS uses 50)".into(),
-            });
+        if BINS.get(&o.options) == 0 {
+            return bad(
+                "bins",
+                "ccs bins 0: give at least 1 stratum (CCS uses 50)".into(),
+            );
         }
         if o.class_balanced {
-            return Err(SelectError::BadOption {
-                what: "ccs stratifies by score over all classes; drop class_balanced (it applies to `top`)".into(),
-            });
+            return bad(
+                "class_balanced",
+                "ccs stratifies by score over all classes; drop class_balanced (it applies to `top`)".into(),
+            );
         }
+        Ok(())
+    }
+
+    fn describe(&self, o: &StrategyOptions) -> String {
+        format!(
+            "ccs, cutoff {}, {} strata, seed {}",
+            CUTOFF.get(&o.options),
+            BINS.get(&o.options),
+            o.seed
+        )
+    }
+
+    fn keep(&self, input: &Input<'_>) -> Result<Vec<usize>, SelectError> {
+        let o = input.options;
+        let (cutoff, bins) = (CUTOFF.get(&o.options), BINS.get(&o.options));
         let n = input.scores.len();
         let budget = kept_count(n, input.keep_fraction);
         let order = ranking(input.scores, input.keep, 0..n);
-        let removed = ((o.cutoff * n as f64).floor() as usize).min(n);
+        let removed = ((cutoff * n as f64).floor() as usize).min(n);
         let pool = &order[removed..];
         if pool.len() < budget {
             return Err(SelectError::BadOption {
+                option: "cutoff",
                 what: format!(
                     "ccs cutoff {} leaves {} samples but {budget} are to be kept; lower the cutoff to at most {:.4}",
-                    o.cutoff,
+                    cutoff,
                     pool.len(),
                     1.0 - input.keep_fraction
                 ),
             });
         }
-        let strata = strata(input.scores, pool, o.bins);
+        let strata = strata(input.scores, pool, bins);
         let counts: Vec<usize> = strata.iter().map(Vec::len).collect();
         let budgets = allocate(budget, &counts);
         let mut rng = ChaCha8Rng::seed_from_u64(o.seed);

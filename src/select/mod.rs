@@ -1,16 +1,22 @@
 //! Selection: from scores to the kept and pruned samples. Each strategy is a [`Strategy`] in
 //! its own file, listed once in [`STRATEGIES`]; any score works with any strategy.
 //!
-//! Adding a strategy: write `src/select/<name>.rs` with a unit struct implementing
-//! [`Strategy`] (its `//!` doc holds the rule and its source), declare the module here and add
-//! one line to [`STRATEGIES`].
+//! Adding a strategy is two files: `src/select/<name>.rs` with a unit struct implementing
+//! [`Strategy`] (its `//!` doc holds the rule and its source; its options declared with
+//! [`Strategy::options`] and checked in [`Strategy::check`]), and here the module and one line
+//! in [`STRATEGIES`]. `dynunc select`'s flags and the experiment file's `retrain.<name>:`
+//! sections are built from the declarations.
 
 pub mod ccs;
 pub mod top;
 
 use thiserror::Error;
 
+use crate::options::{Declared, Options};
 use crate::score::Keep;
+
+/// Every strategy, in the order help lists them.
+pub static STRATEGIES: &[&dyn Strategy] = &[&top::Top, &ccs::Ccs];
 
 /// How much to keep, as given by the user: a keep fraction or a prune ratio.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,6 +67,8 @@ pub enum SelectError {
     /// An option a strategy cannot use.
     #[error("{what}")]
     BadOption {
+        /// The option at fault (`class_balanced` for the common flag).
+        option: &'static str,
         /// What is wrong and the fix.
         what: String,
     },
@@ -144,9 +152,6 @@ pub fn class_quotas(sizes: &[usize], keep_fraction: f64) -> Vec<usize> {
     quotas
 }
 
-/// Every selection strategy, in the order help lists them.
-pub static STRATEGIES: &[&dyn Strategy] = &[&top::Top, &ccs::Ccs];
-
 /// What a strategy says about itself.
 #[derive(Debug, Clone, Copy)]
 pub struct StrategyInfo {
@@ -156,28 +161,15 @@ pub struct StrategyInfo {
     pub summary: &'static str,
 }
 
-/// The options strategies read (each reads the ones its doc names).
-#[derive(Debug, Clone, PartialEq)]
+/// The options strategies read: the common ones, and each strategy's declared ones.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct StrategyOptions {
     /// `top`: per-class quotas instead of one global ranking.
     pub class_balanced: bool,
-    /// `ccs`: share of all samples removed first from the hard end (0 keeps them all).
-    pub cutoff: f64,
-    /// `ccs`: number of equal-width score strata.
-    pub bins: usize,
     /// Seed of the strategies that sample.
     pub seed: u64,
-}
-
-impl Default for StrategyOptions {
-    fn default() -> Self {
-        Self {
-            class_balanced: false,
-            cutoff: 0.0,
-            bins: 50,
-            seed: 0,
-        }
-    }
+    /// The strategy's declared options, given or default.
+    pub options: Options,
 }
 
 /// What a strategy selects from.
@@ -199,8 +191,30 @@ pub struct Input<'a> {
 pub trait Strategy: Sync {
     /// Name and rule.
     fn info(&self) -> StrategyInfo;
+    /// The options it reads beyond the common ones.
+    fn options(&self) -> &'static [&'static dyn Declared] {
+        &[]
+    }
+    /// Checks the options for keeping `keep_fraction` of the samples (the config calls it for
+    /// every prune ratio, [`apply`] before selecting).
+    fn check(&self, _options: &StrategyOptions, _keep_fraction: f64) -> Result<(), SelectError> {
+        Ok(())
+    }
     /// The kept sample indices (any order; [`apply`] sorts them and derives the pruned ones).
     fn keep(&self, input: &Input<'_>) -> Result<Vec<usize>, SelectError>;
+    /// A few words on the selection made with `options`, for logs: the name and what was used.
+    fn describe(&self, options: &StrategyOptions) -> String {
+        let mut out = self.info().name.to_string();
+        for (k, v) in options.options.to_map() {
+            out.push_str(&format!(", {k} {v}"));
+        }
+        out
+    }
+}
+
+/// The options of every strategy, each key once.
+pub fn all_options() -> Vec<&'static dyn Declared> {
+    crate::options::union(STRATEGIES.iter().map(|s| s.options()))
 }
 
 impl PartialEq for dyn Strategy {
@@ -237,6 +251,7 @@ pub fn apply(strategy: &dyn Strategy, input: &Input<'_>) -> Result<Selection, Se
     if let Some(index) = input.scores.iter().position(|s| s.is_nan()) {
         return Err(SelectError::NanScore { index });
     }
+    strategy.check(input.options, input.keep_fraction)?;
     let n = input.scores.len();
     let mut is_kept = vec![false; n];
     for i in strategy.keep(input)? {

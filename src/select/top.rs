@@ -16,6 +16,13 @@ impl Strategy for Top {
         }
     }
 
+    fn describe(&self, o: &super::StrategyOptions) -> String {
+        match o.class_balanced {
+            true => "top, per-class quotas".into(),
+            false => "top, global".into(),
+        }
+    }
+
     fn keep(&self, input: &Input<'_>) -> Result<Vec<usize>, SelectError> {
         let (scores, keep, n) = (input.scores, input.keep, input.scores.len());
         if !input.options.class_balanced {

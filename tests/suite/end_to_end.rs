@@ -476,7 +476,7 @@ fn strategies_retrain_every_method_and_show_in_the_tables() {
         .replace("seeds: [0, 1]", "seeds: [0]")
         .replace(
             "  prune_ratios: [0.5, 0.75]\n",
-            "  prune_ratios: [0.5, 0.75]\n  strategies: [top, ccs]\n  ccs:\n    bins: 5\n    cutoffs: [0.1, 0.2]\n",
+            "  prune_ratios: [0.5, 0.75]\n  strategies: [top, ccs]\n  ccs:\n    bins: 5\n    cutoff: [0.1, 0.2]\n",
         )
         + "scoring:\n  window: 2\n  methods: [acc_margin, random, dual]\n";
     let yaml = yaml.replacen("scoring:\n  window: 2\n", "", 1);
@@ -509,11 +509,11 @@ fn strategies_retrain_every_method_and_show_in_the_tables() {
         "{md}"
     );
 
-    let bad = yaml.replace("cutoffs: [0.1, 0.2]", "cutoffs: [0.6, 0.2]");
+    let bad = yaml.replace("cutoff: [0.1, 0.2]", "cutoff: [0.6, 0.2]");
     std::fs::write(&file, bad).unwrap();
     let err = stderr(&run_in(dir.path(), &["run", file.to_str().unwrap()]));
     assert!(
-        err.contains("retrain.ccs.cutoffs[0]") && err.contains("prune ratio 0.5"),
+        err.contains("retrain.ccs.cutoff[0]") && err.contains("prune ratio 0.5"),
         "{err}"
     );
 }

@@ -119,9 +119,10 @@ fn ccs(
     seed: u64,
 ) -> Result<Vec<usize>, String> {
     let options = StrategyOptions {
-        cutoff,
-        bins,
         seed,
+        options: dynunc::options::Options::default()
+            .with(&dynunc::select::ccs::CUTOFF, cutoff)
+            .with(&dynunc::select::ccs::BINS, bins),
         ..StrategyOptions::default()
     };
     apply(
@@ -177,15 +178,17 @@ fn ccs_drops_the_hard_end_then_samples_every_stratum() {
 #[test]
 fn ccs_refuses_options_it_cannot_use() {
     let scores: Vec<f32> = (0..10).map(|i| i as f32).collect();
+    // Dropping more than is pruned would leave fewer than are to be kept.
     let err = ccs(&scores, 0.5, 0.6, 50, 0).unwrap_err();
     assert!(
-        err.contains("leaves 4 samples but 5") && err.contains("at most 0.5"),
+        err.contains("cutoff 0.6 at prune ratio 0.5") && err.contains("[0, prune ratio]"),
         "{err}"
     );
+    assert!(ccs(&scores, 0.5, 0.5, 50, 0).is_ok());
     assert!(
-        ccs(&scores, 0.5, 1.0, 50, 0)
+        ccs(&scores, 0.5, -0.1, 50, 0)
             .unwrap_err()
-            .contains("outside [0, 1)")
+            .contains("[0, prune ratio]")
     );
     assert!(ccs(&scores, 0.5, 0.0, 0, 0).unwrap_err().contains("bins 0"));
     let err = find("nope").unwrap_err().to_string();
