@@ -17,7 +17,8 @@ use crate::options::{self, Json, Options, Problems};
 pub struct RawData {
     /// `fashion_mnist` (default) or `mnist`: IDX files (gzipped or not) under `path`, 10
     /// classes; `idx`: any data in that layout, the classes those of its training labels;
-    /// `imagefolder`: `path/train/<class>/*.jpg|png` and `path/val/<class>/...` (ImageNet).
+    /// `imagefolder`: `path/train/<class>/*.jpg|png` and `path/val/<class>/...` (ImageNet);
+    /// `cifar10`, `cifar100`: the extracted binary distribution (`cifar-10-batches-bin/`).
     pub dataset: String,
     /// The data's folder. Default `/usr/share/datasets/fashion-mnist` (Debian package
     /// `dataset-fashion-mnist`).

@@ -2,6 +2,7 @@
 //! names. Adding a format is two files: `src/data/format/<name>.rs` with a type implementing
 //! [`Format`] (its own `data:` keys, checks, loading), and one line in [`FORMATS`].
 
+pub mod cifar;
 pub mod idx;
 pub mod imagefolder;
 
@@ -17,6 +18,8 @@ pub static FORMATS: &[&dyn Format] = &[
     &idx::MNIST,
     &idx::IDX,
     &imagefolder::ImageFolder,
+    &cifar::CIFAR10,
+    &cifar::CIFAR100,
 ];
 
 /// A dataset format: how `data.path` is laid out, which keys of `data:` it reads beyond the
