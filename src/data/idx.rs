@@ -141,36 +141,3 @@ pub fn read_split(dir: &Path, prefix: &str, hint: &'static str) -> Result<ImageS
         classes,
     })
 }
-
-/// Writes an image set as the two IDX files (gzipped when `gz`), for fixtures and exports.
-pub fn write_split(dir: &Path, prefix: &str, set: &ImageSet, gz: bool) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut images = Vec::new();
-    for v in [
-        0x0803u32,
-        set.len() as u32,
-        set.height as u32,
-        set.width as u32,
-    ] {
-        images.extend_from_slice(&v.to_be_bytes());
-    }
-    images.extend_from_slice(&set.pixels);
-    let mut labels = Vec::new();
-    for v in [0x0801u32, set.len() as u32] {
-        labels.extend_from_slice(&v.to_be_bytes());
-    }
-    labels.extend(set.labels.iter().map(|&l| l as u8));
-    for (name, bytes) in [("images-idx3-ubyte", images), ("labels-idx1-ubyte", labels)] {
-        let mut file = format!("{prefix}-{name}");
-        let data = if gz {
-            file.push_str(".gz");
-            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            enc.write_all(&bytes)?;
-            enc.finish()?
-        } else {
-            bytes
-        };
-        crate::atomic::write(&dir.join(file), &data)?;
-    }
-    Ok(())
-}

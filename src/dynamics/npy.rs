@@ -183,34 +183,3 @@ pub fn read_labels(path: &Path) -> Result<Vec<u32>, DynamicsError> {
         })
         .collect()
 }
-
-/// The bytes of a version-1 `.npy` header holding the dictionary `dict` (e.g.
-/// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }`), padded so the data that
-/// follows starts on a 64-byte boundary.
-pub fn header(dict: &str) -> Vec<u8> {
-    let mut text = dict.to_owned();
-    while !(10 + text.len() + 1).is_multiple_of(64) {
-        text.push(' ');
-    }
-    text.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(text.len() as u16).to_le_bytes());
-    out.extend_from_slice(text.as_bytes());
-    out
-}
-
-/// Writes an N x T float32 matrix (C order) as `.npy`; used by tests and by anyone exporting.
-pub fn write_probabilities(path: &Path, p: &[Vec<f32>]) -> std::io::Result<()> {
-    let n = p.len();
-    let t = p.first().map_or(0, Vec::len);
-    let mut out = header(&format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {t}), }}"
-    ));
-    out.reserve(n * t * 4);
-    for row in p {
-        for v in row {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    crate::atomic::write(path, &out)
-}

@@ -71,12 +71,12 @@ fn shard_dirs(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Merges the rows of every shard of `dir` into `dir/main.csv` (and `ood.csv`), in the order
-/// an unsharded run writes them; says which retrains are still missing. Returns whether
-/// there were shards.
-pub fn merge(dir: &Path, exp: &Experiment) -> Result<bool> {
+/// an unsharded run writes them; says which retrains are still missing. Without shards it
+/// leaves the folder as it is.
+pub fn merge(dir: &Path, exp: &Experiment) -> Result<()> {
     let shards = shard_dirs(dir);
     if shards.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
     let mut rows: Vec<MainRow> = Vec::new();
     let mut ood: Vec<OodRow> = Vec::new();
@@ -121,5 +121,5 @@ pub fn merge(dir: &Path, exp: &Experiment) -> Result<bool> {
         shards.len(),
         dir.join("main.csv").display()
     );
-    Ok(true)
+    Ok(())
 }

@@ -1,10 +1,9 @@
 //! `dynunc score` and `dynunc select` on dynamics imported from a `.npy`, and their errors.
 
 use crate::common::*;
-use dynunc::dynamics::npy;
 
 fn write_labels(path: &std::path::Path, labels: &[i64]) {
-    let mut out = npy::header(&format!(
+    let mut out = npy_header(&format!(
         "{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}",
         labels.len()
     ));
@@ -29,7 +28,7 @@ fn score_and_select_an_imported_npy() {
         vec![0.9, 0.1, 0.9],
         vec![0.2, 0.4, 0.2],
     ];
-    npy::write_probabilities(&d.join("p.npy"), &p).unwrap();
+    write_probabilities(&d.join("p.npy"), &p).unwrap();
     write_labels(&d.join("y.npy"), &[0, 0, 1, 1]);
     let o = run_in(
         d,
@@ -115,7 +114,7 @@ fn score_and_select_an_imported_npy() {
 fn bad_arguments_name_the_value_and_the_fix() {
     let dir = temp();
     let d = dir.path();
-    npy::write_probabilities(&d.join("p.npy"), &[vec![0.1, 0.2, 0.3]]).unwrap();
+    write_probabilities(&d.join("p.npy"), &[vec![0.1, 0.2, 0.3]]).unwrap();
     let err = stderr(&run_in(
         d,
         &[

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use dynunc::data::ImageSet;
-use dynunc::data::idx::write_split;
 
 /// A learnable 10-class 28x28 dataset: class c is a bright 8x8 square at a class-specific
 /// position, on a noisy background. Deterministic.
@@ -133,4 +132,70 @@ pub fn write_image_folder(root: &Path, per_class: usize, corrupt: bool) {
         )
         .unwrap();
     }
+}
+
+/// Writes an image set as the two IDX files (gzipped when `gz`): written here, apart from the
+/// reader in `data::idx`, from the format's definition (big-endian magic 0x0803 / 0x0801 and
+/// dimensions, then bytes).
+pub fn write_split(dir: &Path, prefix: &str, set: &ImageSet, gz: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut images = Vec::new();
+    for v in [
+        0x0803u32,
+        set.len() as u32,
+        set.height as u32,
+        set.width as u32,
+    ] {
+        images.extend_from_slice(&v.to_be_bytes());
+    }
+    images.extend_from_slice(&set.pixels);
+    let mut labels = Vec::new();
+    for v in [0x0801u32, set.len() as u32] {
+        labels.extend_from_slice(&v.to_be_bytes());
+    }
+    labels.extend(set.labels.iter().map(|&l| l as u8));
+    for (name, bytes) in [("images-idx3-ubyte", images), ("labels-idx1-ubyte", labels)] {
+        let mut file = format!("{prefix}-{name}");
+        let data = if gz {
+            file.push_str(".gz");
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(&bytes)?;
+            enc.finish()?
+        } else {
+            bytes
+        };
+        std::fs::write(dir.join(file), &data)?;
+    }
+    Ok(())
+}
+
+/// The bytes of a version-1 `.npy` header holding the dictionary `dict` (e.g.
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }`), padded so the data that
+/// follows starts on a 64-byte boundary.
+pub fn npy_header(dict: &str) -> Vec<u8> {
+    let mut text = dict.to_owned();
+    while !(10 + text.len() + 1).is_multiple_of(64) {
+        text.push(' ');
+    }
+    text.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// Writes an N x T float32 matrix (C order) as `.npy`.
+pub fn write_probabilities(path: &Path, p: &[Vec<f32>]) -> std::io::Result<()> {
+    let n = p.len();
+    let t = p.first().map_or(0, Vec::len);
+    let mut out = npy_header(&format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {t}), }}"
+    ));
+    out.reserve(n * t * 4);
+    for row in p {
+        for v in row {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    std::fs::write(path, &out)
 }

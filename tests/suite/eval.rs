@@ -98,7 +98,7 @@ fn ood_detection_rows_for_every_model() {
         .collect();
     let ood = p(dir.path(), "ood");
     std::fs::create_dir_all(&ood).unwrap();
-    dynunc::data::idx::write_split(&ood, "t10k", &flipped, true).unwrap();
+    write_split(&ood, "t10k", &flipped, true).unwrap();
     let out = p(dir.path(), "results");
     let extra = format!(
         "evaluation:\n  ood:\n    - name: upside_down\n      path: {}\n  gaussian_noise: 40\n",
@@ -171,7 +171,7 @@ fn every_retrain_is_fine_tuned_on_the_second_dataset() {
         let mut set = synthetic(n, salt);
         set.labels.iter_mut().for_each(|l| *l %= 4);
         set.classes = 4;
-        dynunc::data::idx::write_split(&second, split, &set, gz).unwrap();
+        write_split(&second, split, &set, gz).unwrap();
     }
     let out = p(dir.path(), "results");
     let finetune = format!(

@@ -107,7 +107,7 @@ fn no_corrupted_input_makes_a_parser_panic() {
     // IDX images and labels (plain; the gzip path decompresses to the same parser).
     let idx = p(d, "idx");
     std::fs::create_dir_all(&idx).unwrap();
-    dynunc::data::idx::write_split(&idx, "t10k", &synthetic(3, 3), false).unwrap();
+    write_split(&idx, "t10k", &synthetic(3, 3), false).unwrap();
     let labels_file = idx.join("t10k-labels-idx1-ubyte");
     let images_file = idx.join("t10k-images-idx3-ubyte");
     let good_labels = std::fs::read(&labels_file).unwrap();
@@ -157,7 +157,7 @@ fn no_corrupted_input_makes_a_parser_panic() {
 
     // .npy probabilities and labels.
     let npy_file = p(d, "p.npy");
-    npy::write_probabilities(&npy_file, &[vec![0.1, 0.2, 0.3], vec![0.4, 0.5, 0.6]]).unwrap();
+    write_probabilities(&npy_file, &[vec![0.1, 0.2, 0.3], vec![0.4, 0.5, 0.6]]).unwrap();
     let good_npy = std::fs::read(&npy_file).unwrap();
     fuzz(".npy probabilities", &good_npy, &npy_file, 6, |f| {
         let _ = npy::read_probabilities(f);

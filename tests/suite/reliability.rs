@@ -4,8 +4,6 @@
 
 use std::path::Path;
 
-use dynunc::data::idx::write_split;
-
 use crate::common::*;
 
 /// Runs `yaml` (written as `<name>.yaml` in `dir`), returns the output.
@@ -311,7 +309,7 @@ fn io_errors_name_the_operation_and_the_path() {
 fn methods_needing_fields_an_import_lacks_are_refused() {
     let dir = temp();
     let d = dir.path();
-    dynunc::dynamics::npy::write_probabilities(
+    write_probabilities(
         &d.join("p.npy"),
         &[vec![0.1, 0.9, 0.2], vec![0.5, 0.5, 0.5]],
     )

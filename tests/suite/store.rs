@@ -6,6 +6,8 @@ use dynunc::dynamics::npy;
 use dynunc::dynamics::store::{StoreReader, StoreWriter, store_size};
 use dynunc::dynamics::{EpochColumns, EpochSource, FieldSet, SampleStats};
 
+use crate::common::*;
+
 fn epoch(k: usize, labels: &[u32]) -> EpochColumns {
     let mut cols = EpochColumns::unseen(labels.len());
     for (i, &l) in labels.iter().enumerate() {
@@ -144,14 +146,14 @@ fn npy_round_trip_and_bad_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.npy");
     // 3 samples x 2 epochs.
-    npy::write_probabilities(&path, &[vec![0.1, 0.2], vec![0.3, 0.4], vec![0.5, 0.6]]).unwrap();
+    write_probabilities(&path, &[vec![0.1, 0.2], vec![0.3, 0.4], vec![0.5, 0.6]]).unwrap();
     let d = npy::read_probabilities(&path).unwrap();
     assert_eq!(d.epochs.len(), 2);
     assert_eq!(d.epochs[0].p_true, vec![0.1, 0.3, 0.5]);
     assert_eq!(d.epochs[1].p_true, vec![0.2, 0.4, 0.6]);
 
     let header_in = |descr: &str, shape: &str, order: &str| {
-        npy::header(&format!(
+        npy_header(&format!(
             "{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}"
         ))
     };
@@ -185,13 +187,13 @@ fn npy_round_trip_and_bad_files() {
     assert_eq!(d.epochs[2].p_true, vec![0.5, 0.6]);
 
     // Not probabilities (logits, percentages): refused with the value and where it is.
-    npy::write_probabilities(&path, &[vec![0.1, 0.2], vec![0.3, 4.5]]).unwrap();
+    write_probabilities(&path, &[vec![0.1, 0.2], vec![0.3, 4.5]]).unwrap();
     let err = npy::read_probabilities(&path).unwrap_err().to_string();
     assert!(
         err.contains("value 4.5 at sample 1, epoch 2") && err.contains("[0, 1]"),
         "{err}"
     );
-    npy::write_probabilities(&path, &[vec![f32::NAN, 0.2]]).unwrap();
+    write_probabilities(&path, &[vec![f32::NAN, 0.2]]).unwrap();
     let err = npy::read_probabilities(&path).unwrap_err().to_string();
     assert!(err.contains("value NaN at sample 0, epoch 1"), "{err}");
 }
