@@ -6,16 +6,25 @@
 //! them to each scorer's [`Accumulator`] in order, so one pass over a store feeds every method
 //! and memory stays at what the scorers themselves keep.
 //!
-//! Adding a method is two files: `baselines/<name>.rs` (declared in `baselines/mod.rs`), a type
-//! implementing [`Scorer`] with its options ([`Scorer::options`]) and their checks
-//! ([`Scorer::check`]), and one line in [`REGISTRY`]. The experiment file's `scoring:` keys,
-//! `dynunc score`'s flags and `dynunc methods` are built from the registry.
+//! Adding a method is two files: `baselines/<name>.rs`, a type implementing [`Scorer`] with its
+//! options ([`Scorer::options`]) and their checks ([`Scorer::check`]), and here its `mod` line
+//! and one line in [`REGISTRY`]. The experiment file's `scoring:` keys, `dynunc score`'s flags
+//! and `dynunc methods` are built from the registry.
 //!
 //! The baselines live in the top-level `baselines/` folder (where the mission puts them, beside
 //! `src/`), but are this module's child, as [`dyn_unc`] is: they use its trait, it lists them.
 
-#[path = "../../baselines/mod.rs"]
-pub mod baselines;
+/// The baseline scoring methods, one file each in the top-level `baselines/` folder.
+#[path = "../../baselines"]
+pub mod baselines {
+    pub mod acc_margin;
+    pub mod aum;
+    pub mod dual;
+    pub mod el2n;
+    pub mod forgetting;
+    pub mod random;
+    pub mod uncertainty;
+}
 pub mod dyn_unc;
 pub mod rows;
 pub mod section;
