@@ -24,6 +24,7 @@ pub mod baselines {
     pub mod forgetting;
     pub mod random;
     pub mod uncertainty;
+    pub mod variability;
 }
 pub mod dyn_unc;
 pub mod rows;
@@ -48,6 +49,7 @@ pub static REGISTRY: &[&dyn Scorer] = &[
     &baselines::aum::Aum,
     &baselines::acc_margin::AccMargin,
     &baselines::dual::Dual,
+    &baselines::variability::Variability,
 ];
 
 /// The methods an experiment compares when `scoring.methods` is not given: the paper's

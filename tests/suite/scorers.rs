@@ -367,6 +367,26 @@ fn one_pass_feeds_every_scorer() {
 }
 
 #[test]
+fn variability_is_the_population_std_over_seen_epochs() {
+    // Sample 0 [0.1, 0.3, 0.6, 0.6]: mean 0.4, squared deviations 0.09 + 0.01 + 0.04 + 0.04 =
+    // 0.18, / 4 = 0.045 -> 0.212132. Sample 1 constant: 0. Sample 2 [0.9, 0.1, 0.9, 0.1]: 0.4.
+    let got = run("variability", &mut three_samples(), &ScoreParams::default());
+    assert_close(&got, &[0.212132, 0.0, 0.4]);
+    // Sample 0 unseen at epoch 1: [0.1, 0.6, 0.6], mean 0.433333, squares 0.111111 +
+    // 0.027778 x 2 = 0.166667, / 3 = 0.055556 -> 0.235702.
+    let got = run(
+        "variability",
+        &mut with_unseen(three_samples(), 1, 0),
+        &ScoreParams::default(),
+    );
+    assert_close(&got, &[0.235702, 0.0, 0.4]);
+    assert_eq!(
+        score::find("variability").unwrap().info().keep,
+        score::Keep::Highest
+    );
+}
+
+#[test]
 fn unknown_method_lists_known_ones() {
     let err = score::find("dynunc").err().unwrap().to_string();
     assert!(
