@@ -8,6 +8,7 @@
 //! sections are built from the declarations.
 
 pub mod ccs;
+pub mod easy;
 pub mod top;
 
 use thiserror::Error;
@@ -16,7 +17,7 @@ use crate::options::{Declared, Options};
 use crate::score::Keep;
 
 /// Every strategy, in the order help lists them.
-pub static STRATEGIES: &[&dyn Strategy] = &[&top::Top, &ccs::Ccs];
+pub static STRATEGIES: &[&dyn Strategy] = &[&top::Top, &ccs::Ccs, &easy::Easy];
 
 /// How much to keep, as given by the user: a keep fraction or a prune ratio.
 #[derive(Debug, Clone, Copy, PartialEq)]

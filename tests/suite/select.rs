@@ -194,3 +194,33 @@ fn ccs_refuses_options_it_cannot_use() {
     let err = find("nope").unwrap_err().to_string();
     assert!(err.contains("top, ccs"), "{err}");
 }
+
+#[test]
+fn easy_keeps_the_other_end() {
+    let run = |keep: Keep, labels: Option<&[u32]>| {
+        let options = StrategyOptions {
+            class_balanced: labels.is_some(),
+            ..StrategyOptions::default()
+        };
+        apply(
+            find("easy").unwrap(),
+            &Input {
+                scores: &SCORES,
+                keep,
+                keep_fraction: 0.6,
+                labels,
+                options: &options,
+            },
+        )
+        .unwrap()
+    };
+    // Highest kept first by top ([0, 1, 4]); easy keeps the 3 lowest: 3 (0.1), then 0 and 2
+    // (0.5, tied; ranked 0 before 2 from the low end).
+    assert_eq!(run(Keep::Highest, None).kept, vec![0, 2, 3]);
+    // A method keeping the lowest: easy keeps the highest.
+    assert_eq!(run(Keep::Lowest, None).kept, vec![0, 1, 4]);
+    // Per class, at keep 0.6: class 0 = {0, 1} quota 1 -> 0 (0.5 < 0.9); class 1 = {2, 3, 4}
+    // quota 2 -> 3 (0.1), 2 (0.5).
+    let per_class = run(Keep::Highest, Some(&[0, 0, 1, 1, 1])).kept;
+    assert_eq!(per_class, vec![0, 2, 3]);
+}
