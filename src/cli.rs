@@ -117,11 +117,12 @@ pub struct SelectArgs {
     /// Fraction of samples to prune, in [0, 1) (the paper's "pruning ratio").
     #[arg(long, allow_negative_numbers = true)]
     pub prune: Option<f64>,
-    /// Keep the same fraction of every class instead of the best samples globally (`top`).
+    /// Keep the same fraction of every class instead of one global ranking (`top`, `easy`).
     #[arg(long)]
     pub class_balanced: bool,
-    /// Selection strategy: `top` (the first-ranked share, the paper's) or `ccs` (drop the
-    /// hardest --cutoff share, then sample evenly over --bins score strata; Zheng et al. 2023).
+    /// Selection strategy: `top` (the first-ranked share, the paper's), `ccs` (drop the
+    /// hardest --cutoff share, then sample evenly over --bins score strata; Zheng et al. 2023)
+    /// or `easy` (the last-ranked share; Sorscher et al. 2022).
     #[arg(long, default_value = "top")]
     pub strategy: String,
     /// The strategies' options, one flag each (built from what each strategy declares).
