@@ -68,3 +68,36 @@ fn lossless_ratio_uses_full_data_mean_minus_std() {
     assert!(md.contains("| random | +0.75 (p=0.205) |"), "{md}");
     assert!(md.contains("dyn_unc 50%; random 25%;"), "{md}");
 }
+
+#[test]
+fn class_shares_section_reads_the_kept_scores() {
+    use dynunc::score::rows::ScoreRow;
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<MainRow> = [0.25, 0.5]
+        .iter()
+        .map(|&p| row("dyn_unc", p, 0, 0.5))
+        .chain([row("full", 0.0, 0, 0.6)])
+        .collect();
+    dynunc::atomic::write_csv(&dir.path().join("main.csv"), &rows).unwrap();
+    // Class 0 holds the three highest scores, class 1 the three lowest.
+    let scores: Vec<ScoreRow> = [0.9, 0.8, 0.7, 0.1, 0.2, 0.3]
+        .iter()
+        .enumerate()
+        .map(|(index, &score)| ScoreRow {
+            index,
+            label: Some(u32::from(index >= 3)),
+            score,
+        })
+        .collect();
+    std::fs::create_dir_all(dir.path().join("work/scores")).unwrap();
+    dynunc::atomic::write_csv(&dir.path().join("work/scores/dyn_unc.csv"), &scores).unwrap();
+    dynunc::report::folder::write(dir.path(), "test").unwrap();
+    let readme = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    // Prune 25%: 5 of 6 kept (round 4.5 up): all of class 0, 2 of 3 of class 1 -> 67% / 100%.
+    // Prune 50%: 3 kept, all class 0 -> class 1 at 0%.
+    assert!(
+        readme.contains("## Classes kept")
+            && readme.contains("| dyn_unc | 67% (class 1) / 100% | 0% (class 1) / 100% |"),
+        "{readme}"
+    );
+}

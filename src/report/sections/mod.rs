@@ -4,6 +4,7 @@
 //! `src/report/sections/<name>.rs` and one line in [`SECTIONS`].
 
 mod accuracy;
+mod class_shares;
 mod examples;
 mod ood;
 mod real;
@@ -17,6 +18,7 @@ use super::{ArchRow, MainRow, OodRow};
 /// Every section, in the order the README shows them.
 pub static SECTIONS: &[&dyn Section] = &[
     &accuracy::Accuracy,
+    &class_shares::ClassShares,
     &scoring_runs::ScoringRuns,
     &score_figures::ScoreFigures,
     &examples::Examples,
