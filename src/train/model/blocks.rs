@@ -9,7 +9,7 @@ use burn::prelude::*;
 
 use crate::train::ops::conv;
 use burn::tensor::Distribution;
-use burn::tensor::activation::gelu;
+use burn::tensor::activation::{gelu, softmax};
 
 /// The initialisation of ConvNeXt and Swin: truncated normal, std 0.02 (here: normal, std
 /// 0.02; the truncation at ±2 std changes 5% of the draws and nothing measurable).
@@ -216,6 +216,33 @@ impl FeedForward {
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         self.fc2.forward(gelu(self.fc1.forward(x)))
     }
+}
+
+/// Multi-head self-attention of `x` (`[batch, n, C]`) with `heads` heads of `C / heads`
+/// channels: `qkv` maps C to the queries, keys and values (3C), the logits (`[batch, heads,
+/// n, n]`, scaled by head width^-1/2) pass through `adjust` (a position bias, a mask) before
+/// the softmax; returns the heads' outputs concatenated, `[batch, n, C]` (before the output
+/// projection). Swin's window attention and ViT's global attention.
+pub fn self_attention(
+    qkv: &Linear,
+    x: Tensor<3>,
+    heads: usize,
+    adjust: impl FnOnce(Tensor<4>) -> Tensor<4>,
+) -> Tensor<3> {
+    let [b, n, c] = x.dims();
+    let hd = c / heads;
+    let qkv = qkv
+        .forward(x)
+        .reshape([b, n, 3, heads, hd])
+        .permute([2, 0, 3, 1, 4]);
+    let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([b, heads, n, hd]);
+    let (q, k, v) = (part(0), part(1), part(2));
+    let q = q.mul_scalar((hd as f64).powf(-0.5));
+    let attn = adjust(q.matmul(k.swap_dims(2, 3)));
+    softmax(attn, 3)
+        .matmul(v)
+        .swap_dims(1, 2)
+        .reshape([b, n, c])
 }
 
 /// Global average pooling of a `[batch, C, H, W]` map to `[batch, C]`.

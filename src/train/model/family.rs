@@ -3,20 +3,12 @@
 //!
 //! A family owns its presets, the `model:` keys that change its shape (declared, so config
 //! knows no family's keys) and what does not fit an input. Adding one is two files: the
-//! family's `src/train/model/<name>.rs` and, in `model/mod.rs`, its [`Arch`] and
-//! [`Model`](super::Model) variants and one line each in [`FAMILIES`] and the delegation.
+//! family's `src/train/model/<name>.rs` and, in `model/mod.rs`, its `mod` line, its [`Arch`]
+//! and [`Model`](super::Model) variants and one line each in
+//! [`FAMILIES`](super::FAMILIES), [`Arch::family`] and the delegation macros.
 
 use super::{Arch, InputShape, Preset};
 use crate::options::{Declared, Opt, Options};
-
-/// Every family, in the order `dynunc models` lists their presets.
-pub static FAMILIES: &[&dyn Family] = &[
-    &super::simple::MLP,
-    &super::simple::CNN,
-    &super::resnet::RESNET,
-    &super::convnext::CONVNEXT,
-    &super::swin::SWIN,
-];
 
 /// A family of networks.
 pub trait Family: Sync {

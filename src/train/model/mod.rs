@@ -17,10 +17,19 @@ use burn::prelude::*;
 
 pub use crate::data::InputShape;
 pub use convnext::{ConvNeXt, ConvNeXtSpec};
-pub use family::{FAMILIES, Family};
+pub use family::Family;
 pub use resnet::{BlockKind, ResNet, ResNetSpec, Stem};
 pub use simple::{Cnn, Mlp};
 pub use swin::{Swin, SwinSpec};
+
+/// Every family, in the order `dynunc models` lists their presets.
+pub static FAMILIES: &[&dyn Family] = &[
+    &simple::MLP,
+    &simple::CNN,
+    &resnet::RESNET,
+    &convnext::CONVNEXT,
+    &swin::SWIN,
+];
 
 /// A network's family and shape.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,9 +6,10 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::softmax;
 
-use super::blocks::{DropPath, FeedForward, PatchEmbed, drop_path_rates, layer_norm, linear};
+use super::blocks::{
+    DropPath, FeedForward, PatchEmbed, drop_path_rates, layer_norm, linear, self_attention,
+};
 use super::family::{
     DEPTHS, DROP_PATH, Family, PATCH_SIZE, WIDTHS, apply_stages, check_drop, check_patch,
     check_stages,
@@ -160,16 +161,8 @@ impl WindowAttention {
 
     /// `x`: `[windows * batch, n, C]`; `mask`: `[windows, n, n]` for shifted windows.
     fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3>>) -> Tensor<3> {
-        let [bw, n, c] = x.dims();
-        let (h, hd) = (self.heads, c / self.heads);
-        let qkv = self
-            .qkv
-            .forward(x)
-            .reshape([bw, n, 3, h, hd])
-            .permute([2, 0, 3, 1, 4]);
-        let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([bw, h, n, hd]);
-        let (q, k, v) = (part(0), part(1), part(2));
-        let q = q.mul_scalar((hd as f64).powf(-0.5));
+        let [bw, n, _] = x.dims();
+        let h = self.heads;
         let bias = self
             .bias_table
             .val()
@@ -177,17 +170,18 @@ impl WindowAttention {
             .reshape([n, n, h])
             .permute([2, 0, 1])
             .unsqueeze::<4>();
-        let mut attn = q.matmul(k.swap_dims(2, 3)) + bias;
-        if let Some(mask) = mask {
-            let windows = mask.dims()[0];
-            attn = (attn.reshape([bw / windows, windows, h, n, n])
-                + mask.reshape([1, windows, 1, n, n]))
-            .reshape([bw, h, n, n]);
-        }
-        let out = softmax(attn, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([bw, n, c]);
+        let out = self_attention(&self.qkv, x, h, |attn| {
+            let attn = attn + bias;
+            match mask {
+                None => attn,
+                Some(mask) => {
+                    let windows = mask.dims()[0];
+                    (attn.reshape([bw / windows, windows, h, n, n])
+                        + mask.reshape([1, windows, 1, n, n]))
+                    .reshape([bw, h, n, n])
+                }
+            }
+        });
         self.proj.forward(out)
     }
 }
