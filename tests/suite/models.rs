@@ -31,6 +31,10 @@ fn imagenet_parameter_counts_equal_the_reference_implementations() {
         ("resnet50", 25_557_032),
         ("convnext_tiny", 28_589_128),
         ("swin_tiny", 28_288_354),
+        // DeiT-Ti's 5,717,416 less its class token and the class token's position (2 x 192):
+        // patch embedding 147,648 + positions 37,632 + 12 blocks x 444,864 + norm 384 + head
+        // 193,000.
+        ("vit_tiny", 5_717_032),
     ] {
         let m = model(name, InputShape::IMAGENET, &d);
         assert_eq!(m.trainable_params(), expected, "{name}");
@@ -101,7 +105,13 @@ impl ModuleVisitor for GradCheck<'_> {
 
 #[test]
 fn imagenet_models_run_forward_and_backward_at_224() {
-    for name in ["resnet18", "resnet50", "convnext_tiny", "swin_tiny"] {
+    for name in [
+        "resnet18",
+        "resnet50",
+        "convnext_tiny",
+        "swin_tiny",
+        "vit_tiny",
+    ] {
         forward_backward(name, InputShape::IMAGENET, 1);
     }
 }
@@ -114,6 +124,7 @@ fn every_preset_for_small_inputs_runs_at_28x28() {
         "resnet_mini",
         "convnext_mini",
         "swin_mini",
+        "vit_mini",
         "resnet18",
     ] {
         forward_backward(name, InputShape::MNIST, 3);

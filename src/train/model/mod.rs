@@ -12,6 +12,7 @@ pub mod resnet;
 pub mod section;
 pub mod simple;
 pub mod swin;
+pub mod vit;
 
 use burn::prelude::*;
 
@@ -21,6 +22,7 @@ pub use family::Family;
 pub use resnet::{BlockKind, ResNet, ResNetSpec, Stem};
 pub use simple::{Cnn, Mlp};
 pub use swin::{Swin, SwinSpec};
+pub use vit::{Vit, VitSpec};
 
 /// Every family, in the order `dynunc models` lists their presets.
 pub static FAMILIES: &[&dyn Family] = &[
@@ -29,6 +31,7 @@ pub static FAMILIES: &[&dyn Family] = &[
     &resnet::RESNET,
     &convnext::CONVNEXT,
     &swin::SWIN,
+    &vit::VIT,
 ];
 
 /// A network's family and shape.
@@ -50,6 +53,8 @@ pub enum Arch {
     ConvNeXt(ConvNeXtSpec),
     /// Swin Transformer.
     Swin(SwinSpec),
+    /// Vision Transformer.
+    Vit(VitSpec),
 }
 
 impl Arch {
@@ -61,6 +66,7 @@ impl Arch {
             Arch::ResNet(_) => &resnet::RESNET,
             Arch::ConvNeXt(_) => &convnext::CONVNEXT,
             Arch::Swin(_) => &swin::SWIN,
+            Arch::Vit(_) => &vit::VIT,
         }
     }
 }
@@ -122,6 +128,7 @@ macro_rules! each_model {
             Model::ResNet($m) => $body,
             Model::ConvNeXt($m) => $body,
             Model::Swin($m) => $body,
+            Model::Vit($m) => $body,
         }
     };
 }
@@ -141,6 +148,8 @@ pub enum Model {
     ConvNeXt(ConvNeXt),
     /// See [`Arch::Swin`].
     Swin(Swin),
+    /// See [`Arch::Vit`].
+    Vit(Vit),
 }
 
 impl Model {
@@ -153,6 +162,7 @@ impl Model {
             Arch::ResNet(s) => Model::ResNet(ResNet::new(s, input, device)),
             Arch::ConvNeXt(s) => Model::ConvNeXt(ConvNeXt::new(s, input, device)),
             Arch::Swin(s) => Model::Swin(Swin::new(s, input, device)),
+            Arch::Vit(s) => Model::Vit(Vit::new(s, input, device)),
         }
     }
 
@@ -184,6 +194,7 @@ impl Model {
         match self {
             Model::ConvNeXt(m) => m.has_drop_path(),
             Model::Swin(m) => m.has_drop_path(),
+            Model::Vit(m) => m.has_drop_path(),
             Model::Mlp(_) | Model::Cnn(_) | Model::ResNet(_) => false,
         }
     }
@@ -209,4 +220,4 @@ macro_rules! from_network {
         })+
     };
 }
-from_network!(Mlp, Cnn, ResNet, ConvNeXt, Swin);
+from_network!(Mlp, Cnn, ResNet, ConvNeXt, Swin, Vit);
