@@ -28,7 +28,7 @@ use dynunc::train::model::{InputShape, Model, ModelSpec};
 use dynunc::train::observer::BatchOutputs;
 use dynunc::train::recorder::Recorder;
 use dynunc::train::{
-    BackendChoice, Observer, OptimizerSpec, RunInfo, Schedule, TrainError, TrainSpec, View,
+    BackendChoice, Observer, OptimizerSpec, RunInfo, Schedule, TrainError, TrainSpec,
 };
 
 fn env_usize(key: &str, default: usize) -> usize {
@@ -153,16 +153,7 @@ fn dynunc_pass(
         augment: Augment::default(),
         max_steps: None,
     };
-    let opts = FitOptions {
-        spec: &train,
-        seed: 0,
-        view: View::Train,
-        record_drop_path: false,
-        norm,
-        checkpoint: None,
-        label: "bench".into(),
-        replicas: Vec::new(),
-    };
+    let opts = FitOptions::new(&train, norm, "bench");
     let mut recorder = record.map(|p| {
         let _ = std::fs::remove_file(p);
         Timed {

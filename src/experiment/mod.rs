@@ -224,7 +224,8 @@ fn load_ood(
         sets.push((name.clone(), set));
     }
     if exp.gaussian_noise > 0 {
-        let seed = crate::train::fit::derive_seed(exp.seed, 0x0015e, 0);
+        let seed =
+            crate::train::seed::derive_seed(exp.seed, crate::train::seed::Stream::OodNoise, 0);
         sets.push((
             "gaussian_noise".into(),
             crate::eval::ood::gaussian_noise(train, exp.gaussian_noise, seed).into(),

@@ -173,16 +173,7 @@ fn probe(
         warmup_epochs: 0,
         ..train.clone()
     };
-    let opts = FitOptions {
-        spec: &spec,
-        seed: 0,
-        view: crate::train::View::Train,
-        record_drop_path: false,
-        norm: crate::data::augment::Normalize::IMAGENET,
-        checkpoint: None,
-        label: "probe".into(),
-        replicas: Vec::new(),
-    };
+    let opts = FitOptions::new(&spec, crate::data::augment::Normalize::IMAGENET, "probe");
     let mut clock = StepClock::default();
     fit(model, &set.into(), &opts, &device, &mut [&mut clock])?;
     // From the end of the warm-up step to the end of the last.

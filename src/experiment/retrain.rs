@@ -15,8 +15,9 @@ use crate::eval::ood::{self, OodScore};
 use crate::report::{MainRow, OodRow, read_ood_rows, read_rows};
 use crate::score::{self, ScoreParams, Scorer};
 use crate::select::{self, Amount, Strategy, StrategyOptions};
-use crate::train::fit::{FitOptions, derive_seed};
+use crate::train::fit::FitOptions;
 use crate::train::progress::Progress;
+use crate::train::seed::{Stream, derive_seed};
 use crate::train::{Checkpoint, Observer, evaluate, fit};
 
 /// One model to train.
@@ -167,7 +168,7 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
     let owned;
     let s = if seeded(method) {
         let params = ScoreParams {
-            seed: derive_seed(job.seed, 0x5e1ec7, 0),
+            seed: derive_seed(job.seed, Stream::RandomScores, 0),
             ..ctx.exp.score_params.clone()
         };
         // A seeded method reads no epoch: it starts and finishes on the shape alone.
@@ -191,7 +192,7 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
     let r = &ctx.exp.retrain;
     let options = StrategyOptions {
         class_balanced: ctx.exp.class_balanced,
-        seed: derive_seed(job.seed, STRATEGY_SEED, 0),
+        seed: derive_seed(job.seed, Stream::Strategy, 0),
         options: r.options(job.strategy, job.prune_ratio),
     };
     let input = select::Input {
@@ -204,16 +205,10 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
     Ok(select::apply(job.strategy, &input)?.kept)
 }
 
-/// Stream of the seed of strategies that sample.
-const STRATEGY_SEED: u64 = 0x57a7;
-
 /// The `top` strategy (the full-data and seeded rows', and the default).
 fn top() -> &'static dyn Strategy {
     &select::top::Top
 }
-
-/// Stream of the fine-tuning classifier's initialisation.
-const FINETUNE_HEAD: u64 = 0xf17e;
 
 /// Where a job's retraining (`suffix` "") or fine-tuning (`suffix` "-finetune") keeps its
 /// checkpoint.
@@ -242,18 +237,13 @@ fn finetune(
         .expect("fine-tuning data implies its spec")
         .train;
     let device = ctx.device.clone().autodiff();
-    device.seed(derive_seed(job.seed, FINETUNE_HEAD, 0));
+    device.seed(derive_seed(job.seed, Stream::FinetuneHead, 0));
     let model = model.with_classes(ft.classes, &device);
-    let opts = FitOptions {
-        spec,
-        seed: job.seed,
-        view: ctx.exp.view,
-        record_drop_path: ctx.exp.record_drop_path,
-        norm: ft.norm,
-        checkpoint: Some(checkpoint(ctx, job, "-finetune")),
-        label: format!("{label} fine-tune"),
-        replicas: ctx.autodiff_replicas(),
-    };
+    let opts = FitOptions::new(spec, ft.norm, format!("{label} fine-tune"))
+        .seed(job.seed)
+        .recording(ctx.exp.view, ctx.exp.record_drop_path)
+        .checkpoint(checkpoint(ctx, job, "-finetune"))
+        .replicas(ctx.autodiff_replicas());
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let model = fit(
         model,
@@ -280,26 +270,22 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
     let batches = data.len().div_ceil(spec.batch_size);
     let steps = spec.max_steps.unwrap_or(spec.epochs * batches);
     let several = exp.models.len() > 1;
-    let opts = FitOptions {
-        spec: &spec,
-        seed: job.seed,
-        view: exp.view,
-        record_drop_path: exp.record_drop_path,
-        norm: ctx.norm,
-        checkpoint: Some(checkpoint(ctx, job, "")),
-        label: format!(
-            "{}{} {:.0}% s{}",
-            if several {
-                format!("{}->{} ", job.names.0, job.names.1)
-            } else {
-                String::new()
-            },
-            crate::report::shown_method(job.method_name(), job.strategy_name()),
-            100.0 * job.prune_ratio,
-            job.seed
-        ),
-        replicas: ctx.autodiff_replicas(),
-    };
+    let label = format!(
+        "{}{} {:.0}% s{}",
+        if several {
+            format!("{}->{} ", job.names.0, job.names.1)
+        } else {
+            String::new()
+        },
+        crate::report::shown_method(job.method_name(), job.strategy_name()),
+        100.0 * job.prune_ratio,
+        job.seed
+    );
+    let opts = FitOptions::new(&spec, ctx.norm, label)
+        .seed(job.seed)
+        .recording(exp.view, exp.record_drop_path)
+        .checkpoint(checkpoint(ctx, job, ""))
+        .replicas(ctx.autodiff_replicas());
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let observers: &mut [&mut dyn Observer] = &mut [&mut progress];
     let model = fit(

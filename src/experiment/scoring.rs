@@ -11,10 +11,11 @@ use crate::dynamics::store::StoreReader;
 use crate::report::{ArchRow, read_arch_rows};
 use crate::score::rows::ScoreRow;
 use crate::score::{self, Scorer};
-use crate::train::fit::{FitOptions, INIT, derive_seed};
+use crate::train::fit::FitOptions;
 use crate::train::model::InputShape;
 use crate::train::progress::Progress;
 use crate::train::recorder::Recorder;
+use crate::train::seed::{Stream, derive_seed};
 use crate::train::{Checkpoint, Model, Observer, evaluate, fit};
 
 /// The scores of each method that does not depend on the retrain seed.
@@ -51,7 +52,7 @@ pub(crate) fn input_shape(ctx: &Ctx<'_>) -> InputShape {
 /// autodiff device.
 pub(crate) fn new_model(ctx: &Ctx<'_>, model: usize, seed: u64) -> Model {
     let device = ctx.device.clone().autodiff();
-    device.seed(derive_seed(seed, INIT, 0));
+    device.seed(derive_seed(seed, Stream::Init, 0));
     Model::new(&ctx.exp.models[model], input_shape(ctx), &device)
 }
 
@@ -152,19 +153,15 @@ fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
         Recorder::open_for(&store, train.labels(), input_shape(ctx).classes, producer)?;
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let start_epoch = checkpoint.epochs_done()?.unwrap_or(0);
-    let opts = FitOptions {
-        spec: &exp.train,
-        seed: exp.seed,
-        view: exp.view,
-        record_drop_path: exp.record_drop_path,
-        norm: ctx.norm,
-        checkpoint: Some(checkpoint.clone()),
-        label: match exp.models.len() {
-            1 => "scoring run".into(),
-            _ => format!("scoring run {}", spec.name),
-        },
-        replicas: ctx.autodiff_replicas(),
+    let label = match exp.models.len() {
+        1 => "scoring run".into(),
+        _ => format!("scoring run {}", spec.name),
     };
+    let opts = FitOptions::new(&exp.train, ctx.norm, label)
+        .seed(exp.seed)
+        .recording(exp.view, exp.record_drop_path)
+        .checkpoint(checkpoint.clone())
+        .replicas(ctx.autodiff_replicas());
     let started = std::time::Instant::now();
     let observers: &mut [&mut dyn Observer] = &mut [&mut recorder, &mut progress];
     let net = fit(

@@ -20,22 +20,7 @@ use crate::data::augment::{Normalize, fill_batch};
 use crate::data::loader::Loader;
 use crate::data::{ImageSet, Images};
 
-/// A stream of randomness derived from a seed and a purpose, so that data order, augmentation
-/// and initialisation never share a generator and each is reproducible on its own.
-pub fn derive_seed(seed: u64, stream: u64, epoch: u64) -> u64 {
-    // splitmix64 over the three words
-    let mut z = seed
-        ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ epoch.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-const ORDER: u64 = 1;
-const AUGMENT: u64 = 2;
-/// Stream of the weight initialisation.
-pub const INIT: u64 = 3;
+pub use super::seed::{Stream, derive_seed};
 
 fn optimizer(spec: &TrainSpec) -> ModuleOptimizer {
     let decay = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
@@ -326,6 +311,50 @@ pub struct FitOptions<'a> {
     pub replicas: Vec<Device>,
 }
 
+impl<'a> FitOptions<'a> {
+    /// Training by `spec` on inputs normalised by `norm`, shown to observers as `label`:
+    /// seed 0, the training view, no checkpoint, one device. The methods below change each.
+    pub fn new(spec: &'a TrainSpec, norm: Normalize, label: impl Into<String>) -> Self {
+        FitOptions {
+            spec,
+            seed: 0,
+            view: View::Train,
+            record_drop_path: false,
+            norm,
+            checkpoint: None,
+            label: label.into(),
+            replicas: Vec::new(),
+        }
+    }
+
+    /// Seeds data order and augmentation with `seed`.
+    pub fn seed(self, seed: u64) -> Self {
+        Self { seed, ..self }
+    }
+
+    /// Records from `view` (with stochastic depth active when `drop_path`).
+    pub fn recording(self, view: View, drop_path: bool) -> Self {
+        Self {
+            view,
+            record_drop_path: drop_path,
+            ..self
+        }
+    }
+
+    /// Checkpoints every epoch to `checkpoint` and resumes from it.
+    pub fn checkpoint(self, checkpoint: Checkpoint) -> Self {
+        Self {
+            checkpoint: Some(checkpoint),
+            ..self
+        }
+    }
+
+    /// Splits every batch across these devices too (data-parallel).
+    pub fn replicas(self, replicas: Vec<Device>) -> Self {
+        Self { replicas, ..self }
+    }
+}
+
 /// Trains `model` on every image of `set`; `device` must have autodiff enabled.
 ///
 /// Epoch e visits the samples in a permutation seeded by (seed, e), in batches of
@@ -379,10 +408,11 @@ pub fn fit(
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
             opts.seed,
-            ORDER,
+            Stream::Order,
             epoch as u64,
         )));
-        let mut aug_rng = ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, AUGMENT, epoch as u64));
+        let mut aug_rng =
+            ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, Stream::Augment, epoch as u64));
         let mut loss_sum = 0.0f64;
         let mut batches_run = 0;
         for (b, batch) in Loader::new(set, &order, spec.batch_size).enumerate() {

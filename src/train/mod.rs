@@ -11,6 +11,7 @@ pub mod progress;
 pub mod recorder;
 pub mod schedule;
 pub mod section;
+pub mod seed;
 
 use thiserror::Error;
 

@@ -83,7 +83,7 @@ fn a_batch_split_across_devices_trains_as_one_device_does() {
     for arch in ["mlp", "cnn"] {
         // One initial model for both: the device's seed is global to the test process.
         let device = Device::flex().autodiff();
-        device.seed(derive_seed(3, 99, 0));
+        device.seed(derive_seed(3, 99u64, 0));
         let model = Model::new(
             &ModelSpec::preset(arch).unwrap(),
             InputShape::MNIST,
