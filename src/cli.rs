@@ -131,8 +131,8 @@ pub struct SelectArgs {
     /// Seed of the strategies that sample (`ccs`).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Which scores are kept: `highest` (every built-in method) or `lowest`.
-    #[arg(long, default_value = "highest", value_parser = parse_keep)]
+    /// Which scores are kept: `highest` or `lowest` (`aum`, `acc_margin`); `dynunc methods` says which end each method keeps.
+    #[arg(long, default_value = "highest")]
     pub direction: Keep,
     /// Output CSV of kept samples (index,label,score); the pruned ones go beside it as
     /// `<name>.pruned.csv` unless --pruned-out is given.
@@ -174,14 +174,6 @@ impl Registry for StrategyRegistry {
             .filter(|s| s.options().iter().any(|d| d.name() == key))
             .map(|s| s.info().name)
             .collect()
-    }
-}
-
-fn parse_keep(s: &str) -> Result<Keep, String> {
-    match s {
-        "highest" => Ok(Keep::Highest),
-        "lowest" => Ok(Keep::Lowest),
-        other => Err(format!("`{other}`: expected highest or lowest")),
     }
 }
 

@@ -260,6 +260,32 @@ pub(crate) fn subset_of(
     }
 }
 
+/// Splits of image sets held in memory (the file formats'): the `subset` and `test_subset` of
+/// `spec`, drawn with `seed`, and the class names.
+pub(crate) fn memory_splits(
+    train: ImageSet,
+    test: ImageSet,
+    spec: &DataSpec,
+    seed: u64,
+    class_names: Vec<String>,
+) -> Result<Splits, DataError> {
+    let train_source_index = subset_of(&train.labels, spec.subset, seed, "subset", "training")?;
+    let test_index = subset_of(&test.labels, spec.test_subset, seed, "test_subset", "test")?;
+    let take = |set: ImageSet, idx: &[usize]| match idx.len() == set.len() {
+        true => set,
+        false => set.take(idx),
+    };
+    Ok(Splits {
+        train: take(train, &train_source_index).into(),
+        train_source_index,
+        test: take(test, &test_index).into(),
+        class_names,
+        train_files: Vec::new(),
+        test_name_rank: Vec::new(),
+        skipped: Vec::new(),
+    })
+}
+
 /// The data folder, or the format's advice on obtaining it.
 fn existing_dir(spec: &DataSpec) -> Result<(), DataError> {
     match spec.path.is_dir() {

@@ -62,14 +62,14 @@ impl std::fmt::Debug for dyn Scorer {
     }
 }
 
-/// Which end of the score range is kept when pruning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Keep {
-    /// Keep the samples with the highest scores.
-    Highest,
-    /// Keep the samples with the lowest scores.
-    Lowest,
+crate::choices! {
+    /// Which end of the score range is kept when pruning.
+    pub enum Keep {
+        /// Keep the samples with the highest scores.
+        Highest = "highest",
+        /// Keep the samples with the lowest scores.
+        Lowest = "lowest",
+    }
 }
 
 /// What a scorer says about itself.

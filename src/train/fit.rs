@@ -1,12 +1,9 @@
 //! The training loop: owned, seeded epoch order; augmentation; optimizer steps; observers;
 //! a checkpoint after every epoch so an interrupted run resumes where it stopped.
 
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig,
-};
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -20,6 +17,7 @@ use crate::data::augment::{Normalize, fill_batch};
 use crate::data::loader::Loader;
 use crate::data::{ImageSet, Images};
 
+use super::parallel::{HostBatch, Part, Recording, loss_fns, parts, summed_grads};
 pub use super::seed::{Stream, derive_seed};
 
 fn optimizer(spec: &TrainSpec) -> ModuleOptimizer {
@@ -76,149 +74,6 @@ fn host_images(
     values
 }
 
-/// Which logits observers are given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Recording {
-    /// None: no observer wants them.
-    Off,
-    /// The training pass's.
-    TrainLogits,
-    /// An evaluation-mode pass on the training input (`clean: false`) or on the un-augmented
-    /// batch (`clean: true`).
-    EvalPass { clean: bool },
-}
-
-/// Rows of one batch on the host: training input, the un-augmented input when recorded,
-/// targets, and the size of the whole batch they belong to.
-struct HostBatch {
-    train: Vec<f32>,
-    clean: Option<Vec<f32>>,
-    targets: Vec<i64>,
-    /// (channels, height, width).
-    image: [usize; 3],
-    /// Samples in the whole batch (these rows are all of it, or one device's share).
-    total: usize,
-}
-
-impl HostBatch {
-    /// The batch in `k` contiguous shares as equal as can be, none empty; one share is the
-    /// batch itself, moved, not copied.
-    fn split(self, k: usize) -> Vec<HostBatch> {
-        let n = self.targets.len();
-        let k = k.clamp(1, n.max(1));
-        if k == 1 {
-            return vec![self];
-        }
-        let per = self.image.iter().product::<usize>();
-        (0..k)
-            .map(|i| (i * n / k)..((i + 1) * n / k))
-            .filter(|r| !r.is_empty())
-            .map(|r| HostBatch {
-                train: self.train[r.start * per..r.end * per].to_vec(),
-                clean: self
-                    .clean
-                    .as_ref()
-                    .map(|c| c[r.start * per..r.end * per].to_vec()),
-                targets: self.targets[r].to_vec(),
-                image: self.image,
-                total: n,
-            })
-            .collect()
-    }
-}
-
-/// What one device computes for its rows of a batch: its share of the batch's mean loss, the
-/// gradients of that share, and the logits observers are given.
-struct Part {
-    loss: f32,
-    grads: GradientsParams,
-    recorded: Option<Vec<f32>>,
-}
-
-/// Forward and backward of `model` (on `device`, autodiff) over the rows in `batch`.
-fn part(
-    model: &Model,
-    batch: HostBatch,
-    recording: Recording,
-    loss_fn: &CrossEntropyLoss,
-    device: &Device,
-) -> Result<Part, TrainError> {
-    let [c, h, w] = batch.image;
-    let (n, total) = (batch.targets.len(), batch.total);
-    let tensor = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [n, c, h, w]), device);
-    let x = tensor(batch.train);
-    let y = Tensor::<1, Int>::from_data(TensorData::new(batch.targets, [n]), device);
-    let (logits, train_input) = match recording {
-        Recording::EvalPass { clean: false } => (model.forward(x.clone()), Some(x.inner())),
-        _ => (model.forward(x), None),
-    };
-    let recorded = match recording {
-        Recording::Off => None,
-        Recording::TrainLogits => Some(logits.clone().inner()),
-        Recording::EvalPass { clean: true } => {
-            let clean = batch.clean.expect("a clean view has the clean batch");
-            Some(model.valid().forward(tensor(clean).inner()))
-        }
-        Recording::EvalPass { clean: false } => {
-            Some(model.valid().forward(train_input.expect("kept above")))
-        }
-    };
-    let recorded = match recorded {
-        None => None,
-        Some(t) => Some(
-            t.into_data()
-                .try_into_vec::<f32>()
-                .map_err(|e| TrainError::Backend(format!("{e:?}")))?,
-        ),
-    };
-    let mut loss = loss_fn.forward(logits, y);
-    if n != total {
-        // This device's share of the batch's mean loss: the shares' gradients sum to the
-        // gradient of the whole batch.
-        loss = loss * (n as f32 / total as f32);
-    }
-    let value: f32 = loss.clone().into_scalar();
-    let grads = if value.is_finite() {
-        GradientsParams::from_grads(loss.backward(), model)
-    } else {
-        GradientsParams::new()
-    };
-    Ok(Part {
-        loss: value,
-        grads,
-        recorded,
-    })
-}
-
-/// The parts of one batch: on `devices[0]` alone, or split across the devices, each on a
-/// thread with its own copy of the model (data parallelism, as Burn's multi-device learner).
-fn parts(
-    model: &Model,
-    batch: HostBatch,
-    recording: Recording,
-    devices: &[(Device, CrossEntropyLoss)],
-) -> Result<Vec<Part>, TrainError> {
-    if devices.len() <= 1 {
-        let (device, loss_fn) = &devices[0];
-        return Ok(vec![part(model, batch, recording, loss_fn, device)?]);
-    }
-    std::thread::scope(|s| {
-        let workers: Vec<_> = batch
-            .split(devices.len())
-            .into_iter()
-            .zip(devices)
-            .map(|(share, (device, loss_fn))| {
-                let replica = model.clone().fork(device);
-                s.spawn(move || part(&replica, share, recording, loss_fn, device))
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a training worker panicked"))
-            .collect()
-    })
-}
-
 /// Which logits observers get: the training pass's, unless the view asks for the clean input
 /// or evaluation-mode layers (batch norm with running statistics, no stochastic depth) and
 /// the training pass is not that; with stochastic depth active, an evaluation pass on the
@@ -233,23 +88,6 @@ fn recording(opts: &FitOptions<'_>, model: &Model, augmented: bool, wanted: bool
     } else {
         Recording::TrainLogits
     }
-}
-
-/// The devices a batch is split across, each with its loss function.
-fn loss_fns(
-    spec: &TrainSpec,
-    device: &Device,
-    replicas: &[Device],
-) -> Vec<(Device, CrossEntropyLoss)> {
-    std::iter::once(device)
-        .chain(replicas)
-        .map(|d| {
-            let loss = CrossEntropyLossConfig::new()
-                .with_smoothing((spec.label_smoothing > 0.0).then_some(spec.label_smoothing))
-                .init(d);
-            (d.clone(), loss)
-        })
-        .collect()
 }
 
 /// Hands the recorded logits of a batch's parts, in batch order, to the observers.
@@ -274,18 +112,6 @@ fn give_outputs(
     for o in observers.iter_mut() {
         o.batch_outputs(epoch, outputs);
     }
-}
-
-/// The parts' gradients summed on `device` (the one part's as they are).
-fn summed_grads(parts: Vec<Part>, model: &Model, device: &Device) -> GradientsParams {
-    if parts.len() == 1 {
-        return parts.into_iter().next().expect("one part").grads;
-    }
-    let mut sum = GradientsAccumulator::new();
-    for p in parts {
-        sum.accumulate(model, p.grads.to_device(device, model));
-    }
-    sum.grads()
 }
 
 /// Everything [`fit`] needs besides the model and data.

@@ -7,6 +7,7 @@ pub mod fit;
 pub mod model;
 pub mod observer;
 pub mod ops;
+pub mod parallel;
 pub mod progress;
 pub mod recorder;
 pub mod schedule;

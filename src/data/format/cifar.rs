@@ -8,9 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Format;
-use crate::data::{
-    DataError, DataSpec, ImageSet, Images, InputShape, Splits, first_empty_class, subset_of,
-};
+use crate::data::{DataError, DataSpec, ImageSet, Images, InputShape, Splits, first_empty_class};
 use crate::options::Options;
 
 /// Side of a CIFAR image.
@@ -166,21 +164,8 @@ impl Format for Cifar {
                 ),
             });
         }
-        let train_source_index = subset_of(&train.labels, spec.subset, seed, "subset", "training")?;
-        let test_index = subset_of(&test.labels, spec.test_subset, seed, "test_subset", "test")?;
-        let take = |set: ImageSet, idx: &[usize]| match idx.len() == set.len() {
-            true => set,
-            false => set.take(idx),
-        };
-        Ok(Splits {
-            train: take(train, &train_source_index).into(),
-            train_source_index,
-            test: take(test, &test_index).into(),
-            class_names: self.class_names(&spec.path),
-            train_files: Vec::new(),
-            test_name_rank: Vec::new(),
-            skipped: Vec::new(),
-        })
+        let names = self.class_names(&spec.path);
+        crate::data::memory_splits(train, test, spec, seed, names)
     }
 
     fn load_ood(

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::Format;
 use crate::data::{
-    DataError, DataSpec, ImageSet, Images, InputShape, Splits, first_empty_class, idx, subset_of,
+    DataError, DataSpec, ImageSet, Images, InputShape, Splits, first_empty_class, idx,
 };
 use crate::options::Options;
 
@@ -72,21 +72,8 @@ impl Format for Idx {
         let mut train = idx::read_split(&spec.path, "train", self.hint)?;
         let mut test = idx::read_split(&spec.path, "t10k", self.hint)?;
         check_splits(&spec.path, &mut train, &mut test, self.classes.len())?;
-        let train_source_index = subset_of(&train.labels, spec.subset, seed, "subset", "training")?;
-        let test_index = subset_of(&test.labels, spec.test_subset, seed, "test_subset", "test")?;
-        let take = |set: ImageSet, idx: &[usize]| match idx.len() == set.len() {
-            true => set,
-            false => set.take(idx),
-        };
-        Ok(Splits {
-            train: take(train, &train_source_index).into(),
-            train_source_index,
-            test: take(test, &test_index).into(),
-            class_names: self.classes.iter().map(|s| s.to_string()).collect(),
-            train_files: Vec::new(),
-            test_name_rank: Vec::new(),
-            skipped: Vec::new(),
-        })
+        let names = self.classes.iter().map(|s| s.to_string()).collect();
+        crate::data::memory_splits(train, test, spec, seed, names)
     }
 
     fn load_ood(
