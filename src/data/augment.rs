@@ -8,8 +8,10 @@ use super::ImageSet;
 /// Training-time augmentation.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Augment {
-    /// Zero-pad by this many pixels, then crop back to the original size at a random offset.
+    /// Pad by this many pixels, then crop back to the original size at a random offset.
     pub crop_padding: usize,
+    /// Pad with the image mirrored at its edge (torchvision's `reflect`) instead of zeros.
+    pub crop_reflect: bool,
     /// Random-resized crop: a crop of `[min, 1]` of the area and aspect ratio in
     /// `[3/4, 4/3]` (log-uniform), resized back to the image size (bilinear), as
     /// torchvision's `RandomResizedCrop`; `Some(min)`.
@@ -23,6 +25,18 @@ impl Augment {
     pub fn is_identity(&self) -> bool {
         self.crop_padding == 0 && self.resized_crop.is_none() && !self.flip
     }
+}
+
+/// Index `i` of a row or column of `n` pixels mirrored at the edges without repeating the edge
+/// pixel (-1 -> 1, n -> n - 2), as often as needed.
+fn mirror(i: isize, n: usize) -> isize {
+    let n = n as isize;
+    if n <= 1 {
+        return 0;
+    }
+    let period = 2 * (n - 1);
+    let i = i.rem_euclid(period);
+    if i < n { i } else { period - i }
 }
 
 /// Per-channel normalisation `(x / 255 - mean[c]) / std[c]` (up to 3 channels).
@@ -121,7 +135,12 @@ pub fn fill_batch(
             }
             flip = a.flip && rng.random::<bool>();
         }
+        let reflect = aug.as_ref().is_some_and(|(a, _)| a.crop_reflect);
         let at = |sy: isize, sx: isize, ch: usize| -> f32 {
+            let (sy, sx) = match reflect {
+                true => (mirror(sy, h), mirror(sx, w)),
+                false => (sy, sx),
+            };
             if (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx) {
                 f32::from(img[(sy as usize * w + sx as usize) * c + ch])
             } else {

@@ -32,12 +32,14 @@ fn optimizer(spec: &TrainSpec) -> ModuleOptimizer {
         OptimizerSpec::Sgd {
             momentum,
             weight_decay,
+            nesterov,
         } => SgdConfig::new()
             .with_weight_decay(decay(weight_decay))
             .with_momentum((momentum > 0.0).then(|| {
                 MomentumConfig::new()
                     .with_momentum(momentum)
                     .with_dampening(0.0)
+                    .with_nesterov(nesterov)
             }))
             .init(),
     }

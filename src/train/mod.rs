@@ -43,6 +43,8 @@ pub enum OptimizerSpec {
         momentum: f64,
         /// L2 penalty.
         weight_decay: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
     },
 }
 

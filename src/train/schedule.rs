@@ -5,8 +5,12 @@
 pub enum Schedule {
     /// The peak rate throughout.
     Constant,
-    /// Half a cosine from the peak rate down to 0 over the steps after warm-up.
-    Cosine,
+    /// Half a cosine from the peak rate down to `min_lr` over the steps after warm-up
+    /// (PyTorch's `CosineAnnealingLR` with `eta_min`, stepped every iteration).
+    Cosine {
+        /// The rate at the end.
+        min_lr: f64,
+    },
     /// Multiply by `gamma` every `every_epochs` epochs (counted from the start of training).
     Step {
         /// Period in epochs.
@@ -31,10 +35,10 @@ pub fn rate(
     }
     match schedule {
         Schedule::Constant => peak,
-        Schedule::Cosine => {
+        Schedule::Cosine { min_lr } => {
             let span = total.saturating_sub(warmup).max(1) as f64;
             let t = (step - warmup) as f64 / span;
-            0.5 * peak * (1.0 + (std::f64::consts::PI * t).cos())
+            min_lr + 0.5 * (peak - min_lr) * (1.0 + (std::f64::consts::PI * t).cos())
         }
         Schedule::Step {
             every_epochs,
@@ -54,7 +58,7 @@ mod tests {
     fn warmup_then_cosine() {
         // 10 steps, 2 of warm-up: 0.5, 1.0, then cosine over 8 steps: t = 0, 1/8, ... 7/8.
         let r: Vec<f64> = (0..10)
-            .map(|s| rate(Schedule::Cosine, 1.0, s, 10, 5, 2))
+            .map(|s| rate(Schedule::Cosine { min_lr: 0.0 }, 1.0, s, 10, 5, 2))
             .collect();
         assert!((r[0] - 0.5).abs() < 1e-12 && (r[1] - 1.0).abs() < 1e-12);
         assert!((r[2] - 1.0).abs() < 1e-12);
@@ -74,5 +78,16 @@ mod tests {
         assert_eq!(rate(s, 1.0, 5, 15, 3, 0), 1.0);
         assert!((rate(s, 1.0, 6, 15, 3, 0) - 0.1).abs() < 1e-12);
         assert!((rate(s, 1.0, 12, 15, 3, 0) - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cosine_ends_at_its_floor() {
+        // 10 steps, 2 of warm-up, floor 0.25: half-way (t = 4/8) 0.25 + 0.375 (1 + 0) = 0.625;
+        // the last step (t = 7/8) just above the floor.
+        let r = |s| rate(Schedule::Cosine { min_lr: 0.25 }, 1.0, s, 10, 5, 2);
+        assert!((r(2) - 1.0).abs() < 1e-12);
+        assert!((r(6) - 0.625).abs() < 1e-12);
+        let last = 0.25 + 0.375 * (1.0 + (std::f64::consts::PI * 7.0 / 8.0).cos());
+        assert!((r(9) - last).abs() < 1e-12 && r(9) > 0.25);
     }
 }

@@ -19,6 +19,16 @@ crate::choices! {
 }
 
 crate::choices! {
+    /// `train.crop_padding_mode`.
+    pub enum PaddingMode {
+        /// Black pixels.
+        Zeros = "zeros",
+        /// The image mirrored at its edge (the edge pixel not repeated).
+        Reflect = "reflect",
+    }
+}
+
+crate::choices! {
     /// `train.schedule`.
     pub enum ScheduleName {
         /// The peak rate throughout.
@@ -46,8 +56,14 @@ pub struct RawTrain {
     pub weight_decay: f64,
     /// SGD momentum. Default 0.9.
     pub momentum: f64,
+    /// SGD: Nesterov momentum (as CCS's CIFAR recipe). Default false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nesterov: bool,
     /// `constant` (default), `cosine` or `step`.
     pub schedule: String,
+    /// `cosine` schedule: the rate it ends at (PyTorch's `eta_min`). Default 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_lr: Option<f64>,
     /// Linear warm-up from 0, in epochs. Default 0.
     pub warmup_epochs: usize,
     /// `step` schedule: multiply the rate by `step_gamma` every `step_epochs`. Default 30.
@@ -58,6 +74,10 @@ pub struct RawTrain {
     pub label_smoothing: f64,
     /// Random-crop padding in pixels (0 = no crop). Default 0.
     pub crop_padding: usize,
+    /// What the crop's padding holds: `zeros` (default) or `reflect` (the image mirrored at
+    /// its edge, torchvision's `padding_mode="reflect"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crop_padding_mode: Option<String>,
     /// Random horizontal flip. Default false.
     pub flip: bool,
     /// Random-resized crop with this smallest share of the area (0.08 on ImageNet), aspect
@@ -75,12 +95,15 @@ impl Default for RawTrain {
             lr: 1e-3,
             weight_decay: 0.0,
             momentum: 0.9,
+            nesterov: false,
+            min_lr: None,
             schedule: "constant".into(),
             warmup_epochs: 0,
             step_epochs: 30,
             step_gamma: 0.1,
             label_smoothing: 0.0,
             crop_padding: 0,
+            crop_padding_mode: None,
             flip: false,
             random_resized_crop: None,
         }
@@ -164,6 +187,7 @@ pub fn validate_train(t: &RawTrain, at: &str, p: &mut Problems) -> Option<TrainS
             );
         }
     }
+    let padding = check_recipe(t, &path, optimizer, schedule, p);
     let weight_decay = t.weight_decay;
     Some(TrainSpec {
         epochs: t.epochs,
@@ -175,11 +199,14 @@ pub fn validate_train(t: &RawTrain, at: &str, p: &mut Problems) -> Option<TrainS
             OptimizerName::Sgd => OptimizerSpec::Sgd {
                 momentum: t.momentum,
                 weight_decay,
+                nesterov: t.nesterov,
             },
         },
         schedule: match schedule? {
             ScheduleName::Constant => Schedule::Constant,
-            ScheduleName::Cosine => Schedule::Cosine,
+            ScheduleName::Cosine => Schedule::Cosine {
+                min_lr: t.min_lr.unwrap_or(0.0),
+            },
             ScheduleName::Step => Schedule::Step {
                 every_epochs: t.step_epochs,
                 gamma: t.step_gamma,
@@ -189,11 +216,53 @@ pub fn validate_train(t: &RawTrain, at: &str, p: &mut Problems) -> Option<TrainS
         label_smoothing: t.label_smoothing as f32,
         augment: Augment {
             crop_padding: t.crop_padding,
+            crop_reflect: padding? == PaddingMode::Reflect,
             resized_crop: t.random_resized_crop,
             flip: t.flip,
         },
         max_steps: None,
     })
+}
+
+/// The keys of the published recipes that apply to one optimizer, schedule or crop only:
+/// `nesterov` (sgd), `min_lr` (cosine), `crop_padding_mode` (with a crop); returns the padding.
+fn check_recipe(
+    t: &RawTrain,
+    path: &dyn Fn(&str) -> String,
+    optimizer: Option<OptimizerName>,
+    schedule: Option<ScheduleName>,
+    p: &mut Problems,
+) -> Option<PaddingMode> {
+    if t.nesterov && (optimizer != Some(OptimizerName::Sgd) || t.momentum <= 0.0) {
+        p.fail(
+            &path("nesterov"),
+            "true needs `optimizer: sgd` with a positive momentum; remove it or switch to sgd",
+        );
+    }
+    if let Some(min) = t.min_lr {
+        if schedule != Some(ScheduleName::Cosine) {
+            p.fail(
+                &path("min_lr"),
+                "applies to `schedule: cosine` only; remove it",
+            );
+        } else if !(min.is_finite() && (0.0..t.lr).contains(&min)) {
+            p.fail(
+                &path("min_lr"),
+                format!("{min} must be in [0, lr = {})", t.lr),
+            );
+        }
+    }
+    let padding = match &t.crop_padding_mode {
+        None => Some(PaddingMode::Zeros),
+        Some(m) => p.parse::<PaddingMode>(&path("crop_padding_mode"), m),
+    };
+    if t.crop_padding_mode.is_some() && t.crop_padding == 0 {
+        p.fail(
+            &path("crop_padding_mode"),
+            "applies with crop_padding > 0 only; set crop_padding or remove it",
+        );
+    }
+    padding
 }
 
 /// Checks `dynamics:`: the view, and whether the training view keeps stochastic depth.

@@ -210,3 +210,31 @@ fn the_slurm_script_is_valid_bash() {
         assert!(text.contains(needle), "{needle}");
     }
 }
+
+/// The recipe keys of the published CIFAR protocols are checked where they apply.
+#[test]
+fn recipe_keys_are_refused_where_they_do_not_apply() {
+    let yaml = "train:\n  optimizer: adam\n  nesterov: true\n  min_lr: 0.01\n  crop_padding_mode: mirror\n";
+    let raw = dynunc::config::parse(yaml).unwrap();
+    let problems = dynunc::config::validate(raw, "x").unwrap_err();
+    let at = |path: &str| {
+        problems
+            .iter()
+            .find(|p| p.path == path)
+            .map(|p| p.message.clone())
+    };
+    assert!(
+        at("train.nesterov").unwrap().contains("optimizer: sgd"),
+        "{problems:?}"
+    );
+    assert!(
+        at("train.min_lr").unwrap().contains("schedule: cosine"),
+        "{problems:?}"
+    );
+    assert!(
+        at("train.crop_padding_mode")
+            .unwrap()
+            .contains("zeros, reflect"),
+        "{problems:?}"
+    );
+}

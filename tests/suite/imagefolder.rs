@@ -371,3 +371,42 @@ fn training_images_keep_the_short_side_and_validation_images_a_margin_less() {
     let (train, eval) = (edge(Resize::train(14)), edge(Resize::eval(14)));
     assert!(train > 200 && eval < 100, "train {train}, eval {eval}");
 }
+
+/// Reflect padding fills the crop's border from the image (never black); zero padding does
+/// not: an all-200 image keeps only 200s with `reflect` and shows 0s with `zeros`.
+#[test]
+fn reflect_padding_mirrors_the_image_into_the_border() {
+    let set = dynunc::data::ImageSet {
+        pixels: vec![200; 4 * 4 * 3],
+        labels: vec![0],
+        height: 4,
+        width: 4,
+        channels: 3,
+        classes: 1,
+    };
+    let norm = Normalize::IMAGENET;
+    let lut = |p: f32, ch: usize| (p / 255.0 - norm.mean[ch]) / norm.std[ch];
+    let idx = vec![0usize; 40];
+    let values = |reflect: bool| {
+        let augment = Augment {
+            crop_padding: 2,
+            crop_reflect: reflect,
+            ..Augment::default()
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut out = Vec::new();
+        fill_batch(&set, &idx, norm, Some((&augment, &mut rng)), &mut out);
+        out
+    };
+    let red = |v: &[f32]| -> Vec<f32> { v.chunks(16).step_by(3).flatten().copied().collect() };
+    assert!(
+        red(&values(true))
+            .iter()
+            .all(|&v| (v - lut(200.0, 0)).abs() < 1e-6)
+    );
+    assert!(
+        red(&values(false))
+            .iter()
+            .any(|&v| (v - lut(0.0, 0)).abs() < 1e-6)
+    );
+}
