@@ -152,11 +152,7 @@ impl Registry for ScorerRegistry {
         score::all_options()
     }
     fn readers(key: &str) -> Vec<&'static str> {
-        score::REGISTRY
-            .iter()
-            .filter(|s| s.options().iter().any(|d| d.name() == key))
-            .map(|s| s.info().name)
-            .collect()
+        score::readers(key)
     }
 }
 
@@ -169,11 +165,7 @@ impl Registry for StrategyRegistry {
         select::all_options()
     }
     fn readers(key: &str) -> Vec<&'static str> {
-        select::STRATEGIES
-            .iter()
-            .filter(|s| s.options().iter().any(|d| d.name() == key))
-            .map(|s| s.info().name)
-            .collect()
+        select::readers(key)
     }
 }
 

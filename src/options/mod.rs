@@ -207,11 +207,6 @@ impl Options {
         self
     }
 
-    /// Whether `key` has a value.
-    pub fn has(&self, key: &str) -> bool {
-        self.values.contains_key(key)
-    }
-
     /// The values by key (what the resolved experiment writes).
     pub fn to_map(&self) -> BTreeMap<String, Json> {
         self.values.clone()

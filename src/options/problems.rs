@@ -54,11 +54,4 @@ impl Problems {
     pub fn into_vec(self) -> Vec<Problem> {
         self.list
     }
-
-    /// Adds `other`'s problems, each path under `prefix`.
-    pub fn extend_under(&mut self, prefix: &str, other: impl IntoIterator<Item = Problem>) {
-        for p in other {
-            self.fail(&super::join(prefix, &p.path), p.message);
-        }
-    }
 }

@@ -101,16 +101,22 @@ pub fn suffix(several: bool, model: &str) -> String {
     }
 }
 
+/// Where a run keeps `model`'s per-method score files: `work/scores`, or with several models
+/// `work/<model>/scores`.
+pub(crate) fn scores_dir(dir: &Path, models: &[String], model: &str) -> std::path::PathBuf {
+    match models.len() > 1 {
+        false => dir.join("work/scores"),
+        true => dir.join("work").join(model).join("scores"),
+    }
+}
+
 /// Per model, from the per-method score files a run keeps in `work/[<model>/]scores`: the
 /// score distributions. (The Dyn-Unc image grid needs the training images, so the run draws
 /// it from memory; the report never reloads data.)
 fn score_figures(dir: &Path, name: &str, models: &[String]) -> Result<()> {
     let several = models.len() > 1;
     for model in models {
-        let scores_dir = match several {
-            false => dir.join("work/scores"),
-            true => dir.join("work").join(model).join("scores"),
-        };
+        let scores_dir = scores_dir(dir, models, model);
         let mut drawn = Vec::new();
         for m in crate::score::REGISTRY {
             let method = m.info().name;

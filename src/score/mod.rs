@@ -195,6 +195,15 @@ pub fn all_options() -> Vec<&'static dyn Declared> {
     crate::options::union(REGISTRY.iter().map(|s| s.options()))
 }
 
+/// The names of the scorers that read option `key`.
+pub fn readers(key: &str) -> Vec<&'static str> {
+    REGISTRY
+        .iter()
+        .filter(|s| s.options().iter().any(|d| d.name() == key))
+        .map(|s| s.info().name)
+        .collect()
+}
+
 /// The names of every registered scorer.
 pub fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|s| s.info().name).collect()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{REGISTRY, ScoreParams, Scorer};
+use super::{ScoreParams, Scorer};
 use crate::options::{self, Json, Options, Problems};
 
 /// `scoring:` as written. Besides `methods` and `class_balanced` it takes the options the
@@ -69,11 +69,7 @@ pub fn validate(
         );
     }
     for key in raw.options.keys() {
-        let owners: Vec<_> = REGISTRY
-            .iter()
-            .filter(|s| s.options().iter().any(|d| d.name() == key))
-            .map(|s| s.info().name)
-            .collect();
+        let owners = super::readers(key);
         if !owners.is_empty() && !listed.iter().any(|d| d.name() == key) {
             p.fail(
                 &format!("scoring.{key}"),

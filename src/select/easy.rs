@@ -20,10 +20,7 @@ impl Strategy for Easy {
     }
 
     fn describe(&self, o: &StrategyOptions) -> String {
-        match o.class_balanced {
-            true => "easy, per-class quotas".into(),
-            false => "easy, global".into(),
-        }
+        super::ranked_description("easy", o)
     }
 
     fn keep(&self, input: &Input<'_>) -> Result<Vec<usize>, SelectError> {

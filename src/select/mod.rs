@@ -213,6 +213,23 @@ pub trait Strategy: Sync {
     }
 }
 
+/// How a ranking strategy (`top`, `easy`) selected: `name, global` or `name, per-class quotas`.
+pub(crate) fn ranked_description(name: &str, o: &StrategyOptions) -> String {
+    match o.class_balanced {
+        true => format!("{name}, per-class quotas"),
+        false => format!("{name}, global"),
+    }
+}
+
+/// The names of the strategies that read option `key`.
+pub fn readers(key: &str) -> Vec<&'static str> {
+    STRATEGIES
+        .iter()
+        .filter(|s| s.options().iter().any(|d| d.name() == key))
+        .map(|s| s.info().name)
+        .collect()
+}
+
 /// The options of every strategy, each key once.
 pub fn all_options() -> Vec<&'static dyn Declared> {
     crate::options::union(STRATEGIES.iter().map(|s| s.options()))

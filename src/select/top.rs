@@ -17,10 +17,7 @@ impl Strategy for Top {
     }
 
     fn describe(&self, o: &super::StrategyOptions) -> String {
-        match o.class_balanced {
-            true => "top, per-class quotas".into(),
-            false => "top, global".into(),
-        }
+        super::ranked_description("top", o)
     }
 
     fn keep(&self, input: &Input<'_>) -> Result<Vec<usize>, SelectError> {

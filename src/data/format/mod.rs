@@ -124,8 +124,3 @@ pub fn find(name: &str) -> Result<&'static dyn Format, String> {
 pub fn names() -> Vec<&'static str> {
     FORMATS.iter().map(|f| f.name()).collect()
 }
-
-/// The options of every format, each key once.
-pub fn all_options() -> Vec<&'static dyn Declared> {
-    crate::options::union(FORMATS.iter().map(|f| f.options()))
-}

@@ -21,10 +21,7 @@ impl Section for ClassShares {
         let several = f.models.len() > 1;
         let mut out = String::new();
         for model in f.models {
-            let dir = match several {
-                false => f.dir.join("work/scores"),
-                true => f.dir.join("work").join(model).join("scores"),
-            };
+            let dir = crate::report::folder::scores_dir(f.dir, f.models, model);
             let mut t = Table::new(ratio_columns("method", &ratios), 1);
             let mut methods = 0;
             for m in crate::score::REGISTRY.iter().filter(|m| !m.info().seeded) {
