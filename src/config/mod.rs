@@ -178,6 +178,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         .finetune
         .as_ref()
         .and_then(|ft| finetune(ft, input, &mut p));
+    let (finetune, resolved_finetune) = finetune.unzip();
     let (
         Some(backend),
         Some((data, resolved_data)),
@@ -205,10 +206,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
             .or_else(|| raw.models.is_none().then(raw::RawModel::default)),
         data: resolved_data,
         scoring: resolved_scoring,
-        finetune: raw.finetune.clone().map(|ft| raw::RawFinetune {
-            data: finetune_resolved(&ft.data),
-            ..ft
-        }),
+        finetune: resolved_finetune,
         ..raw
     };
     Ok(Experiment {
@@ -235,13 +233,14 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
 }
 
 /// `finetune:`: its `data:` and `train:` checked as the experiment's are, under `finetune.`;
-/// its images must have the shape of the experiment's (`input`, when known).
+/// its images must have the shape of the experiment's (`input`, when known). Returns it and
+/// the section as resolved.
 fn finetune(
     ft: &raw::RawFinetune,
     input: Option<crate::data::InputShape>,
     p: &mut Problems,
-) -> Option<Finetune> {
-    let (data, _) = data_section::validate(&ft.data, "finetune.data", p)?;
+) -> Option<(Finetune, raw::RawFinetune)> {
+    let (data, resolved_data) = data_section::validate(&ft.data, "finetune.data", p)?;
     let train = train_section::validate_train(&ft.train, "finetune.train", p)?;
     let shape = |s: crate::data::InputShape| (s.height, s.width, s.channels);
     if let Some(a) = input.map(shape)
@@ -257,11 +256,9 @@ fn finetune(
         );
         return None;
     }
-    Some(Finetune { data, train })
-}
-
-/// `finetune.data` as resolved (what changes results).
-fn finetune_resolved(d: &raw::RawData) -> raw::RawData {
-    data_section::validate(d, "finetune.data", &mut Problems::default())
-        .map_or_else(|| d.clone(), |(_, r)| r)
+    let resolved = raw::RawFinetune {
+        data: resolved_data,
+        train: ft.train.clone(),
+    };
+    Some((Finetune { data, train }, resolved))
 }
