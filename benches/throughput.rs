@@ -7,6 +7,11 @@
 //!   (`benches/pytorch/train.py`, run by `DYNUNC_PYTHON`, default `python3`; where PyTorch
 //!   is absent the benchmark says so and measures dynunc alone), and the time spent inside the
 //!   recorder, timed around each of its calls;
+//! - with `DYNUNC_BENCH_INPUT=imagenet`: seeded random 224x224x3 images of 1,000 classes
+//!   (default 2,048 per pass) for any ImageNet preset (`resnet18`, `resnet50`,
+//!   `convnext_tiny`, `swin_tiny`), against torchvision's or timm's model in
+//!   `benches/pytorch/imagenet.py` (on CUDA when dynunc is on wgpu); one untimed warm-up pass
+//!   first (kernel compilation, autotuning);
 //! - data loading alone: batches built from IDX images in memory, and ImageFolder JPEGs
 //!   decoded, resized and cropped (a generated folder), directly and through the streaming
 //!   loader.
@@ -30,6 +35,7 @@ use dynunc::train::recorder::Recorder;
 use dynunc::train::{
     BackendChoice, Observer, OptimizerSpec, RunInfo, Schedule, TrainError, TrainSpec,
 };
+use rand::{Rng, SeedableRng};
 
 fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key)
@@ -84,21 +90,43 @@ impl<O: Observer> Observer for Timed<O> {
 }
 
 /// What is measured: the backend (`DYNUNC_BENCH_BACKEND`: flex, default, or wgpu, which
-/// needs `--features wgpu`) and the model preset (`DYNUNC_BENCH_MODEL`: cnn, default, or
-/// resnet18), both on Fashion-MNIST's 28x28 images.
+/// needs `--features wgpu`), the input (`DYNUNC_BENCH_INPUT`: fmnist, default, or imagenet)
+/// and the model preset (`DYNUNC_BENCH_MODEL`: cnn, default, or resnet18 on fmnist;
+/// resnet18, default, resnet50, convnext_tiny or swin_tiny on imagenet).
 struct Setup {
     device: Device,
     backend: String,
     model: String,
-    /// `DYNUNC_BENCH_BATCH`, default 128 (PyTorch's side always trains batches of 128).
+    imagenet: bool,
+    /// `DYNUNC_BENCH_BATCH`, default 128 (PyTorch's Fashion-MNIST side trains batches of 128
+    /// only).
     batch: usize,
 }
 
 impl Setup {
     fn from_env() -> Result<Setup, String> {
-        let model = std::env::var("DYNUNC_BENCH_MODEL").unwrap_or_else(|_| "cnn".into());
-        if !matches!(model.as_str(), "cnn" | "resnet18") {
-            return Err(format!("DYNUNC_BENCH_MODEL={model}: give cnn or resnet18"));
+        let imagenet = match std::env::var("DYNUNC_BENCH_INPUT").as_deref() {
+            Err(_) | Ok("fmnist") => false,
+            Ok("imagenet") => true,
+            Ok(other) => {
+                return Err(format!(
+                    "DYNUNC_BENCH_INPUT={other}: give fmnist or imagenet"
+                ));
+            }
+        };
+        let (default, models): (&str, &[&str]) = match imagenet {
+            false => ("cnn", &["cnn", "resnet18"]),
+            true => (
+                "resnet18",
+                &["resnet18", "resnet50", "convnext_tiny", "swin_tiny"],
+            ),
+        };
+        let model = std::env::var("DYNUNC_BENCH_MODEL").unwrap_or_else(|_| default.into());
+        if !models.contains(&model.as_str()) {
+            return Err(format!(
+                "DYNUNC_BENCH_MODEL={model}: give one of {}",
+                models.join(", ")
+            ));
         }
         let choice = match std::env::var("DYNUNC_BENCH_BACKEND").as_deref() {
             Err(_) | Ok("flex") => BackendChoice::Flex,
@@ -110,6 +138,7 @@ impl Setup {
             device,
             backend,
             model,
+            imagenet,
             batch: env_usize("DYNUNC_BENCH_BATCH", 128),
         })
     }
@@ -122,6 +151,43 @@ impl Setup {
             "cuda"
         }
     }
+
+    /// The images' shape and classes.
+    fn input(&self) -> InputShape {
+        match self.imagenet {
+            true => InputShape::IMAGENET,
+            false => InputShape::MNIST,
+        }
+    }
+
+    /// The images of one pass (`DYNUNC_BENCH_IMAGES`): Fashion-MNIST's first, or seeded random
+    /// ImageNet-shaped ones; `None` with the reason when Fashion-MNIST is absent.
+    fn images(&self) -> Result<ImageSet, String> {
+        if self.imagenet {
+            let n = env_usize("DYNUNC_BENCH_IMAGES", 2048);
+            let input = self.input();
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            let len = n * input.channels * input.height * input.width;
+            return Ok(ImageSet {
+                pixels: (0..len).map(|_| rng.random()).collect(),
+                labels: (0..n).map(|i| (i % input.classes) as u32).collect(),
+                height: input.height,
+                width: input.width,
+                channels: input.channels,
+                classes: input.classes,
+            });
+        }
+        let images = env_usize("DYNUNC_BENCH_IMAGES", 60_000);
+        let spec = DataSpec::new(&dynunc::data::format::idx::FASHION_MNIST, data_dir());
+        let splits = dynunc::data::load(&spec, 0)
+            .map_err(|e| format!("{e} (set DYNUNC_FMNIST to the IDX folder)"))?;
+        let n = images.min(splits.train.len());
+        Ok(splits
+            .train
+            .in_memory()
+            .expect("IDX data is held in memory")
+            .take(&(0..n).collect::<Vec<_>>()))
+    }
 }
 
 /// Seconds to train one pass over `set`, optionally recording, and the seconds spent inside
@@ -133,15 +199,8 @@ fn dynunc_pass(
     record: Option<&Path>,
 ) -> (f64, f64) {
     let device = setup.device.clone().autodiff();
-    device.seed(0);
     let spec = ModelSpec::preset(&setup.model).unwrap();
-    let input = InputShape {
-        channels: 1,
-        height: 28,
-        width: 28,
-        classes: 10,
-    };
-    let model = Model::new(&spec, input, &device);
+    let model = Model::seeded(&spec, setup.input(), 0, &device);
     let train = TrainSpec {
         epochs: 1,
         batch_size: setup.batch,
@@ -157,7 +216,7 @@ fn dynunc_pass(
     let mut recorder = record.map(|p| {
         let _ = std::fs::remove_file(p);
         Timed {
-            inner: Recorder::open(p, &set.labels, 10).unwrap(),
+            inner: Recorder::open(p, &set.labels, set.classes).unwrap(),
             seconds: 0.0,
         }
     });
@@ -181,11 +240,20 @@ fn dynunc_pass(
 /// PyTorch's images per second, or why there is none.
 fn pytorch_pass(setup: &Setup, images: usize) -> Result<(f64, String), String> {
     let python = std::env::var("DYNUNC_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pytorch/train.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(data_dir())
-        .arg(images.to_string())
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pytorch");
+    let mut cmd = Command::new(&python);
+    if setup.imagenet {
+        cmd.arg(dir.join("imagenet.py"))
+            .arg(images.to_string())
+            .args(["--batch", &setup.batch.to_string()]);
+    } else if setup.batch == 128 {
+        cmd.arg(dir.join("train.py"))
+            .arg(data_dir())
+            .arg(images.to_string());
+    } else {
+        return Err("PyTorch's Fashion-MNIST side trains batches of 128 only".into());
+    }
+    let out = cmd
         .args(["--model", &setup.model, "--device", setup.torch_device()])
         .output()
         .map_err(|e| format!("{python}: {e}"))?;
@@ -205,60 +273,39 @@ fn pytorch_pass(setup: &Setup, images: usize) -> Result<(f64, String), String> {
     ))
 }
 
-fn main() {
-    // `cargo bench` passes --bench; nothing else is accepted.
-    let images = env_usize("DYNUNC_BENCH_IMAGES", 60_000);
-    let rounds = env_usize("DYNUNC_BENCH_ROUNDS", 2);
-    let spec = DataSpec::new(&dynunc::data::format::idx::FASHION_MNIST, data_dir());
-    let setup = match Setup::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("throughput benchmark: {e}");
-            std::process::exit(2);
-        }
-    };
-    let splits = match dynunc::data::load(&spec, 0) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("throughput benchmark skipped: {e} (set DYNUNC_FMNIST to the IDX folder)");
-            return;
-        }
-    };
-    let n = images.min(splits.train.len());
-    let set = splits
-        .train
-        .in_memory()
-        .expect("IDX data is held in memory")
-        .take(&(0..n).collect::<Vec<_>>());
-    let norm = Normalize::fit(&set);
+/// The measured rounds: images per second without and with the recorder, the recorder's
+/// share of the recorded pass, PyTorch's images per second (or why there are none).
+#[derive(Default)]
+struct Rounds {
+    plain: Vec<f64>,
+    recorded: Vec<f64>,
+    inside: Vec<f64>,
+    torch: Vec<f64>,
+    torch_note: String,
+}
+
+fn measure(setup: &Setup, set: &ImageSet, norm: Normalize, rounds: usize) -> Rounds {
+    let n = set.len();
     let store = std::env::temp_dir().join(format!("dynunc-bench-{}.dyn", std::process::id()));
-    println!(
-        "{} preset, batch {}, Adam, {n} Fashion-MNIST images per pass, {rounds} rounds, {} compute threads (rayon); backend: {}",
-        setup.model,
-        setup.batch,
-        rayon::current_num_threads(),
-        setup.backend
-    );
-    let (mut plain, mut recorded, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    let mut inside = Vec::new();
-    let mut torch_note = String::new();
+    if setup.device != Device::flex() {
+        // Kernel compilation and autotuning happen in the first steps: not measured.
+        let warm = set.take(&(0..n.min(4 * setup.batch)).collect::<Vec<_>>());
+        dynunc_pass(setup, &warm, norm, Some(&store));
+    }
+    let mut r = Rounds::default();
     for round in 0..rounds {
-        plain.push(n as f64 / dynunc_pass(&setup, &set, norm, None).0);
-        let (seconds, in_recorder) = dynunc_pass(&setup, &set, norm, Some(&store));
-        recorded.push(n as f64 / seconds);
-        inside.push(in_recorder / seconds);
-        let torch_pass = if setup.batch == 128 {
-            pytorch_pass(&setup, n)
-        } else {
-            Err("PyTorch's side trains batches of 128 only".to_string())
-        };
-        match torch_pass {
+        r.plain
+            .push(n as f64 / dynunc_pass(setup, set, norm, None).0);
+        let (seconds, in_recorder) = dynunc_pass(setup, set, norm, Some(&store));
+        r.recorded.push(n as f64 / seconds);
+        r.inside.push(in_recorder / seconds);
+        match pytorch_pass(setup, n) {
             Ok((ips, note)) => {
-                torch.push(ips);
-                torch_note = note;
+                r.torch.push(ips);
+                r.torch_note = note;
             }
             Err(why) if round == 0 => {
-                torch_note = format!(
+                r.torch_note = format!(
                     "PyTorch absent ({why}); set DYNUNC_PYTHON to a python with torch (benches/RESULTS.md)"
                 );
             }
@@ -267,16 +314,51 @@ fn main() {
         println!(
             "round {}: dynunc {:.0} img/s, with recorder {:.0} img/s{}",
             round + 1,
-            plain[round],
-            recorded[round],
-            torch
+            r.plain[round],
+            r.recorded[round],
+            r.torch
                 .get(round)
                 .map_or(String::new(), |t| format!(", pytorch {t:.0} img/s"))
         );
     }
     let _ = std::fs::remove_file(&store);
+    r
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else is accepted.
+    let rounds = env_usize("DYNUNC_BENCH_ROUNDS", 2);
+    let setup = match Setup::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("throughput benchmark: {e}");
+            std::process::exit(2);
+        }
+    };
+    let set = match setup.images() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("throughput benchmark skipped: {e}");
+            return;
+        }
+    };
+    let n = set.len();
+    let norm = Normalize::fit(&set);
+    println!(
+        "{} preset, batch {}, Adam, {n} {} images per pass, {rounds} rounds, {} compute threads (rayon); backend: {}",
+        setup.model,
+        setup.batch,
+        if setup.imagenet {
+            "random 224x224x3"
+        } else {
+            "Fashion-MNIST"
+        },
+        rayon::current_num_threads(),
+        setup.backend
+    );
+    let r = measure(&setup, &set, norm, rounds);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let (p, r) = (mean(&plain), mean(&recorded));
+    let (p, rec) = (mean(&r.plain), mean(&r.recorded));
     println!("\n| what | images/s | ratio |\n|---|---:|---:|");
     let on = if setup.device == Device::flex() {
         "flex"
@@ -285,26 +367,28 @@ fn main() {
     };
     println!("| dynunc ({on}), no recorder | {p:.0} | 1.00 |");
     println!(
-        "| dynunc ({on}), recording 7 fields per sample | {r:.0} | {:.3} (overhead {:+.1}%) |",
-        r / p,
-        100.0 * (p / r - 1.0)
+        "| dynunc ({on}), recording 7 fields per sample | {rec:.0} | {:.3} (overhead {:+.1}%) |",
+        rec / p,
+        100.0 * (p / rec - 1.0)
     );
     println!(
         "| time inside the recorder, share of the recorded pass (measured directly, not a difference of two runs) | – | {:.3}% |",
-        100.0 * mean(&inside)
+        100.0 * mean(&r.inside)
     );
-    if torch.is_empty() {
-        println!("| PyTorch | – | {torch_note} |");
+    if r.torch.is_empty() {
+        println!("| PyTorch | – | {} |", r.torch_note);
     } else {
-        let t = mean(&torch);
+        let t = mean(&r.torch);
         println!(
-            "| PyTorch, same model ({torch_note}) | {t:.0} | {:.2} (PyTorch is {:.2}x dynunc) |",
-            t / p,
-            t / p
+            "| PyTorch, same model ({}) | {t:.0} | {:.2} (PyTorch is {:.2}x dynunc with the recorder) |",
+            r.torch_note,
+            t / rec,
+            t / rec
         );
     }
-
-    data_loading_table(&set, norm, n);
+    if !setup.imagenet {
+        data_loading_table(&set, norm, n);
+    }
 }
 
 /// Data loading alone: IDX batches from memory, JPEG decoding, the streaming loader.

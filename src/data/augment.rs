@@ -112,13 +112,35 @@ pub fn fill_batch(
     augment: Option<(&Augment, &mut dyn rand::RngCore)>,
     out: &mut Vec<f32>,
 ) {
-    let (h, w, c) = (set.height, set.width, set.channels);
-    let luts: Vec<Vec<f32>> = (0..c)
+    let luts: Vec<Vec<f32>> = (0..set.channels)
         .map(|ch| {
             let (m, sd) = (norm.mean[ch.min(2)], norm.std[ch.min(2)]);
             (0..256).map(|p| (p as f32 / 255.0 - m) / sd).collect()
         })
         .collect();
+    fill_with(set, indices, augment, out, |ch, v| luts[ch][usize::from(v)]);
+}
+
+/// As [`fill_batch`], the pixels before normalisation (CHW bytes): the same images, with the
+/// same draws from `rng`, for normalising elsewhere (on a GPU).
+pub fn fill_pixels(
+    set: &ImageSet,
+    indices: &[usize],
+    augment: Option<(&Augment, &mut dyn rand::RngCore)>,
+    out: &mut Vec<u8>,
+) {
+    fill_with(set, indices, augment, out, |_, v| v);
+}
+
+/// The augmented CHW pixels of `indices`, each written to `out` as `value(channel, pixel)`.
+fn fill_with<T>(
+    set: &ImageSet,
+    indices: &[usize],
+    augment: Option<(&Augment, &mut dyn rand::RngCore)>,
+    out: &mut Vec<T>,
+    value: impl Fn(usize, u8) -> T,
+) {
+    let (h, w, c) = (set.height, set.width, set.channels);
     let mut aug = augment;
     for &i in indices {
         let img = set.image(i);
@@ -147,7 +169,7 @@ pub fn fill_batch(
                 0.0
             }
         };
-        for (ch, lut) in luts.iter().enumerate() {
+        for ch in 0..c {
             for y in 0..h as isize {
                 for x in 0..w as isize {
                     let xf = if flip { w as isize - 1 - x } else { x };
@@ -167,7 +189,7 @@ pub fn fill_batch(
                             (top * (1.0 - fy) + bottom * fy).round()
                         }
                     };
-                    out.push(lut[v as usize]);
+                    out.push(value(ch, v as u8));
                 }
             }
         }

@@ -237,8 +237,8 @@ fn finetune(
         .expect("fine-tuning data implies its spec")
         .train;
     let device = ctx.device.clone().autodiff();
-    device.seed(derive_seed(job.seed, Stream::FinetuneHead, 0));
-    let model = model.with_classes(ft.classes, &device);
+    let head_seed = derive_seed(job.seed, Stream::FinetuneHead, 0);
+    let model = model.with_classes_seeded(ft.classes, head_seed, &device);
     let opts = FitOptions::new(spec, ft.norm, format!("{label} fine-tune"))
         .seed(job.seed)
         .recording(ctx.exp.view, ctx.exp.record_drop_path)

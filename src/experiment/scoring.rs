@@ -49,11 +49,14 @@ pub(crate) fn input_shape(ctx: &Ctx<'_>) -> InputShape {
 }
 
 /// A freshly initialised model number `model` of the experiment for `seed`, on the
-/// autodiff device.
+/// autodiff device (drawn on the host, so a seed gives the same weights on every backend).
 pub(crate) fn new_model(ctx: &Ctx<'_>, model: usize, seed: u64) -> Model {
-    let device = ctx.device.clone().autodiff();
-    device.seed(derive_seed(seed, Stream::Init, 0));
-    Model::new(&ctx.exp.models[model], input_shape(ctx), &device)
+    Model::seeded(
+        &ctx.exp.models[model],
+        input_shape(ctx),
+        derive_seed(seed, Stream::Init, 0),
+        &ctx.device.clone().autodiff(),
+    )
 }
 
 /// Where the scoring run of model number `model` keeps its store, scores and checkpoint:

@@ -16,6 +16,12 @@ crate::choices! {
     }
 }
 
+/// Whether `device` (with or without autodiff) is the host backend, flex: there, batches are
+/// built as floats and outputs read every batch, since nothing crosses a bus.
+pub fn is_host(device: &Device) -> bool {
+    *device == Device::flex()
+}
+
 /// The chosen device (without autodiff) and a sentence saying which and why.
 pub fn select(choice: BackendChoice) -> Result<(Device, String), TrainError> {
     match choice {
@@ -48,7 +54,7 @@ pub fn select_many(
     if count <= 1 {
         return Ok((vec![first], why));
     }
-    if first == Device::flex() {
+    if is_host(&first) {
         let why = format!(
             "{why}; devices: {count} workers share the one CPU device (data-parallel code path, no faster than 1)"
         );
@@ -104,22 +110,29 @@ fn no_gpu_reason() -> &'static str {
     "this binary was built without the `wgpu` feature"
 }
 
+/// What wgpu finds: each adapter's name and whether it is hardware (a discrete or integrated
+/// GPU, not a CPU emulation such as lavapipe or llvmpipe).
+#[cfg(feature = "wgpu")]
+fn adapters() -> Vec<(String, bool)> {
+    use burn::tensor::wgpu::wgpu;
+    let instance = wgpu::Instance::default();
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .map(|a| a.get_info())
+        .map(|i| {
+            let hardware = matches!(
+                i.device_type,
+                wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
+            );
+            (i.name, hardware)
+        })
+        .collect()
+}
+
 /// The name of a hardware GPU adapter, if wgpu finds one.
 #[cfg(feature = "wgpu")]
 fn real_gpu() -> Option<String> {
-    use burn::tensor::wgpu::wgpu;
-    let instance = wgpu::Instance::default();
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    adapters
-        .into_iter()
-        .map(|a| a.get_info())
-        .find(|i| {
-            matches!(
-                i.device_type,
-                wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
-            )
-        })
-        .map(|i| i.name)
+    adapters().into_iter().find(|a| a.1).map(|a| a.0)
 }
 
 #[cfg(not(feature = "wgpu"))]
@@ -127,9 +140,22 @@ fn real_gpu() -> Option<String> {
     None
 }
 
+/// The default wgpu device and the adapter it runs on: a hardware GPU when there is one,
+/// else a software adapter (said so: it runs every kernel of the GPU path, slower than flex).
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<(Device, String), TrainError> {
-    let name = real_gpu().unwrap_or_else(|| "the default adapter (no hardware GPU found)".into());
+    let found = adapters();
+    let name = match (found.iter().find(|a| a.1), found.first()) {
+        (Some((name, _)), _) => name.clone(),
+        (None, Some((name, _))) => format!(
+            "{name}, a software adapter (no hardware GPU found): every GPU kernel runs on the CPU, slower than backend: flex"
+        ),
+        (None, None) => {
+            return Err(TrainError::Backend(
+                "backend: wgpu, but wgpu finds no adapter (no Vulkan, Metal or DX12 driver); install the GPU's driver (on Linux without a GPU, `apt-get install mesa-vulkan-drivers` gives a software one), or set backend: flex".into(),
+            ));
+        }
+    };
     Ok((Device::wgpu(burn::tensor::DeviceKind::DefaultDevice), name))
 }
 

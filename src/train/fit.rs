@@ -10,14 +10,16 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::checkpoint::Checkpoint;
-use super::observer::{BatchOutputs, Observer, RunInfo};
+use super::observer::{Observer, RunInfo};
+use super::pending::{Pending, Totals};
 use super::schedule::rate;
+use super::upload::HostImages;
 use super::{Model, OptimizerSpec, TrainError, TrainSpec, View};
-use crate::data::augment::{Normalize, fill_batch};
+use crate::data::augment::Normalize;
 use crate::data::loader::Loader;
 use crate::data::{ImageSet, Images};
 
-use super::parallel::{HostBatch, Part, Recording, loss_fns, parts, summed_grads};
+use super::parallel::{HostBatch, Recording, loss_fns, parts, summed_grads};
 pub use super::seed::{Stream, derive_seed};
 
 fn optimizer(spec: &TrainSpec) -> ModuleOptimizer {
@@ -53,27 +55,20 @@ fn images(
     aug: Option<(&super::Augment, &mut ChaCha8Rng)>,
     device: &Device,
 ) -> Tensor<4> {
-    let values = host_images(set, indices, norm, aug);
     let shape = [indices.len(), set.channels, set.height, set.width];
-    Tensor::from_data(TensorData::new(values, shape), device)
+    host_images(set, indices, norm, aug, device).to_device(shape, norm, device)
 }
 
-/// The normalised (and, with `aug`, augmented) CHW values of `indices`, on the host.
+/// The (augmented, with `aug`) images of `indices` on the host, in the form `device` takes.
 fn host_images(
     set: &ImageSet,
     indices: &[usize],
     norm: Normalize,
     aug: Option<(&super::Augment, &mut ChaCha8Rng)>,
-) -> Vec<f32> {
-    let mut values = Vec::with_capacity(indices.len() * set.image_len());
-    fill_batch(
-        set,
-        indices,
-        norm,
-        aug.map(|(a, r)| (a, r as &mut dyn rand::RngCore)),
-        &mut values,
-    );
-    values
+    device: &Device,
+) -> HostImages {
+    let aug = aug.map(|(a, r)| (a, r as &mut dyn rand::RngCore));
+    HostImages::build(set, indices, norm, aug, device)
 }
 
 /// Which logits observers get: the training pass's, unless the view asks for the clean input
@@ -89,30 +84,6 @@ fn recording(opts: &FitOptions<'_>, model: &Model, augmented: bool, wanted: bool
         Recording::EvalPass { clean: false }
     } else {
         Recording::TrainLogits
-    }
-}
-
-/// Hands the recorded logits of a batch's parts, in batch order, to the observers.
-fn give_outputs(
-    parts: &[Part],
-    batch: &crate::data::loader::Batch<'_>,
-    epoch: usize,
-    observers: &mut [&mut dyn Observer],
-) {
-    let values: Vec<f32> = parts
-        .iter()
-        .flat_map(|p| p.recorded.as_deref().unwrap_or_default())
-        .copied()
-        .collect();
-    let labels = batch.labels();
-    let outputs = BatchOutputs {
-        indices: batch.global,
-        labels: &labels,
-        logits: &values,
-        classes: values.len() / batch.local.len(),
-    };
-    for o in observers.iter_mut() {
-        o.batch_outputs(epoch, outputs);
     }
 }
 
@@ -241,8 +212,8 @@ pub fn fit(
         )));
         let mut aug_rng =
             ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, Stream::Augment, epoch as u64));
-        let mut loss_sum = 0.0f64;
-        let mut batches_run = 0;
+        let mut totals = Totals::default();
+        let mut pending = Pending::new(device);
         for (b, batch) in Loader::new(set, &order, spec.batch_size).enumerate() {
             if step >= total_steps {
                 break;
@@ -250,37 +221,27 @@ pub fn fit(
             let batch = batch?;
             let (data, idx) = (&*batch.set, &*batch.local);
             let lr = rate(spec.schedule, spec.lr, step, total_steps, batches, warmup);
+            let aug = augment.map(|a| (a, &mut aug_rng));
             let host = HostBatch {
-                train: host_images(data, idx, opts.norm, augment.map(|a| (a, &mut aug_rng))),
+                train: host_images(data, idx, opts.norm, aug, device),
                 clean: (recording == Recording::EvalPass { clean: true })
-                    .then(|| host_images(data, idx, opts.norm, None)),
+                    .then(|| host_images(data, idx, opts.norm, None, device)),
+                norm: opts.norm,
                 targets: idx.iter().map(|&i| i64::from(data.labels[i])).collect(),
                 image: [data.channels, data.height, data.width],
                 total: idx.len(),
             };
-            let parts = parts(&model, host, recording, &devices)?;
-            if recording != Recording::Off {
-                give_outputs(&parts, &batch, epoch, observers);
-            }
-            let loss_value: f32 = parts.iter().map(|p| p.loss).sum();
-            if !loss_value.is_finite() || loss_value > diverged {
-                return Err(TrainError::NonFiniteLoss {
-                    loss: loss_value,
-                    epoch: epoch + 1,
-                    batch: b + 1,
-                    lr,
-                });
-            }
-            let grads = summed_grads(parts, &model, device);
+            let mut parts = parts(&model, host, recording, &devices)?;
+            let grads = summed_grads(&mut parts, &model, device);
             model = optim.step(lr, model, grads);
             step += 1;
-            batches_run += 1;
-            loss_sum += f64::from(loss_value);
-            for o in observers.iter_mut() {
-                o.batch_end(epoch, b, loss_value, lr);
+            pending.push(b, lr, &batch, parts);
+            if pending.due() {
+                pending.read(epoch, diverged, observers, &mut totals)?;
             }
         }
-        let mean_loss = (loss_sum / batches_run.max(1) as f64) as f32;
+        pending.read(epoch, diverged, observers, &mut totals)?;
+        let mean_loss = (totals.loss / totals.batches.max(1) as f64) as f32;
         for o in observers.iter_mut() {
             o.epoch_end(epoch, mean_loss)?;
         }

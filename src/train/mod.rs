@@ -8,11 +8,14 @@ pub mod model;
 pub mod observer;
 pub mod ops;
 pub mod parallel;
+pub mod pending;
 pub mod progress;
 pub mod recorder;
 pub mod schedule;
 pub mod section;
 pub mod seed;
+pub mod stats;
+pub mod upload;
 
 use thiserror::Error;
 

@@ -17,23 +17,23 @@ pub struct RunInfo {
     pub samples: usize,
 }
 
-/// One training batch's per-sample outputs, on the CPU.
+/// One training batch's recorded per-sample fields, on the CPU.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchOutputs<'a> {
     /// Dataset indices of the samples, in batch order.
     pub indices: &'a [usize],
     /// True labels, in batch order.
     pub labels: &'a [u32],
-    /// Logits, `indices.len() x classes`, row-major.
-    pub logits: &'a [f32],
-    /// Number of classes.
-    pub classes: usize,
+    /// The recorded fields of each sample, in batch order (computed from its logits where
+    /// they are: on the host by [`crate::dynamics::SampleStats::from_logits`], on a GPU by
+    /// [`crate::train::stats::fields`]).
+    pub stats: &'a [crate::dynamics::SampleStats],
 }
 
 /// Receives training events. Every method has a no-op default.
 pub trait Observer {
-    /// Whether this observer wants [`Observer::batch_outputs`]. When none does, logits stay on
-    /// the device and no per-batch transfer happens.
+    /// Whether this observer wants [`Observer::batch_outputs`]. When none does, nothing is
+    /// recorded and only the losses are read from the device.
     fn wants_outputs(&self) -> bool {
         false
     }
@@ -43,9 +43,12 @@ pub trait Observer {
     }
     /// An epoch (0-based) starts.
     fn epoch_start(&mut self, _epoch: usize) {}
-    /// Per-sample outputs of one batch, before the optimizer step.
+    /// Per-sample outputs of one batch (from the forward pass before its optimizer step),
+    /// given when the batch is read: at once on the host backend, in groups of up to
+    /// [`crate::train::pending::DEVICE_READ_EVERY`] batches on a GPU, always before
+    /// [`Observer::batch_end`] of the same batch and before the epoch ends.
     fn batch_outputs(&mut self, _epoch: usize, _outputs: BatchOutputs<'_>) {}
-    /// A batch finished with this mean loss.
+    /// A batch finished with this mean loss (told when it is read, as above).
     fn batch_end(&mut self, _epoch: usize, _batch: usize, _loss: f32, _lr: f64) {}
     /// An epoch finished, before its checkpoint is written.
     fn epoch_end(&mut self, _epoch: usize, _mean_loss: f32) -> Result<(), TrainError> {

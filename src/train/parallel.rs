@@ -6,7 +6,11 @@ use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 
+use super::backend::is_host;
+use super::stats;
+use super::upload::HostImages;
 use super::{Model, TrainError, TrainSpec};
+use crate::data::augment::Normalize;
 
 /// Which logits observers are given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +27,9 @@ pub(super) enum Recording {
 /// Rows of one batch on the host: training input, the un-augmented input when recorded,
 /// targets, and the size of the whole batch they belong to.
 pub(super) struct HostBatch {
-    pub(super) train: Vec<f32>,
-    pub(super) clean: Option<Vec<f32>>,
+    pub(super) train: HostImages,
+    pub(super) clean: Option<HostImages>,
+    pub(super) norm: Normalize,
     pub(super) targets: Vec<i64>,
     /// (channels, height, width).
     pub(super) image: [usize; 3],
@@ -46,11 +51,9 @@ impl HostBatch {
             .map(|i| (i * n / k)..((i + 1) * n / k))
             .filter(|r| !r.is_empty())
             .map(|r| HostBatch {
-                train: self.train[r.start * per..r.end * per].to_vec(),
-                clean: self
-                    .clean
-                    .as_ref()
-                    .map(|c| c[r.start * per..r.end * per].to_vec()),
+                train: self.train.rows(r.clone(), per),
+                clean: self.clean.as_ref().map(|c| c.rows(r.clone(), per)),
+                norm: self.norm,
                 targets: self.targets[r].to_vec(),
                 image: self.image,
                 total: n,
@@ -60,11 +63,12 @@ impl HostBatch {
 }
 
 /// What one device computes for its rows of a batch: its share of the batch's mean loss, the
-/// gradients of that share, and the logits observers are given.
+/// gradients of that share, and what is recorded (logits on the host backend, the recorded
+/// fields elsewhere); loss and recorded rows stay on the device until read.
 pub(super) struct Part {
-    pub(super) loss: f32,
+    pub(super) loss: Tensor<1>,
     pub(super) grads: GradientsParams,
-    pub(super) recorded: Option<Vec<f32>>,
+    pub(super) recorded: Option<Tensor<2>>,
 }
 
 /// Forward and backward of `model` (on `device`, autodiff) over the rows in `batch`.
@@ -77,8 +81,8 @@ fn part(
 ) -> Result<Part, TrainError> {
     let [c, h, w] = batch.image;
     let (n, total) = (batch.targets.len(), batch.total);
-    let tensor = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [n, c, h, w]), device);
-    let x = tensor(batch.train);
+    let shape = [n, c, h, w];
+    let x = batch.train.to_device(shape, batch.norm, device);
     let y = Tensor::<1, Int>::from_data(TensorData::new(batch.targets, [n]), device);
     let (logits, train_input) = match recording {
         Recording::EvalPass { clean: false } => (model.forward(x.clone()), Some(x.inner())),
@@ -89,19 +93,18 @@ fn part(
         Recording::TrainLogits => Some(logits.clone().inner()),
         Recording::EvalPass { clean: true } => {
             let clean = batch.clean.expect("a clean view has the clean batch");
-            Some(model.valid().forward(tensor(clean).inner()))
+            let clean = clean.to_device(shape, batch.norm, &device.clone().inner());
+            Some(model.valid().forward(clean))
         }
         Recording::EvalPass { clean: false } => {
             Some(model.valid().forward(train_input.expect("kept above")))
         }
     };
+    // Off the host, the recorded fields are computed where the logits are (7 values a
+    // sample cross to the host, not the logits).
     let recorded = match recorded {
-        None => None,
-        Some(t) => Some(
-            t.into_data()
-                .try_into_vec::<f32>()
-                .map_err(|e| TrainError::Backend(format!("{e:?}")))?,
-        ),
+        Some(logits) if !is_host(device) => Some(stats::fields(logits, y.clone().inner())),
+        other => other,
     };
     let mut loss = loss_fn.forward(logits, y);
     if n != total {
@@ -109,12 +112,8 @@ fn part(
         // gradient of the whole batch.
         loss = loss * (n as f32 / total as f32);
     }
-    let value: f32 = loss.clone().into_scalar();
-    let grads = if value.is_finite() {
-        GradientsParams::from_grads(loss.backward(), model)
-    } else {
-        GradientsParams::new()
-    };
+    let value = loss.clone().inner();
+    let grads = GradientsParams::from_grads(loss.backward(), model);
     Ok(Part {
         loss: value,
         grads,
@@ -168,14 +167,16 @@ pub(super) fn loss_fns(
         .collect()
 }
 
-/// The parts' gradients summed on `device` (the one part's as they are).
-pub(super) fn summed_grads(parts: Vec<Part>, model: &Model, device: &Device) -> GradientsParams {
+/// The parts' gradients summed on `device` (the one part's as they are), taken out of the
+/// parts (which keep their losses and recorded rows).
+pub(super) fn summed_grads(parts: &mut [Part], model: &Model, device: &Device) -> GradientsParams {
     if parts.len() == 1 {
-        return parts.into_iter().next().expect("one part").grads;
+        return std::mem::take(&mut parts[0].grads);
     }
     let mut sum = GradientsAccumulator::new();
     for p in parts {
-        sum.accumulate(model, p.grads.to_device(device, model));
+        let grads = std::mem::take(&mut p.grads);
+        sum.accumulate(model, grads.to_device(device, model));
     }
     sum.grads()
 }

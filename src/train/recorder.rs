@@ -1,12 +1,12 @@
-//! The dynamics recorder: an observer that turns each batch's logits into per-sample values
-//! and appends one epoch to the store at each epoch end.
+//! The dynamics recorder: an observer that keeps each batch's per-sample fields and appends
+//! one epoch to the store at each epoch end.
 
 use std::path::Path;
 
 use super::TrainError;
 use super::observer::{BatchOutputs, Observer, RunInfo};
 use crate::dynamics::store::StoreWriter;
-use crate::dynamics::{DynamicsError, EpochColumns, FieldSet, SampleStats};
+use crate::dynamics::{DynamicsError, EpochColumns, FieldSet};
 
 /// Records the dynamics of every sample, every epoch. Memory: one epoch's columns.
 #[derive(Debug)]
@@ -70,14 +70,8 @@ impl Observer for Recorder {
     }
 
     fn batch_outputs(&mut self, _epoch: usize, out: BatchOutputs<'_>) {
-        for ((row, &i), &label) in out
-            .logits
-            .chunks_exact(out.classes)
-            .zip(out.indices)
-            .zip(out.labels)
-        {
-            self.epoch
-                .set(i, &SampleStats::from_logits(row, label as usize));
+        for (&i, stats) in out.indices.iter().zip(out.stats) {
+            self.epoch.set(i, stats);
         }
     }
 

@@ -86,7 +86,7 @@ fn without_time_column(text: &str) -> String {
 
 /// Every file of a results folder, by relative path; wall-clock times taken out (the time
 /// columns of the CSVs and of the Markdown tables, `run_info.yaml`'s start time and command).
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -126,7 +126,10 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn differences(want: &BTreeMap<String, Vec<u8>>, got: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+pub(crate) fn differences(
+    want: &BTreeMap<String, Vec<u8>>,
+    got: &BTreeMap<String, Vec<u8>>,
+) -> Vec<String> {
     let mut diff = Vec::new();
     for (k, v) in want {
         match got.get(k) {
@@ -143,7 +146,7 @@ fn differences(want: &BTreeMap<String, Vec<u8>>, got: &BTreeMap<String, Vec<u8>>
     diff
 }
 
-fn operations(o: &Output) -> u64 {
+pub(crate) fn operations(o: &Output) -> u64 {
     let err = stderr(o);
     err.lines()
         .find_map(|l| {

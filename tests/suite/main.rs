@@ -20,3 +20,6 @@ mod report;
 mod scorers;
 mod select;
 mod store;
+mod transfer;
+#[cfg(feature = "wgpu")]
+mod wgpu;

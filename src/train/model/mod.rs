@@ -17,6 +17,8 @@ pub mod vit;
 use burn::prelude::*;
 
 pub use crate::data::InputShape;
+
+use super::backend::is_host;
 pub use convnext::{ConvNeXt, ConvNeXtSpec};
 pub use family::Family;
 pub use resnet::{BlockKind, ResNet, ResNetSpec, Stem};
@@ -166,6 +168,25 @@ impl Model {
         }
     }
 
+    /// A network initialised from `seed` on the host (Burn's flex generator), then moved to
+    /// `device`: one seed gives the same initial weights on every backend. (Burn draws a
+    /// parameter lazily, at its first use, from the generator of the device it is on by then,
+    /// so building on a device and moving it drew each backend's own numbers.) Every parameter
+    /// is drawn at once, in the order the model visits them, while no other seeded build can
+    /// draw (the flex generator is one per process).
+    pub fn seeded(spec: &ModelSpec, input: InputShape, seed: u64, device: &Device) -> Self {
+        on_host(device, seed, |host| Model::new(spec, input, host))
+    }
+
+    /// The network with a freshly initialised classifier for `classes` classes (fine-tuning
+    /// on another dataset), drawn from `seed` on the host as in [`Model::seeded`]; every other
+    /// weight is kept.
+    pub fn with_classes_seeded(self, classes: usize, seed: u64, device: &Device) -> Self {
+        on_host(device, seed, |host| {
+            self.fork(host).with_classes(classes, host)
+        })
+    }
+
     /// Trainable parameters (what the reference implementations count): Burn also visits
     /// batch norm's running statistics as float tensors, but those are buffers that never
     /// require a gradient. Build the model on an autodiff device for this count.
@@ -200,7 +221,8 @@ impl Model {
     }
 
     /// The network with a freshly initialised classifier for `classes` classes (fine-tuning
-    /// on another dataset); every other weight is kept. Seed the device first.
+    /// on another dataset); every other weight is kept. Seed the device first, or use
+    /// [`Model::with_classes_seeded`] for the same head on every backend.
     pub fn with_classes(self, classes: usize, device: &Device) -> Self {
         each_model!(self, m => m.with_classes(classes, device).into())
     }
@@ -208,6 +230,45 @@ impl Model {
     /// Logits for a batch of images `[batch, channels, height, width]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         each_model!(self, m => m.forward(x))
+    }
+}
+
+/// The host device, with autodiff when `like` has it.
+fn host_device(like: &Device) -> Device {
+    if like.is_autodiff() {
+        Device::flex().autodiff()
+    } else {
+        Device::flex()
+    }
+}
+
+/// `build` run on the host device seeded with `seed`, every parameter drawn before anything
+/// else can draw from the host generator, the result moved to `device`.
+fn on_host(device: &Device, seed: u64, build: impl FnOnce(&Device) -> Model) -> Model {
+    static HOST_GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let host = host_device(device);
+    let model = {
+        let _only_us = HOST_GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+        host.seed(seed);
+        let model = build(&host);
+        model.visit(&mut Draw);
+        model
+    };
+    if is_host(device) {
+        model
+    } else {
+        model.fork(device)
+    }
+}
+
+/// Draws every parameter that is not drawn yet.
+struct Draw;
+
+impl burn::module::ModuleVisitor for Draw {
+    fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+        if !p.is_initialized() {
+            let _ = p.val();
+        }
     }
 }
 
