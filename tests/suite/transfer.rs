@@ -1,6 +1,6 @@
 //! The GPU path's pieces, checked on any device (flex here, wgpu in `wgpu.rs`): the recorded
 //! fields computed as tensors against the host definition, pixels normalised as tensors
-//! against the host's floats, and a seed's initial weights wherever the model lives.
+//! against the host's floats, and a seeded model's weights all drawn before it moves.
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -139,42 +139,6 @@ fn pixels_normalised_as_tensors_equal_the_host_floats() {
         }
     }
     pixels_match_host_floats(&Device::flex());
-}
-
-/// Every float parameter of `m`, in visiting order, on the host.
-pub fn weights(m: &Model) -> Vec<Vec<f32>> {
-    struct All(Vec<Vec<f32>>);
-    impl ModuleVisitor for All {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.0.push(
-                p.val()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .unwrap(),
-            );
-        }
-    }
-    let mut all = All(Vec::new());
-    m.visit(&mut all);
-    all.0
-}
-
-/// `Model::seeded` on `device` holds exactly the weights it holds on flex. (The flex
-/// generator is one per process: run where no other thread draws from it unseeded, as the
-/// `wgpu::` tests do.)
-pub fn seeded_weights_match_flex(device: &Device) {
-    let spec = ModelSpec::preset("cnn").unwrap();
-    let input = InputShape::MNIST;
-    let here = Model::seeded(&spec, input, 11, &device.clone().autodiff());
-    let host = Model::seeded(&spec, input, 11, &Device::flex().autodiff());
-    assert_eq!(weights(&here), weights(&host));
-    let other = Model::seeded(&spec, input, 12, &Device::flex().autodiff());
-    assert_ne!(
-        weights(&other),
-        weights(&host),
-        "another seed, other weights"
-    );
 }
 
 #[test]
