@@ -32,15 +32,27 @@ impl Scorer for Variability {
     }
 
     fn begin(&self, ctx: &Context<'_>) -> Result<Box<dyn Accumulator>, ScoreError> {
-        Ok(Box::new(Welford {
-            state: vec![(0, 0.0, 0.0); ctx.shape.samples],
-        }))
+        Ok(Box::new(Welford::new(ctx.shape.samples, |n, _, m2| {
+            (m2 / f64::from(n)).sqrt()
+        })))
     }
 }
 
-/// Per sample: values seen, their running mean, and the running sum of squared deviations.
-struct Welford {
+/// Per sample: values seen, their running mean, and the running sum of squared deviations;
+/// the score of a sample seen `n > 0` times is `output(n, mean, m2)`, of one never seen 0.
+pub(crate) struct Welford {
     state: Vec<(u32, f64, f64)>,
+    output: fn(u32, f64, f64) -> f64,
+}
+
+impl Welford {
+    /// Nothing seen yet for `samples` samples.
+    pub(crate) fn new(samples: usize, output: fn(u32, f64, f64) -> f64) -> Self {
+        Welford {
+            state: vec![(0, 0.0, 0.0); samples],
+            output,
+        }
+    }
 }
 
 impl Accumulator for Welford {
@@ -59,9 +71,9 @@ impl Accumulator for Welford {
     fn finish(self: Box<Self>) -> Vec<f32> {
         self.state
             .iter()
-            .map(|&(n, _, m2)| match n {
+            .map(|&(n, mean, m2)| match n {
                 0 => 0.0,
-                n => (m2 / f64::from(n)).sqrt() as f32,
+                n => (self.output)(n, mean, m2) as f32,
             })
             .collect()
     }

@@ -117,18 +117,25 @@ pub struct SelectArgs {
     /// Fraction of samples to prune, in [0, 1) (the paper's "pruning ratio").
     #[arg(long, allow_negative_numbers = true)]
     pub prune: Option<f64>,
-    /// Keep the same fraction of every class instead of one global ranking (`top`, `easy`).
+    /// Keep the same fraction of every class instead of one global ranking (`top`, `easy`, `band`).
     #[arg(long)]
     pub class_balanced: bool,
     /// Selection strategy: `top` (the first-ranked share, the paper's), `ccs` (drop the
-    /// hardest --cutoff share, then sample evenly over --bins score strata; Zheng et al. 2023)
-    /// or `easy` (the last-ranked share; Sorscher et al. 2022).
+    /// hardest --cutoff share, then sample evenly over --bins score strata; Zheng et al. 2023),
+    /// `dual_beta` (sample by BetaPDF(confidence) x score; Cho et al. 2025; needs
+    /// --confidence), `easy` (the last-ranked share; Sorscher et al. 2022), `band` (the share
+    /// closest to the median score; Xia et al. 2023) or `budget` (drop the hardest --cutoff
+    /// share, keep the next-ranked share).
     #[arg(long, default_value = "top")]
     pub strategy: String,
     /// The strategies' options, one flag each (built from what each strategy declares).
     #[command(flatten)]
     pub options: Flags<StrategyRegistry>,
-    /// Seed of the strategies that sample (`ccs`).
+    /// Each sample's mean true-class probability, for `dual_beta`: a scores CSV written by
+    /// `dynunc score --method confidence` from the same dynamics.
+    #[arg(long, value_name = "PATH")]
+    pub confidence: Option<PathBuf>,
+    /// Seed of the strategies that sample (`ccs`, `dual_beta`).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Which scores are kept: `highest` or `lowest` (`aum`, `acc_margin`); `dynunc methods` says which end each method keeps.
@@ -422,6 +429,22 @@ fn select_cmd(args: &SelectArgs) -> Result<()> {
         None
     };
     let strategy = select::find(&args.strategy)?;
+    let confidence: Option<Vec<f32>> = match &args.confidence {
+        Some(path) => {
+            let c = read_scores(path)?;
+            if c.len() != rows.len() {
+                bail!(
+                    "--confidence {} holds {} samples but --scores {} holds {}; score both from the same dynamics",
+                    path.display(),
+                    c.len(),
+                    args.scores.display(),
+                    rows.len()
+                );
+            }
+            Some(c.iter().map(|r| r.score).collect())
+        }
+        None => None,
+    };
     let options = select::StrategyOptions {
         class_balanced: args.class_balanced,
         seed: args.seed,
@@ -437,6 +460,7 @@ fn select_cmd(args: &SelectArgs) -> Result<()> {
             keep: args.direction,
             keep_fraction: fraction,
             labels: labels.as_deref(),
+            confidence: confidence.as_deref(),
             options: &options,
         },
     )

@@ -52,6 +52,8 @@ pub struct Experiment {
     pub score_params: ScoreParams,
     /// Per-class quotas instead of global selection.
     pub class_balanced: bool,
+    /// Scoring runs per model, their scores averaged (`scoring.runs`).
+    pub scoring_runs: usize,
     /// Retrain settings.
     pub retrain: RetrainSpec,
     /// Out-of-distribution sets: (name, folder).
@@ -222,6 +224,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         methods: scoring.methods,
         score_params: scoring.params,
         class_balanced: scoring.class_balanced,
+        scoring_runs: scoring.runs,
         retrain,
         ood_sets: evaluation.ood_sets,
         gaussian_noise: evaluation.gaussian_noise,

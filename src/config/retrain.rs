@@ -25,7 +25,8 @@ pub struct RawRetrain {
     /// Train a full-data model per seed as the 0% row. Default true.
     pub full_data: bool,
     /// Selection strategies every method's scores are retrained with (`dynunc select
-    /// --help`): `top` (the paper's), `ccs`, `easy`. Default [top]. `random` is retrained once.
+    /// --help`): `top` (the paper's), `ccs`, `dual_beta`, `easy`, `band`, `budget`. Default
+    /// [top]. `random` is retrained once.
     pub strategies: Vec<String>,
     /// The strategies' option sections, by strategy name.
     #[serde(flatten)]

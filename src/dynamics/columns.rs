@@ -28,11 +28,16 @@ pub enum Field {
     Top2Gap,
     /// `flags::SEEN | flags::CORRECT` bits (one byte per sample).
     Flags,
+    /// How far the whole softmax moved since the sample's previous seen epoch, TDDS's
+    /// per-epoch term: sum over classes of |p_c (ln(p_c + 1e-8) - ln(q_c + 1e-8))|, with q the
+    /// previous softmax (0 at the first epoch a sample is seen). Recorded only when a method
+    /// needs it: the recorder then keeps every sample's previous softmax (N x classes f32).
+    Drift,
 }
 
 impl Field {
     /// Every field, in on-disk order.
-    pub const ALL: [Field; 7] = [
+    pub const ALL: [Field; 8] = [
         Field::PTrue,
         Field::El2n,
         Field::Margin,
@@ -40,6 +45,7 @@ impl Field {
         Field::MaxProb,
         Field::Top2Gap,
         Field::Flags,
+        Field::Drift,
     ];
 
     /// Bit of this field in a [`FieldSet`].
@@ -57,6 +63,7 @@ impl Field {
             Field::MaxProb => "max_prob",
             Field::Top2Gap => "top2_gap",
             Field::Flags => "flags",
+            Field::Drift => "drift",
         }
     }
 
@@ -78,6 +85,9 @@ impl FieldSet {
     pub const EMPTY: FieldSet = FieldSet(0);
     /// Every field.
     pub const ALL: FieldSet = FieldSet((1 << Field::ALL.len()) - 1);
+    /// The fields computed from one sample's logits, which every recording holds (all but
+    /// [`Field::Drift`], which needs the previous epoch too).
+    pub const STANDARD: FieldSet = FieldSet(FieldSet::ALL.0 & !Field::Drift.bit());
 
     /// The set of the given fields.
     pub const fn of(fields: &[Field]) -> FieldSet {
@@ -201,6 +211,32 @@ impl SampleStats {
     }
 }
 
+/// The softmax of one row of logits, computed in f64 after subtracting the largest logit
+/// (as [`SampleStats::from_logits`]), appended to `out` in f32.
+pub fn softmax_into(logits: &[f32], out: &mut Vec<f32>) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let z: f64 = logits.iter().map(|&v| f64::from(v - max).exp()).sum();
+    out.extend(
+        logits
+            .iter()
+            .map(|&v| (f64::from(v - max).exp() / z) as f32),
+    );
+}
+
+/// [`Field::Drift`] from the previous softmax `before` to this epoch's `now` (same length):
+/// sum over classes of |p_c (ln(p_c + 1e-8) - ln(q_c + 1e-8))|, in f64 (TDDS's term,
+/// `importance_evaluation.py` of zhangxin-xd/Dataset-Pruning-TDDS).
+pub fn drift(before: &[f32], now: &[f32]) -> f32 {
+    before
+        .iter()
+        .zip(now)
+        .map(|(&q, &p)| {
+            let (q, p) = (f64::from(q), f64::from(p));
+            (p * ((p + 1e-8).ln() - (q + 1e-8).ln())).abs()
+        })
+        .sum::<f64>() as f32
+}
+
 /// One epoch of dynamics for every sample. A column not loaded is empty.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EpochColumns {
@@ -218,6 +254,8 @@ pub struct EpochColumns {
     pub top2_gap: Vec<f32>,
     /// See [`flags`].
     pub flags: Vec<u8>,
+    /// See [`Field::Drift`].
+    pub drift: Vec<f32>,
 }
 
 impl EpochColumns {
@@ -231,6 +269,7 @@ impl EpochColumns {
             max_prob: vec![0.0; n],
             top2_gap: vec![0.0; n],
             flags: vec![0; n],
+            drift: vec![0.0; n],
         }
     }
 
@@ -293,6 +332,7 @@ impl EpochColumns {
             Field::Entropy => &self.entropy,
             Field::MaxProb => &self.max_prob,
             Field::Top2Gap => &self.top2_gap,
+            Field::Drift => &self.drift,
             Field::Flags => &[],
         }
     }
@@ -306,6 +346,7 @@ impl EpochColumns {
             Field::Entropy => &mut self.entropy,
             Field::MaxProb => &mut self.max_prob,
             Field::Top2Gap => &mut self.top2_gap,
+            Field::Drift => &mut self.drift,
             Field::Flags => panic!("flags is not a float column"),
         }
     }

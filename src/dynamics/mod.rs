@@ -8,7 +8,7 @@ mod columns;
 pub mod npy;
 pub mod store;
 
-pub use columns::{EpochColumns, Field, FieldSet, SampleStats, flags};
+pub use columns::{EpochColumns, Field, FieldSet, SampleStats, drift, flags, softmax_into};
 
 use thiserror::Error;
 

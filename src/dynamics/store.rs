@@ -222,6 +222,19 @@ impl StoreWriter {
         if path.exists() {
             let mut reader = StoreReader::open(path)?;
             let have = reader.header;
+            if have.fields != wanted.fields
+                && (have.samples, have.classes, have.fingerprint)
+                    == (wanted.samples, wanted.classes, wanted.fingerprint)
+            {
+                return Err(DynamicsError::Mismatch {
+                    what: format!(
+                        "{}: holds the fields [{}] but this run records [{}] (a method that needs `drift`, tdds, was added or removed since it was recorded); delete it (or the results folder's work/) to record it anew",
+                        path.display(),
+                        have.fields,
+                        wanted.fields
+                    ),
+                });
+            }
             if (have.fields, have.samples, have.classes, have.fingerprint)
                 != (
                     wanted.fields,

@@ -423,7 +423,7 @@ fn score_models(ctx: &Ctx<'_>, dir: &Path) -> Result<Vec<scoring::Scores>> {
         if main {
             export::subsets(ctx, m, &s, dir)?;
         }
-        arch_rows.extend(row);
+        arch_rows.push(row);
         scores.push(s);
     }
     if !arch_rows.is_empty() && main {

@@ -11,7 +11,7 @@ use burn::prelude::*;
 
 use crate::config::{Budget, Experiment};
 use crate::data;
-use crate::dynamics::FieldSet;
+use crate::dynamics::Field;
 use crate::dynamics::store::store_size;
 use crate::train::Observer;
 use crate::train::backend;
@@ -68,8 +68,17 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
             })
             .sum();
         let retrains = jobs.iter().filter(|j| j.target == m).count();
-        let store = store_size(n as u64, exp.train.epochs as u64, FieldSet::ALL);
+        let fields = super::scoring::recorded_fields(exp);
+        let store = store_size(n as u64, exp.train.epochs as u64, fields);
         total_store += store;
+        if fields.contains(Field::Drift) {
+            let _ = writeln!(
+                out,
+                "  {:<14} recording `drift` (tdds) keeps every sample's previous softmax: {} in memory, and that much again on disk beside the store while the run lasts",
+                spec.name,
+                data::size_text(crate::train::drift::memory(n, input.classes))
+            );
+        }
         let (params, step) = probe(spec, input, &exp.train, &device)?;
         // A fine-tuning step costs about its batch's share of a probed step.
         let finetune_seconds = finetune.map_or(0.0, |(steps, b)| {

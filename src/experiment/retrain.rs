@@ -195,11 +195,16 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
         seed: derive_seed(job.seed, Stream::Strategy, 0),
         options: r.options(job.strategy, job.prune_ratio),
     };
+    let confidence = match job.strategy.needs_confidence() {
+        true => scores[job.source].get("confidence"),
+        false => None,
+    };
     let input = select::Input {
         scores: s,
         keep: method.info().keep,
         keep_fraction: fraction,
         labels: Some(train.labels()),
+        confidence,
         options: &options,
     };
     Ok(select::apply(job.strategy, &input)?.kept)

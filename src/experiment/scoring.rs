@@ -48,6 +48,47 @@ pub(crate) fn input_shape(ctx: &Ctx<'_>) -> InputShape {
     }
 }
 
+/// One scoring run of a model (`scoring.runs` of them, numbered from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    /// The model's number in the experiment.
+    pub model: usize,
+    /// The run's number.
+    pub run: usize,
+}
+
+impl Run {
+    /// The run's seed: the experiment's for the first, derived from it for the others.
+    pub(crate) fn seed(self, ctx: &Ctx<'_>) -> u64 {
+        match self.run {
+            0 => ctx.exp.seed,
+            r => derive_seed(ctx.exp.seed, Stream::ScoringRun, r as u64),
+        }
+    }
+
+    /// Where the run keeps its store, row and checkpoint: the model's folder for a single
+    /// run, `run-<r>/` in it (from 1) for several.
+    pub(crate) fn work(self, ctx: &Ctx<'_>) -> PathBuf {
+        match ctx.exp.scoring_runs {
+            1 => model_work(ctx, self.model),
+            _ => model_work(ctx, self.model).join(format!("run-{}", self.run + 1)),
+        }
+    }
+
+    /// How logs name it: `scoring run`, with the model's name among several models and the
+    /// run's number among several runs.
+    fn label(self, ctx: &Ctx<'_>) -> String {
+        let mut label = "scoring run".to_string();
+        if ctx.exp.scoring_runs > 1 {
+            label.push_str(&format!(" {}/{}", self.run + 1, ctx.exp.scoring_runs));
+        }
+        if ctx.exp.models.len() > 1 {
+            label.push_str(&format!(" {}", ctx.exp.models[self.model].name));
+        }
+        label
+    }
+}
+
 /// A freshly initialised model number `model` of the experiment for `seed`, on the
 /// autodiff device (drawn on the host, so a seed gives the same weights on every backend).
 pub(crate) fn new_model(ctx: &Ctx<'_>, model: usize, seed: u64) -> Model {
@@ -68,17 +109,31 @@ pub(crate) fn model_work(ctx: &Ctx<'_>, model: usize) -> PathBuf {
     }
 }
 
-/// The producer fingerprint of model number `model`'s dynamics store (what decides the
-/// recording: data, model, training, seed, dynamics view; see [`crate::experiment::Provenance::recording`]).
-pub(crate) fn producer(ctx: &Ctx<'_>, model: usize) -> u64 {
-    ctx.provenance
-        .recording()
-        .fingerprint(&format!("dynamics of {}", ctx.exp.models[model].name))
+/// The producer fingerprint of a scoring run's dynamics store (what decides the recording:
+/// data, model, training, seed, dynamics view, the run's number; see
+/// [`crate::experiment::Provenance::recording`]).
+pub(crate) fn producer(ctx: &Ctx<'_>, run: Run) -> u64 {
+    let name = &ctx.exp.models[run.model].name;
+    let salt = match run.run {
+        0 => format!("dynamics of {name}"),
+        r => format!("dynamics of {name}, scoring run {}", r + 1),
+    };
+    ctx.provenance.recording().fingerprint(&salt)
+}
+
+/// The fields a scoring run records: the standard ones, and any other a listed method needs
+/// ([`crate::dynamics::Field::Drift`] for tdds).
+pub(crate) fn recorded_fields(exp: &crate::config::Experiment) -> crate::dynamics::FieldSet {
+    exp.methods
+        .iter()
+        .fold(crate::dynamics::FieldSet::STANDARD, |set, m| {
+            set.union(m.info().needs)
+        })
 }
 
 /// Fails unless the store at `path` holds the dynamics of this training set, recorded by this
 /// experiment (a copy from another folder, or one left before the data changed, is refused).
-fn check_store(ctx: &Ctx<'_>, model: usize, path: &std::path::Path) -> Result<Option<usize>> {
+fn check_store(ctx: &Ctx<'_>, run: Run, path: &std::path::Path) -> Result<Option<usize>> {
     let reader = match StoreReader::open(path) {
         Ok(r) => r,
         Err(crate::dynamics::DynamicsError::Io { source, .. })
@@ -90,7 +145,7 @@ fn check_store(ctx: &Ctx<'_>, model: usize, path: &std::path::Path) -> Result<Op
     };
     let train = &ctx.splits.train;
     let shape = reader.shape();
-    let want = producer(ctx, model);
+    let want = producer(ctx, run);
     let fix = "delete the results folder's work/ to record it anew";
     if shape.samples != train.len() || reader.labels() != Some(train.labels()) {
         anyhow::bail!(
@@ -110,16 +165,17 @@ fn check_store(ctx: &Ctx<'_>, model: usize, path: &std::path::Path) -> Result<Op
     Ok(Some(shape.epochs))
 }
 
-/// Trains model number `model` on the full set while recording its dynamics (unless the
-/// scoring run is finished: its row written, its store complete); its row of `archs.csv`.
-fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
+/// Trains the run's model on the full set while recording its dynamics (unless the scoring
+/// run is finished: its row written, its store complete); its row of `archs.csv`.
+fn record(ctx: &Ctx<'_>, run: Run) -> Result<ArchRow> {
     let exp = ctx.exp;
-    let work = model_work(ctx, model);
-    let spec = &exp.models[model];
+    let work = run.work(ctx);
+    let spec = &exp.models[run.model];
+    let label = run.label(ctx);
     let store = work.join("dynamics.dyn");
     let row_path = work.join("scoring_run.csv");
     let checkpoint = Checkpoint::new(work.join("checkpoint-scoring"));
-    let recorded = check_store(ctx, model, &store)?;
+    let recorded = check_store(ctx, run, &store)?;
     // The row is written last: with it and a complete store the run is finished.
     let row = read_arch_rows(&row_path)
         .ok()
@@ -128,19 +184,18 @@ fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
         && let Some(row) = row
     {
         eprintln!(
-            "scoring run {}: {} epochs of dynamics already recorded in {}",
-            spec.name,
+            "{label}: {} epochs of dynamics already recorded in {}",
             exp.train.epochs,
             store.display()
         );
         checkpoint
             .remove()
             .context("removing the scoring run's checkpoint")?;
-        return Ok(Some(row));
+        return Ok(row);
     }
     if let Some(shard) = ctx.opts.shard {
         anyhow::bail!(
-            "shard {shard}: the scoring run of {} is not finished in {}; run the experiment with \
+            "shard {shard}: the {label} of {} is not finished in {}; run the experiment with \
              --scores-only on one machine first",
             spec.name,
             work.display()
@@ -150,25 +205,27 @@ fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
     let train = &ctx.splits.train;
     let producer = match recorded {
         Some(_) if ctx.legacy => StoreReader::open(&store)?.producer(),
-        _ => producer(ctx, model),
+        _ => producer(ctx, run),
     };
-    let mut recorder =
-        Recorder::open_for(&store, train.labels(), input_shape(ctx).classes, producer)?;
+    let mut recorder = Recorder::open_for(
+        &store,
+        train.labels(),
+        input_shape(ctx).classes,
+        recorded_fields(ctx.exp),
+        producer,
+    )?;
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let start_epoch = checkpoint.epochs_done()?.unwrap_or(0);
-    let label = match exp.models.len() {
-        1 => "scoring run".into(),
-        _ => format!("scoring run {}", spec.name),
-    };
-    let opts = FitOptions::new(&exp.train, ctx.norm, label)
-        .seed(exp.seed)
+    let seed = run.seed(ctx);
+    let opts = FitOptions::new(&exp.train, ctx.norm, label.clone())
+        .seed(seed)
         .recording(exp.view, exp.record_drop_path)
         .checkpoint(checkpoint.clone())
         .replicas(ctx.autodiff_replicas());
     let started = std::time::Instant::now();
     let observers: &mut [&mut dyn Observer] = &mut [&mut recorder, &mut progress];
     let net = fit(
-        new_model(ctx, model, exp.seed),
+        new_model(ctx, run.model, seed),
         train,
         &opts,
         &ctx.device.clone().autodiff(),
@@ -182,8 +239,7 @@ fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
         &ctx.device,
     )?;
     eprintln!(
-        "scoring run {}: {} epochs recorded for {} samples in {:.1}s; its test accuracy {:.2}%",
-        spec.name,
+        "{label}: {} epochs recorded for {} samples in {:.1}s; its test accuracy {:.2}%",
         recorder.epochs(),
         train.len(),
         started.elapsed().as_secs_f64(),
@@ -203,35 +259,74 @@ fn record(ctx: &Ctx<'_>, model: usize) -> Result<Option<ArchRow>> {
     checkpoint
         .remove()
         .context("removing the scoring run's checkpoint")?;
-    Ok(Some(row))
+    Ok(row)
 }
 
-/// Records the dynamics of model number `model` (unless already recorded) and scores every
-/// non-seeded method (unless already scored), in one pass over the store.
-pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, Option<ArchRow>)> {
-    let arch_row = record(ctx, model)?;
-    let work = model_work(ctx, model);
-    let dir = work.join("scores");
+/// Records the dynamics of model number `model` in each of its scoring runs (unless already
+/// recorded) and scores every non-seeded method (computed afresh from the stores, one pass
+/// each); with several runs each score is the mean over them, and the model's row of
+/// `archs.csv` gives the mean test accuracy and seconds per epoch.
+pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, ArchRow)> {
+    let runs: Vec<Run> = (0..ctx.exp.scoring_runs)
+        .map(|run| Run { model, run })
+        .collect();
+    let mut rows = Vec::new();
+    for &run in &runs {
+        rows.push(record(ctx, run)?);
+    }
+    let row = mean_row(rows);
+    let dir = model_work(ctx, model).join("scores");
     let n = ctx.splits.train.len();
-    let methods: Vec<&'static dyn Scorer> = ctx
+    let mut methods: Vec<&'static dyn Scorer> = ctx
         .exp
         .methods
         .iter()
         .copied()
         .filter(|m| !seeded(*m))
         .collect();
-    let path = |m: &dyn Scorer| dir.join(format!("{}.csv", m.info().name));
-    // Scores are always computed from the (checked) store, never read back: a scores file
-    // cannot say what produced it, and one pass over the store is cheap beside training.
-    let mut by_method = Vec::new();
-    if !methods.is_empty() {
-        let store = work.join("dynamics.dyn");
+    // A strategy that weighs samples by their confidence (dual_beta) reads it from this pass.
+    let confidence: &'static dyn Scorer = &score::baselines::confidence::Confidence;
+    if ctx
+        .exp
+        .retrain
+        .strategies
+        .iter()
+        .any(|s| s.needs_confidence())
+        && !methods
+            .iter()
+            .any(|m| m.info().name == confidence.info().name)
+    {
+        methods.push(confidence);
+    }
+    if methods.is_empty() {
+        return Ok((
+            Scores {
+                by_method: Vec::new(),
+            },
+            row,
+        ));
+    }
+    // Scores are always computed from the (checked) stores, never read back: a scores file
+    // cannot say what produced it, and one pass over a store is cheap beside training.
+    let started = std::time::Instant::now();
+    let mut sums = vec![vec![0f64; n]; methods.len()];
+    for &run in &runs {
+        let store = run.work(ctx).join("dynamics.dyn");
         let mut reader = StoreReader::open(&store)?;
-        let started = std::time::Instant::now();
         let scores = score::score_all(&mut reader, &methods, &ctx.exp.score_params)
             .with_context(|| format!("scoring {}", store.display()))?;
-        let labels = ctx.splits.train.labels();
-        for (m, s) in methods.iter().zip(scores) {
+        for (sum, s) in sums.iter_mut().zip(scores) {
+            for (a, b) in sum.iter_mut().zip(s) {
+                *a += f64::from(b);
+            }
+        }
+    }
+    let labels = ctx.splits.train.labels();
+    let mut by_method = Vec::new();
+    for (m, sum) in methods.iter().zip(sums) {
+        // One run: the scores as computed (the division by 1 is exact).
+        let s: Vec<f32> = sum.iter().map(|v| (v / runs.len() as f64) as f32).collect();
+        if ctx.opts.shard.is_none() {
             let rows: Vec<ScoreRow> = s
                 .iter()
                 .enumerate()
@@ -241,18 +336,38 @@ pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, Option<Arch
                     score,
                 })
                 .collect();
-            if ctx.opts.shard.is_none() {
-                crate::atomic::write_csv(&path(*m), &rows)?;
-            }
-            by_method.push((*m, s));
+            let path = dir.join(format!("{}.csv", m.info().name));
+            crate::atomic::write_csv(&path, &rows)?;
         }
-        let names: Vec<_> = methods.iter().map(|m| m.info().name).collect();
-        eprintln!(
-            "scored {n} samples with {} in {:.2}s -> {}",
-            names.join(", "),
-            started.elapsed().as_secs_f64(),
-            dir.display()
-        );
+        by_method.push((*m, s));
     }
-    Ok((Scores { by_method }, arch_row))
+    let names: Vec<_> = methods.iter().map(|m| m.info().name).collect();
+    eprintln!(
+        "scored {n} samples with {}{} in {:.2}s -> {}",
+        names.join(", "),
+        match runs.len() {
+            1 => String::new(),
+            k => format!(" (mean over {k} scoring runs)"),
+        },
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    Ok((Scores { by_method }, row))
+}
+
+/// The model's row of `archs.csv` from its runs' rows: the first run's, with the test
+/// accuracy and seconds per epoch averaged over the runs.
+fn mean_row(rows: Vec<ArchRow>) -> ArchRow {
+    let k = rows.len() as f64;
+    let acc = rows.iter().map(|r| r.test_acc).sum::<f64>() / k;
+    let seconds = rows.iter().map(|r| r.seconds_per_epoch).sum::<f64>() / k;
+    let first = rows.into_iter().next().expect("at least one scoring run");
+    match k {
+        1.0 => first,
+        _ => ArchRow {
+            test_acc: acc,
+            seconds_per_epoch: seconds,
+            ..first
+        },
+    }
 }

@@ -44,7 +44,7 @@ crate::choices! {
 /// `window`: the window J, in epochs (Dyn-Unc and DUAL).
 pub static WINDOW: Opt<usize> = Opt {
     name: "window",
-    doc: "window J in epochs (dyn_unc, dual); default 10, as the paper",
+    doc: "window J in epochs (dyn_unc, dual, tdds); default 10, as the paper (and TDDS)",
     default: || 10,
 };
 

@@ -19,10 +19,12 @@
 pub mod baselines {
     pub mod acc_margin;
     pub mod aum;
+    pub mod confidence;
     pub mod dual;
     pub mod el2n;
     pub mod forgetting;
     pub mod random;
+    pub mod tdds;
     pub mod uncertainty;
     pub mod variability;
 }
@@ -49,7 +51,9 @@ pub static REGISTRY: &[&dyn Scorer] = &[
     &baselines::aum::Aum,
     &baselines::acc_margin::AccMargin,
     &baselines::dual::Dual,
+    &baselines::tdds::Tdds,
     &baselines::variability::Variability,
+    &baselines::confidence::Confidence,
 ];
 
 /// The methods an experiment compares when `scoring.methods` is not given: the paper's

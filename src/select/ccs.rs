@@ -26,7 +26,7 @@ use crate::options::{Declared, Opt};
 /// `cutoff`: the share of all samples dropped first from the hard end.
 pub static CUTOFF: Opt<f64> = Opt {
     name: "cutoff",
-    doc: "share of all samples dropped first from the hard end, in [0, prune ratio] (e.g. 0.3 at 90% pruning, the CCS README's table); default 0",
+    doc: "share of all samples dropped first from the hard end, in [0, prune ratio] (e.g. 0.3 at 90% pruning, the CCS README's example); `ccs` and `budget`; default 0",
     default: || 0.0,
 };
 
@@ -55,27 +55,12 @@ impl Strategy for Ccs {
     }
 
     fn check(&self, o: &StrategyOptions, keep_fraction: f64) -> Result<(), SelectError> {
-        let (cutoff, prune) = (CUTOFF.get(&o.options), 1.0 - keep_fraction);
-        let bad = |option, what: String| Err(SelectError::BadOption { option, what });
-        if !(cutoff.is_finite() && cutoff >= 0.0 && cutoff <= prune + 1e-12) {
-            return bad(
-                "cutoff",
-                format!(
-                    "ccs cutoff {cutoff} at prune ratio {prune}: a cutoff is in [0, prune ratio] (what is dropped first cannot exceed what is pruned); e.g. 0.3 at 90% pruning (the CCS README's table)"
-                ),
-            );
-        }
+        check_cutoff("ccs", o, keep_fraction)?;
         if BINS.get(&o.options) == 0 {
-            return bad(
-                "bins",
-                "ccs bins 0: give at least 1 stratum (CCS uses 50)".into(),
-            );
-        }
-        if o.class_balanced {
-            return bad(
-                "class_balanced",
-                "ccs stratifies by score over all classes; drop class_balanced (it applies to `top`)".into(),
-            );
+            return Err(SelectError::BadOption {
+                option: "bins",
+                what: "ccs bins 0: give at least 1 stratum (CCS uses 50)".into(),
+            });
         }
         Ok(())
     }
@@ -119,6 +104,33 @@ impl Strategy for Ccs {
         }
         Ok(kept)
     }
+}
+
+/// Checks `cutoff` (in [0, prune ratio]) for strategy `name`, and refuses `class_balanced`
+/// (a cutoff applies to the one global ranking).
+pub(crate) fn check_cutoff(
+    name: &str,
+    o: &StrategyOptions,
+    keep_fraction: f64,
+) -> Result<(), SelectError> {
+    let (cutoff, prune) = (CUTOFF.get(&o.options), 1.0 - keep_fraction);
+    if !(cutoff.is_finite() && cutoff >= 0.0 && cutoff <= prune + 1e-12) {
+        return Err(SelectError::BadOption {
+            option: "cutoff",
+            what: format!(
+                "{name} cutoff {cutoff} at prune ratio {prune}: a cutoff is in [0, prune ratio] (what is dropped first cannot exceed what is pruned); e.g. 0.3 at 90% pruning (the CCS README's example)"
+            ),
+        });
+    }
+    if o.class_balanced {
+        return Err(SelectError::BadOption {
+            option: "class_balanced",
+            what: format!(
+                "{name} drops its cutoff from one ranking over all classes; drop class_balanced (it applies to `top`, `easy` and `band`)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The samples of `pool` in `bins` equal-width strata of their scores, each in index order.

@@ -7,7 +7,10 @@
 //! in [`STRATEGIES`]. `dynunc select`'s flags and the experiment file's `retrain.<name>:`
 //! sections are built from the declarations.
 
+pub mod band;
+pub mod budget;
 pub mod ccs;
+pub mod dual_beta;
 pub mod easy;
 pub mod top;
 
@@ -17,7 +20,14 @@ use crate::options::{Declared, Options};
 use crate::score::Keep;
 
 /// Every strategy, in the order help lists them.
-pub static STRATEGIES: &[&dyn Strategy] = &[&top::Top, &ccs::Ccs, &easy::Easy];
+pub static STRATEGIES: &[&dyn Strategy] = &[
+    &top::Top,
+    &ccs::Ccs,
+    &dual_beta::DualBeta,
+    &easy::Easy,
+    &band::Band,
+    &budget::Budget,
+];
 
 /// How much to keep, as given by the user: a keep fraction or a prune ratio.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,6 +90,14 @@ pub enum SelectError {
         name: String,
         /// The registry's names.
         known: String,
+    },
+    /// A strategy that reads each sample's mean confidence, given none.
+    #[error(
+        "{strategy} weighs samples by their mean true-class probability over the scoring epochs, and none was given; in an experiment it comes from the store, for `dynunc select` pass `--confidence FILE.csv` (written by `dynunc score --method confidence`)"
+    )]
+    NoConfidence {
+        /// The strategy.
+        strategy: &'static str,
     },
     /// Class-balanced selection without labels.
     #[error(
@@ -184,6 +202,9 @@ pub struct Input<'a> {
     pub keep_fraction: f64,
     /// Labels, when known.
     pub labels: Option<&'a [u32]>,
+    /// Each sample's mean true-class probability over the scoring epochs (the `confidence`
+    /// scorer), for the strategies that read it ([`Strategy::needs_confidence`]).
+    pub confidence: Option<&'a [f32]>,
     /// Options.
     pub options: &'a StrategyOptions,
 }
@@ -195,6 +216,10 @@ pub trait Strategy: Sync {
     /// The options it reads beyond the common ones.
     fn options(&self) -> &'static [&'static dyn Declared] {
         &[]
+    }
+    /// Whether it reads [`Input::confidence`] (the caller then computes it from the dynamics).
+    fn needs_confidence(&self) -> bool {
+        false
     }
     /// Checks the options for keeping `keep_fraction` of the samples (the config calls it for
     /// every prune ratio, [`apply`] before selecting).
@@ -269,6 +294,17 @@ pub fn apply(strategy: &dyn Strategy, input: &Input<'_>) -> Result<Selection, Se
     if let Some(index) = input.scores.iter().position(|s| s.is_nan()) {
         return Err(SelectError::NanScore { index });
     }
+    if let Some(c) = input.confidence
+        && c.len() != input.scores.len()
+    {
+        return Err(SelectError::Range {
+            what: format!(
+                "{} confidences for {} scores: both must come from the same training set",
+                c.len(),
+                input.scores.len()
+            ),
+        });
+    }
     strategy.check(input.options, input.keep_fraction)?;
     let n = input.scores.len();
     let mut is_kept = vec![false; n];
@@ -298,6 +334,7 @@ pub fn select(
             keep,
             keep_fraction,
             labels,
+            confidence: None,
             options: &options,
         },
     )

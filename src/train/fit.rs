@@ -194,6 +194,7 @@ pub fn fit(
     let augment = (!spec.augment.is_identity()).then_some(&spec.augment);
     let wanted = observers.iter().any(|o| o.wants_outputs());
     let recording = recording(opts, &model, augment.is_some(), wanted);
+    let probabilities = wanted && observers.iter().any(|o| o.wants_probabilities());
     let devices = loss_fns(spec, device, &opts.replicas);
     // A mean cross-entropy of 100 x ln(classes) (230 for 10 classes, ~100x a fresh model's)
     // means the logits are hundreds apart in the wrong direction: training has diverged even
@@ -213,7 +214,7 @@ pub fn fit(
         let mut aug_rng =
             ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, Stream::Augment, epoch as u64));
         let mut totals = Totals::default();
-        let mut pending = Pending::new(device);
+        let mut pending = Pending::new(device, probabilities);
         for (b, batch) in Loader::new(set, &order, spec.batch_size).enumerate() {
             if step >= total_steps {
                 break;
@@ -231,7 +232,7 @@ pub fn fit(
                 image: [data.channels, data.height, data.width],
                 total: idx.len(),
             };
-            let mut parts = parts(&model, host, recording, &devices)?;
+            let mut parts = parts(&model, host, (recording, probabilities), &devices)?;
             let grads = summed_grads(&mut parts, &model, device);
             model = optim.step(lr, model, grads);
             step += 1;

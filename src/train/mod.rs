@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod checkpoint;
+pub mod drift;
 pub mod fit;
 pub mod model;
 pub mod observer;

@@ -28,6 +28,9 @@ pub struct BatchOutputs<'a> {
     /// they are: on the host by [`crate::dynamics::SampleStats::from_logits`], on a GPU by
     /// [`crate::train::stats::fields`]).
     pub stats: &'a [crate::dynamics::SampleStats],
+    /// Each sample's softmax, row-major (`classes` values a sample, in batch order), when an
+    /// observer wants them ([`Observer::wants_probabilities`]); empty otherwise.
+    pub probabilities: &'a [f32],
 }
 
 /// Receives training events. Every method has a no-op default.
@@ -35,6 +38,11 @@ pub trait Observer {
     /// Whether this observer wants [`Observer::batch_outputs`]. When none does, nothing is
     /// recorded and only the losses are read from the device.
     fn wants_outputs(&self) -> bool {
+        false
+    }
+    /// Whether this observer also wants each sample's whole softmax in
+    /// [`BatchOutputs::probabilities`] (the recorder, for [`crate::dynamics::Field::Drift`]).
+    fn wants_probabilities(&self) -> bool {
         false
     }
     /// A run starts (or resumes).

@@ -71,11 +71,12 @@ pub(super) struct Part {
     pub(super) recorded: Option<Tensor<2>>,
 }
 
-/// Forward and backward of `model` (on `device`, autodiff) over the rows in `batch`.
+/// Forward and backward of `model` (on `device`, autodiff) over the rows in `batch`; with
+/// `probabilities`, the recorded rows off the host carry each sample's softmax too.
 fn part(
     model: &Model,
     batch: HostBatch,
-    recording: Recording,
+    (recording, probabilities): (Recording, bool),
     loss_fn: &CrossEntropyLoss,
     device: &Device,
 ) -> Result<Part, TrainError> {
@@ -103,7 +104,9 @@ fn part(
     // Off the host, the recorded fields are computed where the logits are (7 values a
     // sample cross to the host, not the logits).
     let recorded = match recorded {
-        Some(logits) if !is_host(device) => Some(stats::fields(logits, y.clone().inner())),
+        Some(logits) if !is_host(device) => {
+            Some(stats::fields(logits, y.clone().inner(), probabilities))
+        }
         other => other,
     };
     let mut loss = loss_fn.forward(logits, y);
@@ -123,10 +126,11 @@ fn part(
 
 /// The parts of one batch: on `devices[0]` alone, or split across the devices, each on a
 /// thread with its own copy of the model (data parallelism, as Burn's multi-device learner).
+/// `recording`: what is recorded, and whether with each sample's softmax.
 pub(super) fn parts(
     model: &Model,
     batch: HostBatch,
-    recording: Recording,
+    recording: (Recording, bool),
     devices: &[(Device, CrossEntropyLoss)],
 ) -> Result<Vec<Part>, TrainError> {
     if devices.len() <= 1 {

@@ -9,7 +9,7 @@ use super::backend::is_host;
 use super::observer::{BatchOutputs, Observer};
 use super::parallel::Part;
 use super::stats;
-use crate::dynamics::SampleStats;
+use crate::dynamics::{SampleStats, softmax_into};
 
 /// Batches a GPU runs between two reads: the longest a diverged loss can go unseen (the
 /// run stops at the read, before the epoch's checkpoint, so nothing it wrote is lost).
@@ -35,6 +35,16 @@ pub struct Pending {
     batches: Vec<Batch>,
     every: usize,
     device: Device,
+    /// Whether observers are given each sample's softmax.
+    probabilities: bool,
+}
+
+/// What the batches read at once recorded: each sample's fields, and its softmax when
+/// wanted (row-major), in batch order.
+struct Read {
+    stats: Vec<SampleStats>,
+    probabilities: Vec<f32>,
+    classes: usize,
 }
 
 /// What the batches read so far came to: summed loss and their count.
@@ -47,8 +57,9 @@ pub struct Totals {
 }
 
 impl Pending {
-    /// Nothing pending, for training on `device` (its host-ness sets how often to read).
-    pub fn new(device: &Device) -> Self {
+    /// Nothing pending, for training on `device` (its host-ness sets how often to read);
+    /// `probabilities`: observers are given each sample's softmax too.
+    pub fn new(device: &Device, probabilities: bool) -> Self {
         Pending {
             batches: Vec::new(),
             every: if is_host(device) {
@@ -57,6 +68,7 @@ impl Pending {
                 DEVICE_READ_EVERY
             },
             device: device.clone().inner(),
+            probabilities,
         }
     }
 
@@ -102,14 +114,21 @@ impl Pending {
         }
         let batches = std::mem::take(&mut self.batches);
         let losses = self.read_losses(&batches)?;
-        let mut stats = self.read_stats(&batches)?.into_iter();
+        let read = self.read_stats(&batches)?;
+        let mut at = 0;
         for (batch, loss) in batches.iter().zip(losses) {
             if !batch.recorded.is_empty() {
-                let rows: Vec<SampleStats> = stats.by_ref().take(batch.indices.len()).collect();
+                let rows = at..at + batch.indices.len();
+                at = rows.end;
+                let probabilities = match self.probabilities {
+                    true => &read.probabilities[rows.start * read.classes..rows.end * read.classes],
+                    false => &[],
+                };
                 let outputs = BatchOutputs {
                     indices: &batch.indices,
                     labels: &batch.labels,
-                    stats: &rows,
+                    stats: &read.stats[rows],
+                    probabilities,
                 };
                 for o in observers.iter_mut() {
                     o.batch_outputs(epoch, outputs);
@@ -147,26 +166,42 @@ impl Pending {
     }
 
     /// The recorded samples of every batch, in order.
-    fn read_stats(&self, batches: &[Batch]) -> Result<Vec<SampleStats>, TrainError> {
+    fn read_stats(&self, batches: &[Batch]) -> Result<Read, TrainError> {
         let all: Vec<Tensor<2>> = batches
             .iter()
             .flat_map(|b| b.recorded.iter().map(|r| r.clone().to_device(&self.device)))
             .collect();
+        let mut out = Read {
+            stats: Vec::new(),
+            probabilities: Vec::new(),
+            classes: 0,
+        };
         if all.is_empty() {
-            return Ok(Vec::new());
+            return Ok(out);
         }
         if !is_host(&self.device) {
-            let values = read(Tensor::cat(all, 0).into_data())?;
-            return Ok(stats::samples(&values).collect());
+            let all = Tensor::cat(all, 0);
+            let width = all.dims()[1];
+            out.classes = width - stats::FIELDS;
+            let values = read(all.into_data())?;
+            for row in values.chunks_exact(width) {
+                out.stats.push(stats::sample(row));
+                out.probabilities.extend_from_slice(&row[stats::FIELDS..]);
+            }
+            return Ok(out);
         }
         // The host backend records logits (already in memory) and takes the f64 definition.
-        let mut out = Vec::new();
         let mut labels = batches.iter().flat_map(|b| b.labels.iter());
         for logits in all {
             let classes = logits.dims()[1];
+            out.classes = classes;
             let values = read(logits.into_data())?;
             for (row, &label) in values.chunks_exact(classes).zip(labels.by_ref()) {
-                out.push(SampleStats::from_logits(row, label as usize));
+                out.stats
+                    .push(SampleStats::from_logits(row, label as usize));
+                if self.probabilities {
+                    softmax_into(row, &mut out.probabilities);
+                }
             }
         }
         Ok(out)

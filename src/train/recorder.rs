@@ -4,36 +4,47 @@
 use std::path::Path;
 
 use super::TrainError;
+use super::drift::DriftState;
 use super::observer::{BatchOutputs, Observer, RunInfo};
 use crate::dynamics::store::StoreWriter;
-use crate::dynamics::{DynamicsError, EpochColumns, FieldSet};
+use crate::dynamics::{DynamicsError, EpochColumns, Field, FieldSet};
 
-/// Records the dynamics of every sample, every epoch. Memory: one epoch's columns.
+/// Records the dynamics of every sample, every epoch. Memory: one epoch's columns, and with
+/// [`Field::Drift`] every sample's previous softmax ([`DriftState`]).
 #[derive(Debug)]
 pub struct Recorder {
     writer: StoreWriter,
     epoch: EpochColumns,
     samples: usize,
+    drift: Option<DriftState>,
 }
 
 impl Recorder {
-    /// Opens (or resumes) the store at `path` for a training set with these labels.
+    /// Opens (or resumes) the store at `path` for a training set with these labels, recording
+    /// the [`FieldSet::STANDARD`] fields.
     pub fn open(path: &Path, labels: &[u32], classes: usize) -> Result<Self, DynamicsError> {
-        Self::open_for(path, labels, classes, 0)
+        Self::open_for(path, labels, classes, FieldSet::STANDARD, 0)
     }
 
-    /// As [`Recorder::open`], for a store recorded by `producer` (see
-    /// [`StoreWriter::open_for`]).
+    /// As [`Recorder::open`], recording `fields` (at least the standard ones) for a store
+    /// recorded by `producer` (see [`StoreWriter::open_for`]).
     pub fn open_for(
         path: &Path,
         labels: &[u32],
         classes: usize,
+        fields: FieldSet,
         producer: u64,
     ) -> Result<Self, DynamicsError> {
+        let fields = fields.union(FieldSet::STANDARD);
+        let drift = match fields.contains(Field::Drift) {
+            true => Some(DriftState::new(path, labels.len(), classes)?),
+            false => None,
+        };
         Ok(Self {
-            writer: StoreWriter::open_for(path, labels, classes, FieldSet::ALL, producer)?,
+            writer: StoreWriter::open_for(path, labels, classes, fields, producer)?,
             epoch: EpochColumns::unseen(labels.len()),
             samples: labels.len(),
+            drift,
         })
     }
 
@@ -46,6 +57,10 @@ impl Recorder {
 impl Observer for Recorder {
     fn wants_outputs(&self) -> bool {
         true
+    }
+
+    fn wants_probabilities(&self) -> bool {
+        self.drift.is_some()
     }
 
     fn run_start(&mut self, info: &RunInfo) -> Result<(), TrainError> {
@@ -62,6 +77,12 @@ impl Observer for Recorder {
             .into());
         }
         self.writer.truncate(info.start_epoch)?;
+        if let Some(d) = &mut self.drift
+            && info.start_epoch > 0
+            && info.start_epoch < info.epochs
+        {
+            d.load(info.start_epoch)?;
+        }
         Ok(())
     }
 
@@ -73,10 +94,33 @@ impl Observer for Recorder {
         for (&i, stats) in out.indices.iter().zip(out.stats) {
             self.epoch.set(i, stats);
         }
+        if let Some(d) = &mut self.drift {
+            let classes = out.probabilities.len() / out.indices.len().max(1);
+            for (&i, p) in out
+                .indices
+                .iter()
+                .zip(out.probabilities.chunks_exact(classes.max(1)))
+            {
+                self.epoch.drift[i] = d.observe(i, p);
+            }
+        }
     }
 
-    fn epoch_end(&mut self, _epoch: usize, _mean_loss: f32) -> Result<(), TrainError> {
+    fn epoch_end(&mut self, epoch: usize, _mean_loss: f32) -> Result<(), TrainError> {
         self.writer.append(&self.epoch)?;
+        if let Some(d) = &self.drift {
+            d.save(epoch + 1)?;
+        }
         Ok(())
+    }
+
+    fn run_end(&mut self) {
+        // The states are only for resuming inside the run; a failure to remove one leaves a
+        // file that the next run overwrites.
+        if let Some(d) = &self.drift {
+            let done = self.writer.epochs();
+            let _ = d.remove(done.saturating_sub(1));
+            let _ = d.remove(done);
+        }
     }
 }

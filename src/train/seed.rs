@@ -21,6 +21,8 @@ pub enum Stream {
     Strategy = 0x57a7,
     /// The fine-tuning classifier's initialisation.
     FinetuneHead = 0xf17e,
+    /// The seeds of the scoring runs after the first (`scoring.runs`).
+    ScoringRun = 0x5c0e,
 }
 
 impl From<Stream> for u64 {

@@ -11,9 +11,10 @@ pub const FIELDS: usize = 7;
 
 /// For every row of `logits` `[n, classes]` with true class `labels` `[n]`, the fields of
 /// [`SampleStats::from_logits`] as `[n, 7]`: p_true, el2n, margin, entropy, max_prob,
-/// top2_gap and correct (1 or 0). The same definition in f32 on the device (the host sums in
-/// f64): within 1e-5 of it (tested on flex and on wgpu).
-pub fn fields(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<2> {
+/// top2_gap and correct (1 or 0); with `probabilities`, the softmax follows them (`[n, 7 +
+/// classes]`). The same definition in f32 on the device (the host sums in f64): within 1e-5
+/// of it (tested on flex and on wgpu).
+pub fn fields(logits: Tensor<2>, labels: Tensor<1, Int>, probabilities: bool) -> Tensor<2> {
     let [n, c] = logits.dims();
     let device = logits.device();
     let y = labels.reshape([n, 1]);
@@ -40,7 +41,7 @@ pub fn fields(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<2> {
     } else {
         Tensor::zeros([n, 1], &device)
     };
-    let entropy = (p * log_p).sum_dim(1).neg();
+    let entropy = (p.clone() * log_p).sum_dim(1).neg();
     // The largest shifted logit is 0, so the largest probability is 1 / z.
     let max_prob = log_z.clone().neg().exp();
     let top = shifted.clone().argmax(1);
@@ -48,15 +49,21 @@ pub fn fields(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<2> {
     let second = (shifted.mask_fill(is_top, f32::NEG_INFINITY).max_dim(1) - log_z).exp();
     let top2_gap = max_prob.clone() - second;
     let correct = top.equal(y).float();
-    Tensor::cat(
-        vec![p_true, el2n, margin, entropy, max_prob, top2_gap, correct],
-        1,
-    )
+    let mut columns = vec![p_true, el2n, margin, entropy, max_prob, top2_gap, correct];
+    if probabilities {
+        columns.push(p);
+    }
+    Tensor::cat(columns, 1)
 }
 
-/// The samples of `values` (rows of [`fields`], read to the host).
+/// The samples of `values` (rows of [`fields`] without probabilities, read to the host).
 pub fn samples(values: &[f32]) -> impl Iterator<Item = SampleStats> + '_ {
-    values.chunks_exact(FIELDS).map(|r| SampleStats {
+    values.chunks_exact(FIELDS).map(sample)
+}
+
+/// One sample from the first [`FIELDS`] values of its row of [`fields`].
+pub fn sample(r: &[f32]) -> SampleStats {
+    SampleStats {
         p_true: r[0],
         el2n: r[1],
         margin: r[2],
@@ -64,5 +71,5 @@ pub fn samples(values: &[f32]) -> impl Iterator<Item = SampleStats> + '_ {
         max_prob: r[4],
         top2_gap: r[5],
         correct: r[6] > 0.5,
-    })
+    }
 }

@@ -20,6 +20,8 @@ mod report;
 mod scorers;
 mod select;
 mod store;
+mod strategies;
+mod tdds;
 mod transfer;
 #[cfg(feature = "wgpu")]
 mod wgpu;

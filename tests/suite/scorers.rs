@@ -321,7 +321,7 @@ impl EpochSource for Watched<'_> {
 fn one_pass_feeds_every_scorer() {
     let mut d = stats_dynamics();
     let all: Vec<_> = score::REGISTRY.to_vec();
-    let params = ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, 2);
+    let params = ScoreParams::default().with(&dynunc::score::dyn_unc::WINDOW, 3);
     let epochs = d.shape().epochs;
     // One pass for all: each epoch read once, in order, asking for the union of what the
     // scorers need and the seen/correct flags, nothing more.
@@ -383,6 +383,24 @@ fn variability_is_the_population_std_over_seen_epochs() {
     assert_eq!(
         score::find("variability").unwrap().info().keep,
         score::Keep::Highest
+    );
+}
+
+#[test]
+fn confidence_is_the_mean_over_seen_epochs() {
+    // Sample 0 [0.1, 0.3, 0.6, 0.6]: 1.6 / 4 = 0.4; sample 1: 0.5; sample 2: 2.0 / 4 = 0.5.
+    let got = run("confidence", &mut three_samples(), &ScoreParams::default());
+    assert_close(&got, &[0.4, 0.5, 0.5]);
+    // Sample 0 unseen at epoch 1: (0.1 + 0.6 + 0.6) / 3 = 0.433333.
+    let got = run(
+        "confidence",
+        &mut with_unseen(three_samples(), 1, 0),
+        &ScoreParams::default(),
+    );
+    assert_close(&got, &[0.433333, 0.5, 0.5]);
+    assert_eq!(
+        score::find("confidence").unwrap().info().keep,
+        score::Keep::Lowest
     );
 }
 

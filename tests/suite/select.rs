@@ -132,6 +132,7 @@ fn ccs(
             keep: Keep::Highest,
             keep_fraction,
             labels: None,
+            confidence: None,
             options: &options,
         },
     )
@@ -209,6 +210,7 @@ fn easy_keeps_the_other_end() {
                 keep,
                 keep_fraction: 0.6,
                 labels,
+                confidence: None,
                 options: &options,
             },
         )

@@ -38,12 +38,28 @@ pub fn fields_match_host(device: &Device) {
         let labels: Vec<i64> = (0..rows).map(|r| ((r * 7) % classes) as i64).collect();
         let t = Tensor::<2>::from_data(TensorData::new(logits.clone(), [rows, classes]), device);
         let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [rows]), device);
-        let got = stats::fields(t, y)
+        // With the softmax after the seven fields (what the recorder of `drift` reads).
+        let values = stats::fields(t, y, true)
             .into_data()
             .try_into_vec::<f32>()
             .unwrap();
-        let got: Vec<SampleStats> = stats::samples(&got).collect();
-        assert_eq!(got.len(), rows);
+        let width = stats::FIELDS + classes;
+        assert_eq!(values.len(), rows * width);
+        let got: Vec<SampleStats> = values.chunks_exact(width).map(stats::sample).collect();
+        for (r, (values, row)) in values
+            .chunks_exact(width)
+            .zip(logits.chunks_exact(classes))
+            .enumerate()
+        {
+            let mut want = Vec::new();
+            dynunc::dynamics::softmax_into(row, &mut want);
+            for (c, (a, b)) in values[stats::FIELDS..].iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-6,
+                    "{classes} classes, row {r}, p_{c}: device {a}, host {b}"
+                );
+            }
+        }
         for (r, (g, row)) in got.iter().zip(logits.chunks_exact(classes)).enumerate() {
             let want = SampleStats::from_logits(row, labels[r] as usize);
             let pairs = [
