@@ -124,7 +124,7 @@ pub struct SelectArgs {
     /// hardest --cutoff share, then sample evenly over --bins score strata; Zheng et al. 2023),
     /// `dual_beta` (sample by BetaPDF(confidence) x score; Cho et al. 2025; needs
     /// --confidence), `easy` (the last-ranked share; Sorscher et al. 2022), `band` (the share
-    /// closest to the median score; Xia et al. 2023) or `budget` (drop the hardest --cutoff
+    /// closest to the median score; Xia et al. 2023) or `skip_hardest` (drop the hardest --cutoff
     /// share, keep the next-ranked share).
     #[arg(long, default_value = "top")]
     pub strategy: String,

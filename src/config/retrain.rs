@@ -25,7 +25,7 @@ pub struct RawRetrain {
     /// Train a full-data model per seed as the 0% row. Default true.
     pub full_data: bool,
     /// Selection strategies every method's scores are retrained with (`dynunc select
-    /// --help`): `top` (the paper's), `ccs`, `dual_beta`, `easy`, `band`, `budget`. Default
+    /// --help`): `top` (the paper's), `ccs`, `dual_beta`, `easy`, `band`, `skip_hardest`. Default
     /// [top]. `random` is retrained once.
     pub strategies: Vec<String>,
     /// The strategies' option sections, by strategy name.

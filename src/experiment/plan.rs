@@ -55,7 +55,8 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         "\nper model (probe: {PROBE_STEPS} training steps of batch {batch} on this machine):"
     );
     for (m, spec) in exp.models.iter().enumerate() {
-        let scoring_steps = exp.train.epochs * full_batches;
+        let runs = exp.scoring_runs;
+        let scoring_steps = runs * exp.train.epochs * full_batches;
         let retrain_steps: usize = jobs
             .iter()
             .filter(|j| j.target == m)
@@ -69,7 +70,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
             .sum();
         let retrains = jobs.iter().filter(|j| j.target == m).count();
         let fields = super::scoring::recorded_fields(exp);
-        let store = store_size(n as u64, exp.train.epochs as u64, fields);
+        let store = runs as u64 * store_size(n as u64, exp.train.epochs as u64, fields);
         total_store += store;
         if fields.contains(Field::Drift) {
             let _ = writeln!(
@@ -88,13 +89,18 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         total_seconds += seconds;
         let _ = writeln!(
             out,
-            "  {:<14} {:>11} parameters, {:.1} ms/step; scoring run {} epochs x {} batches = {} steps, dynamics store {}; {} retrains, {} steps; about {}",
+            "  {:<14} {:>11} parameters, {:.1} ms/step; {} {} epochs x {} batches = {} steps, dynamics store{} {}; {} retrains, {} steps; about {}",
             spec.name,
             params,
             1e3 * step,
+            match runs {
+                1 => "scoring run".to_string(),
+                k => format!("{k} scoring runs x"),
+            },
             exp.train.epochs,
             full_batches,
             scoring_steps,
+            if runs > 1 { "s" } else { "" },
             data::size_text(store),
             retrains,
             retrain_steps,
@@ -105,7 +111,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
     let _ = writeln!(
         out,
         "\ntotal: {} scoring run(s) and {} retrains ({} methods x {} ratios x {} seeds{}{}), dynamics stores {}, about {} of training on this machine (evaluation passes not included)\nresults: {}\nsplit the retrains across machines with --scores-only, then --shard I/N (up to {shards} shards), then `dynunc report`",
-        exp.models.len(),
+        exp.models.len() * exp.scoring_runs,
         jobs.len(),
         exp.methods.len(),
         exp.retrain.prune_ratios.len(),

@@ -26,7 +26,7 @@ use crate::options::{Declared, Opt};
 /// `cutoff`: the share of all samples dropped first from the hard end.
 pub static CUTOFF: Opt<f64> = Opt {
     name: "cutoff",
-    doc: "share of all samples dropped first from the hard end, in [0, prune ratio] (e.g. 0.3 at 90% pruning, the CCS README's example); `ccs` and `budget`; default 0",
+    doc: "share of all samples dropped first from the hard end, in [0, prune ratio] (e.g. 0.3 at 90% pruning, the CCS README's example); `ccs` and `skip_hardest`; default 0",
     default: || 0.0,
 };
 

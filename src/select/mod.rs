@@ -8,10 +8,10 @@
 //! sections are built from the declarations.
 
 pub mod band;
-pub mod budget;
 pub mod ccs;
 pub mod dual_beta;
 pub mod easy;
+pub mod skip_hardest;
 pub mod top;
 
 use thiserror::Error;
@@ -26,7 +26,7 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &dual_beta::DualBeta,
     &easy::Easy,
     &band::Band,
-    &budget::Budget,
+    &skip_hardest::SkipHardest,
 ];
 
 /// How much to keep, as given by the user: a keep fraction or a prune ratio.

@@ -13,6 +13,7 @@ mod fuzz;
 mod imagefolder;
 mod margins;
 mod models;
+mod newer;
 mod ops;
 mod parallel;
 mod reliability;

@@ -1,5 +1,5 @@
 //! The selection strategies beside `top`, `ccs` and `easy`: `band` (Moderate's median band),
-//! `budget` (cutoff then rank) and `dual_beta` (DUAL's β-sampling), each against its defining
+//! `skip_hardest` (cutoff then rank) and `dual_beta` (DUAL's β-sampling), each against its defining
 //! property worked out by hand.
 
 use dynunc::options::Options;
@@ -82,10 +82,10 @@ fn with_cutoff(cutoff: f64) -> StrategyOptions {
 }
 
 #[test]
-fn budget_drops_the_hardest_then_keeps_the_next() {
+fn skip_hardest_drops_the_hardest_then_keeps_the_next() {
     // Scores 0..9, hard = high: cutoff 0.3 drops 9, 8, 7; keep 5 -> 6, 5, 4, 3, 2.
     let scores: Vec<f32> = (0..10).map(|i| i as f32).collect();
-    let kept = run("budget", &case(&scores, 0.5), with_cutoff(0.3)).unwrap();
+    let kept = run("skip_hardest", &case(&scores, 0.5), with_cutoff(0.3)).unwrap();
     assert_eq!(kept, vec![2, 3, 4, 5, 6]);
     // A method keeping the lowest: drops 0, 1, 2; keeps 3..7.
     let lowest = Case {
@@ -93,28 +93,29 @@ fn budget_drops_the_hardest_then_keeps_the_next() {
         ..case(&scores, 0.5)
     };
     assert_eq!(
-        run("budget", &lowest, with_cutoff(0.3)).unwrap(),
+        run("skip_hardest", &lowest, with_cutoff(0.3)).unwrap(),
         vec![3, 4, 5, 6, 7]
     );
     // Cutoff 0 is top; the cutoff may reach the prune ratio, not pass it.
     assert_eq!(
-        run("budget", &case(&scores, 0.3), with_cutoff(0.0)).unwrap(),
+        run("skip_hardest", &case(&scores, 0.3), with_cutoff(0.0)).unwrap(),
         vec![7, 8, 9]
     );
     assert_eq!(
-        run("budget", &case(&scores, 0.3), with_cutoff(0.7)).unwrap(),
+        run("skip_hardest", &case(&scores, 0.3), with_cutoff(0.7)).unwrap(),
         vec![0, 1, 2]
     );
-    let err = run("budget", &case(&scores, 0.3), with_cutoff(0.8)).unwrap_err();
+    let err = run("skip_hardest", &case(&scores, 0.3), with_cutoff(0.8)).unwrap_err();
     assert!(
-        err.contains("budget cutoff 0.8 at prune ratio 0.7") && err.contains("[0, prune ratio]"),
+        err.contains("skip_hardest cutoff 0.8 at prune ratio 0.7")
+            && err.contains("[0, prune ratio]"),
         "{err}"
     );
     let balanced = StrategyOptions {
         class_balanced: true,
         ..with_cutoff(0.1)
     };
-    let err = run("budget", &case(&scores, 0.5), balanced).unwrap_err();
+    let err = run("skip_hardest", &case(&scores, 0.5), balanced).unwrap_err();
     assert!(err.contains("drop class_balanced"), "{err}");
 }
 
@@ -271,4 +272,17 @@ fn dual_beta_needs_confidence_and_refuses_what_it_cannot_use() {
     };
     let err = run("dual_beta", &short, StrategyOptions::default()).unwrap_err();
     assert!(err.contains("5 confidences for 12 scores"), "{err}");
+}
+
+#[test]
+fn no_strategy_is_named_like_a_retrain_key() {
+    // A strategy's options sit in `retrain.<name>:`, beside the section's own keys.
+    let keys = serde_json::to_value(dynunc::config::retrain::RawRetrain::default()).unwrap();
+    for s in dynunc::select::STRATEGIES {
+        let name = s.info().name;
+        assert!(
+            keys.get(name).is_none(),
+            "strategy `{name}` is a retrain key"
+        );
+    }
 }

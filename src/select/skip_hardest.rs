@@ -1,6 +1,8 @@
-//! `budget`: drop the hardest `cutoff` share of all samples, then keep the next-ranked share in
-//! order. This is the hard-cutoff-then-rank selection ELFS compares against (Zheng, Tsai, Liu,
-//! Sun, Ren 2025, "ELFS: Label-Free Coreset Selection with Proxy Training Dynamics", ICLR):
+//! `skip_hardest`: drop the hardest `cutoff` share of all samples, then keep the next-ranked
+//! share in order. This is the hard-cutoff-then-rank selection ELFS compares against (Zheng,
+//! Tsai, Liu, Sun, Ren 2025, "ELFS: Label-Free Coreset Selection with Proxy Training
+//! Dynamics", ICLR), called `budget` in the issue that asked for it; renamed because
+//! `retrain.budget` already names the retrain budget (`equal_epochs`):
 //!
 //! ```text
 //! order   = the samples ranked by score, first the ones the method keeps (the hardest)
@@ -15,14 +17,14 @@ use super::ccs::{CUTOFF, check_cutoff};
 use super::{Input, SelectError, Strategy, StrategyInfo, StrategyOptions, kept_count, ranking};
 use crate::options::Declared;
 
-/// The `budget` strategy.
+/// The `skip_hardest` strategy.
 #[derive(Debug, Clone, Copy)]
-pub struct Budget;
+pub struct SkipHardest;
 
-impl Strategy for Budget {
+impl Strategy for SkipHardest {
     fn info(&self) -> StrategyInfo {
         StrategyInfo {
-            name: "budget",
+            name: "skip_hardest",
             summary: "drop the hardest `cutoff` share, then keep the next-ranked share (ELFS's hard cutoff, Zheng et al. 2025)",
         }
     }
@@ -33,11 +35,11 @@ impl Strategy for Budget {
     }
 
     fn check(&self, o: &StrategyOptions, keep_fraction: f64) -> Result<(), SelectError> {
-        check_cutoff("budget", o, keep_fraction)
+        check_cutoff("skip_hardest", o, keep_fraction)
     }
 
     fn describe(&self, o: &StrategyOptions) -> String {
-        format!("budget, cutoff {}", CUTOFF.get(&o.options))
+        format!("skip_hardest, cutoff {}", CUTOFF.get(&o.options))
     }
 
     fn keep(&self, input: &Input<'_>) -> Result<Vec<usize>, SelectError> {
@@ -50,7 +52,7 @@ impl Strategy for Budget {
             return Err(SelectError::BadOption {
                 option: "cutoff",
                 what: format!(
-                    "budget cutoff {cutoff} leaves {} samples but {budget} are to be kept; lower the cutoff to at most {:.4}",
+                    "skip_hardest cutoff {cutoff} leaves {} samples but {budget} are to be kept; lower the cutoff to at most {:.4}",
                     n - removed,
                     1.0 - input.keep_fraction
                 ),
