@@ -57,17 +57,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
     for (m, spec) in exp.models.iter().enumerate() {
         let runs = exp.scoring_runs;
         let scoring_steps = runs * exp.train.epochs * full_batches;
-        let retrain_steps: usize = jobs
-            .iter()
-            .filter(|j| j.target == m)
-            .map(|j| {
-                let kept = crate::select::kept_count(n, 1.0 - j.prune_ratio);
-                match exp.retrain.budget {
-                    Budget::EqualEpochs => exp.train.epochs * kept.div_ceil(batch),
-                    Budget::EqualIterations => exp.train.epochs * full_batches,
-                }
-            })
-            .sum();
+        let retrain_steps = retrain_steps(exp, &jobs, m, n);
         let retrains = jobs.iter().filter(|j| j.target == m).count();
         let fields = super::scoring::recorded_fields(exp);
         let store = runs as u64 * store_size(n as u64, exp.train.epochs as u64, fields);
@@ -131,6 +121,21 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         exp.results_dir.display()
     );
     Ok(out)
+}
+
+/// The optimizer steps of model number `m`'s retrains among `jobs`, for `n` training samples.
+fn retrain_steps(exp: &Experiment, jobs: &[super::retrain::Job], m: usize, n: usize) -> usize {
+    let batch = exp.train.batch_size;
+    jobs.iter()
+        .filter(|j| j.target == m)
+        .map(|j| {
+            let kept = crate::select::kept_count(n, 1.0 - j.prune_ratio);
+            match exp.retrain.budget {
+                Budget::EqualEpochs => exp.train.epochs * kept.div_ceil(batch),
+                Budget::EqualIterations => exp.train.epochs * n.div_ceil(batch),
+            }
+        })
+        .sum()
 }
 
 /// Fine-tuning's line of the plan, and its (steps per retrain, batch), from its data's size.

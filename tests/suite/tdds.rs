@@ -132,18 +132,18 @@ fn feed(rec: &mut Recorder, logits: &[Vec<Vec<f32>>], labels: &[u32], from: usiz
         samples: n,
     };
     rec.run_start(&info).unwrap();
-    for epoch in from..to {
+    for (epoch, at) in logits.iter().enumerate().take(to).skip(from) {
         rec.epoch_start(epoch);
         let order: Vec<usize> = (0..n).map(|i| (i * 7 + epoch) % n).collect();
         for batch in order.chunks(3) {
             let batch_labels: Vec<u32> = batch.iter().map(|&i| labels[i]).collect();
             let stats: Vec<SampleStats> = batch
                 .iter()
-                .map(|&i| SampleStats::from_logits(&logits[epoch][i], labels[i] as usize))
+                .map(|&i| SampleStats::from_logits(&at[i], labels[i] as usize))
                 .collect();
             let mut probabilities = Vec::new();
             for &i in batch {
-                dynunc::dynamics::softmax_into(&logits[epoch][i], &mut probabilities);
+                dynunc::dynamics::softmax_into(&at[i], &mut probabilities);
             }
             let out = BatchOutputs {
                 indices: batch,
