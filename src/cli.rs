@@ -39,6 +39,10 @@ pub enum Command {
     Score(ScoreArgs),
     /// Keep the best share of samples by score; writes the kept and pruned lists.
     Select(SelectArgs),
+    /// How early each method's scores settle: for every number of scoring epochs k, the
+    /// Spearman correlation with the scores from every epoch and the share of the final kept
+    /// set already kept; writes `method,epochs_used,prune_ratio,spearman,kept_overlap` CSV.
+    Stability(StabilityArgs),
     /// List the scoring methods with what each measures and which samples it keeps.
     Methods,
     /// List the model presets (`model.arch`) with their trainable parameters at ImageNet
@@ -92,6 +96,10 @@ pub struct ScoreArgs {
     /// Seed of the `random` method.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Score from the first K recorded epochs only (every method then sees a run of K
+    /// epochs: DUAL scores from the first 30 of 200 on CIFAR); default every epoch.
+    #[arg(long, value_name = "K")]
+    pub epochs_used: Option<usize>,
     /// Labels for an imported `.npy` (1-D integer `.npy`); a store carries its own.
     #[arg(long, value_name = "PATH")]
     pub labels: Option<PathBuf>,
@@ -150,6 +158,33 @@ pub struct SelectArgs {
     pub pruned_out: Option<PathBuf>,
 }
 
+/// Arguments of `dynunc stability`.
+#[derive(Debug, Args)]
+pub struct StabilityArgs {
+    /// Dynamics: a store written by `dynunc run`, or an N x T float32 `.npy` of true-class
+    /// probabilities.
+    #[arg(long, value_name = "PATH")]
+    pub dynamics: PathBuf,
+    /// Methods, comma-separated (see `dynunc methods`; seeded ones are left out).
+    #[arg(long, value_delimiter = ',', default_value = "dyn_unc")]
+    pub methods: Vec<String>,
+    /// The methods' options, one flag each.
+    #[command(flatten)]
+    pub options: Flags<ScorerRegistry>,
+    /// Prune ratios of the kept sets compared, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.9")]
+    pub prune: Vec<f64>,
+    /// Compare against the scores from the first K epochs instead of every epoch.
+    #[arg(long, value_name = "K")]
+    pub epochs_used: Option<usize>,
+    /// Labels for an imported `.npy`.
+    #[arg(long, value_name = "PATH")]
+    pub labels: Option<PathBuf>,
+    /// Output CSV.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+}
+
 /// The scoring methods' options as flags (`--window 5`, `--el2n-epoch 2`).
 #[derive(Debug, Clone, Copy)]
 pub struct ScorerRegistry;
@@ -181,6 +216,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match (cli.command, cli.experiment) {
         (Some(Command::Score(args)), _) => score_cmd(&args),
         (Some(Command::Select(args)), _) => select_cmd(&args),
+        (Some(Command::Stability(args)), _) => stability_cmd(&args),
         (Some(Command::Methods), _) => {
             methods_cmd();
             Ok(())
@@ -354,6 +390,7 @@ fn score_cmd(args: &ScoreArgs) -> Result<()> {
             .resolve(scorer.options(), &format!("--method {}", args.method))
             .map_err(anyhow::Error::msg)?,
         seed: args.seed,
+        epochs_used: args.epochs_used,
     };
     distinct(&args.dynamics, "--dynamics", &args.out, "--out")?;
     let scores = score::score_one(source.as_mut(), scorer, &params)
@@ -373,8 +410,41 @@ fn score_cmd(args: &ScoreArgs) -> Result<()> {
     eprintln!(
         "scored {} samples over {} epochs with {} -> {}",
         rows.len(),
-        source.shape().epochs,
+        args.epochs_used.unwrap_or(source.shape().epochs),
         args.method,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn stability_cmd(args: &StabilityArgs) -> Result<()> {
+    let methods = args
+        .methods
+        .iter()
+        .map(|m| score::find(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let declared = crate::options::union(methods.iter().map(|m| m.options()));
+    let params = ScoreParams {
+        options: args
+            .options
+            .resolve(&declared, &format!("--methods {}", args.methods.join(",")))
+            .map_err(anyhow::Error::msg)?,
+        seed: 0,
+        epochs_used: args.epochs_used,
+    };
+    distinct(&args.dynamics, "--dynamics", &args.out, "--out")?;
+    let mut source = open_dynamics(&args.dynamics, args.labels.as_deref())?;
+    let started = std::time::Instant::now();
+    let rows = score::stability::stability(source.as_mut(), &methods, &params, &args.prune)
+        .with_context(|| format!("ranking stability of {}", args.dynamics.display()))?;
+    crate::atomic::write_csv(&args.out, &rows)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "{} rows ({} methods, {} prune ratios) in {:.1}s -> {}",
+        rows.len(),
+        methods.len(),
+        args.prune.len(),
+        started.elapsed().as_secs_f64(),
         args.out.display()
     );
     Ok(())

@@ -54,6 +54,8 @@ pub struct Experiment {
     pub class_balanced: bool,
     /// Scoring runs per model, their scores averaged (`scoring.runs`).
     pub scoring_runs: usize,
+    /// Whether ranking stability is written (`scoring.stability`).
+    pub stability: bool,
     /// Retrain settings.
     pub retrain: RetrainSpec,
     /// Out-of-distribution sets: (name, folder).
@@ -225,6 +227,7 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         score_params: scoring.params,
         class_balanced: scoring.class_balanced,
         scoring_runs: scoring.runs,
+        stability: scoring.stability,
         retrain,
         ood_sets: evaluation.ood_sets,
         gaussian_noise: evaluation.gaussian_noise,

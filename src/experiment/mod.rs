@@ -423,6 +423,10 @@ fn score_models(ctx: &Ctx<'_>, dir: &Path) -> Result<Vec<scoring::Scores>> {
         if main {
             export::subsets(ctx, m, &s, dir)?;
         }
+        if main && ctx.exp.stability {
+            let rows = scoring::stability(ctx, m)?;
+            crate::atomic::write_csv(&dir.join(format!("stability{suffix}.csv")), &rows)?;
+        }
         arch_rows.push(row);
         scores.push(s);
     }

@@ -355,6 +355,31 @@ pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, ArchRow)> {
     Ok((Scores { by_method }, row))
 }
 
+/// How early model number `model`'s scores settle (its first scoring run's store), at the
+/// experiment's prune ratios; see [`crate::score::stability`].
+pub(crate) fn stability(
+    ctx: &Ctx<'_>,
+    model: usize,
+) -> Result<Vec<crate::score::stability::StabilityRow>> {
+    let store = Run { model, run: 0 }.work(ctx).join("dynamics.dyn");
+    let mut reader = StoreReader::open(&store)?;
+    let started = std::time::Instant::now();
+    let rows = score::stability::stability(
+        &mut reader,
+        &ctx.exp.methods,
+        &ctx.exp.score_params,
+        &ctx.exp.retrain.prune_ratios,
+    )
+    .with_context(|| format!("ranking stability of {}", store.display()))?;
+    eprintln!(
+        "ranking stability of {} from {} in {:.1}s",
+        ctx.exp.models[model].name,
+        store.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(rows)
+}
+
 /// The model's row of `archs.csv` from its runs' rows: the first run's, with the test
 /// accuracy and seconds per epoch averaged over the runs.
 fn mean_row(rows: Vec<ArchRow>) -> ArchRow {

@@ -78,6 +78,7 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
         false => arch_rows.iter().map(|r| r.arch.clone()).collect(),
     };
     score_figures(dir, &name, &models)?;
+    stability_figures(dir, &name, &models)?;
 
     let folder = super::sections::Folder {
         dir,
@@ -90,6 +91,38 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
     let readme = readme(dir, &name, note, &folder);
     crate::atomic::write(&dir.join("README.md"), readme.as_bytes())?;
     Ok(table)
+}
+
+/// Per model with a `stability[-<model>].csv`, its figure `stability[-<model>].svg/.png`.
+fn stability_figures(dir: &Path, name: &str, models: &[String]) -> Result<()> {
+    for (suffix, model) in suffixes(models).iter().zip(models) {
+        let Some(rows) = read_stability(dir, suffix)? else {
+            continue;
+        };
+        let title = match models.len() {
+            1 => format!("{name}: how early the kept sets settle"),
+            _ => format!("{name}, {model}: how early the kept sets settle"),
+        };
+        let stem = dir.join(format!("stability{suffix}"));
+        plot::stability_figure(&rows, &title, &stem)
+            .map_err(|e| anyhow::anyhow!("drawing {}.svg/.png: {e}", stem.display()))?;
+    }
+    Ok(())
+}
+
+/// The rows of `stability<suffix>.csv` in `dir`, when it exists.
+pub(crate) fn read_stability(
+    dir: &Path,
+    suffix: &str,
+) -> Result<Option<Vec<crate::score::stability::StabilityRow>>> {
+    let path = dir.join(format!("stability{suffix}.csv"));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let rows: Result<Vec<_>, _> = csv::Reader::from_path(&path)
+        .and_then(|mut r| r.deserialize().collect())
+        .with_context(|| format!("reading {}", path.display()));
+    Ok(Some(rows?))
 }
 
 /// The suffix of a model's figure files: `""` when the experiment has one model, `-<name>`

@@ -212,6 +212,80 @@ fn draw_accuracy<DB: DrawingBackend>(
     root.present().map_err(e)
 }
 
+/// The ranking-stability figure of `rows` (one model's `stability.csv`) as `<stem>.svg` and
+/// `<stem>.png`: one panel per prune ratio, the kept-set overlap against the scoring epochs
+/// used, one line per method.
+pub fn stability_figure(
+    rows: &[crate::score::stability::StabilityRow],
+    title: &str,
+    stem: &Path,
+) -> Result<(), String> {
+    let mut ratios: Vec<f64> = rows.iter().map(|r| r.prune_ratio).collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios.dedup();
+    let width = 120 + 380 * ratios.len().max(1) as u32;
+    svg_and_png!(stem, (width, 460), draw_stability(rows, &ratios, title))
+}
+
+fn draw_stability<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    rows: &[crate::score::stability::StabilityRow],
+    ratios: &[f64],
+    title: &str,
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let mut methods: Vec<&str> = Vec::new();
+    for r in rows {
+        if !methods.contains(&r.method.as_str()) {
+            methods.push(&r.method);
+        }
+    }
+    let last = rows.iter().map(|r| r.epochs_used).max().unwrap_or(1) as f64;
+    root.fill(&WHITE).map_err(e)?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(e)?;
+    for (panel, &ratio) in root
+        .split_evenly((1, ratios.len().max(1)))
+        .iter()
+        .zip(ratios)
+    {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("prune {:.0}%", 100.0 * ratio), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..last, 0f64..1.02f64)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("scoring epochs used")
+            .y_desc("share of the final kept set")
+            .draw()
+            .map_err(e)?;
+        for (i, m) in methods.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let pts = rows
+                .iter()
+                .filter(|r| r.method == *m && r.prune_ratio == ratio)
+                .map(|r| (r.epochs_used as f64, r.kept_overlap));
+            chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(e)?
+                .label(*m)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+    }
+    root.present().map_err(e)
+}
+
 /// The score histograms as `<stem>.svg` and `<stem>.png`.
 pub fn score_histograms<V: AsRef<[f32]>>(
     scores: &[(&str, V)],

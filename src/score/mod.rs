@@ -31,6 +31,7 @@ pub mod baselines {
 pub mod dyn_unc;
 pub mod rows;
 pub mod section;
+pub mod stability;
 pub(crate) mod window;
 
 use thiserror::Error;
@@ -98,6 +99,9 @@ pub struct ScoreParams {
     pub options: Options,
     /// Seed of the seeded scorers (`random`).
     pub seed: u64,
+    /// Score from the first this many recorded epochs only (every method sees a run of that
+    /// length); `None`: every recorded epoch.
+    pub epochs_used: Option<usize>,
 }
 
 impl ScoreParams {
@@ -222,7 +226,11 @@ pub fn score_all(
     scorers: &[&dyn Scorer],
     params: &ScoreParams,
 ) -> Result<Vec<Vec<f32>>, ScoreError> {
-    let shape = source.shape();
+    let recorded = source.shape();
+    let shape = Shape {
+        epochs: used_epochs(params.epochs_used, recorded.epochs)?,
+        ..recorded
+    };
     let have = source.fields();
     let needed = scorers
         .iter()
@@ -262,6 +270,21 @@ pub fn score_all(
         }
     }
     Ok(accs.into_iter().map(|a| a.finish()).collect())
+}
+
+/// The epochs scored out of `recorded` when `epochs_used` is asked for: all, or the first
+/// `epochs_used` (refused when above the recorded count or 0).
+pub fn used_epochs(epochs_used: Option<usize>, recorded: usize) -> Result<usize, ScoreError> {
+    match epochs_used {
+        None => Ok(recorded),
+        Some(k) if (1..=recorded).contains(&k) => Ok(k),
+        Some(k) => Err(ScoreError::BadParam {
+            option: "epochs_used",
+            what: format!(
+                "epochs_used {k}: the dynamics hold {recorded} epochs; score from 1 to {recorded} of them, or leave epochs_used out to use all"
+            ),
+        }),
+    }
 }
 
 /// Scores one method; see [`score_all`].

@@ -29,6 +29,13 @@ pub struct RawScoring {
     /// resolved file when 1).
     #[serde(skip_serializing_if = "is_one")]
     pub runs: usize,
+    /// Score from the first K recorded epochs only (DUAL scores from the first 30 of 200 on
+    /// CIFAR); default every epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs_used: Option<usize>,
+    /// Write `stability.csv`: how early each method's kept sets settle. Default false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stability: bool,
 }
 
 fn is_one(n: &usize) -> bool {
@@ -42,6 +49,8 @@ impl Default for RawScoring {
             options: BTreeMap::new(),
             class_balanced: false,
             runs: 1,
+            epochs_used: None,
+            stability: false,
         }
     }
 }
@@ -57,6 +66,8 @@ pub struct Scoring {
     pub class_balanced: bool,
     /// Scoring runs per model (scores averaged over them).
     pub runs: usize,
+    /// Whether `stability.csv` is written.
+    pub stability: bool,
 }
 
 /// Checks `scoring:` for a run recording `epochs` epochs with seed `seed`; problems go under
@@ -75,7 +86,7 @@ pub fn validate(
         p.fail(
             &format!("scoring.{key}"),
             format!(
-                "unknown key; scoring takes methods, class_balanced, runs and the methods' options: {} (`dynunc methods` says which method reads which)",
+                "unknown key; scoring takes methods, class_balanced, runs, epochs_used, stability and the methods' options: {} (`dynunc methods` says which method reads which)",
                 declared.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
             ),
         );
@@ -97,14 +108,23 @@ pub fn validate(
     let params = ScoreParams {
         options: given.with_defaults(&listed),
         seed,
+        epochs_used: raw.epochs_used,
+    };
+    let scored = match super::used_epochs(raw.epochs_used, epochs) {
+        Ok(k) => k,
+        Err(e) => {
+            p.fail("scoring.epochs_used", format!("{e} (train.epochs)"));
+            epochs
+        }
     };
     if p.len() == before {
         for m in &methods {
-            if let Err(super::ScoreError::BadParam { option, what }) = m.check(&params, epochs) {
-                p.fail(
-                    &format!("scoring.{option}"),
-                    format!("{what} (train.epochs records {epochs})"),
-                );
+            if let Err(super::ScoreError::BadParam { option, what }) = m.check(&params, scored) {
+                let whence = match raw.epochs_used {
+                    Some(k) => format!("scoring.epochs_used scores {k} of them"),
+                    None => format!("train.epochs records {epochs}"),
+                };
+                p.fail(&format!("scoring.{option}"), format!("{what} ({whence})"));
             }
         }
     }
@@ -123,6 +143,7 @@ pub fn validate(
         params,
         class_balanced: raw.class_balanced,
         runs: raw.runs.max(1),
+        stability: raw.stability,
     };
     (scoring, resolved)
 }

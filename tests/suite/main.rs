@@ -20,6 +20,7 @@ mod reliability;
 mod report;
 mod scorers;
 mod select;
+mod stability;
 mod store;
 mod strategies;
 mod tdds;

@@ -10,6 +10,7 @@ mod ood;
 mod real;
 mod score_figures;
 mod scoring_runs;
+mod stability;
 
 use std::path::Path;
 
@@ -21,6 +22,7 @@ pub static SECTIONS: &[&dyn Section] = &[
     &class_shares::ClassShares,
     &scoring_runs::ScoringRuns,
     &score_figures::ScoreFigures,
+    &stability::Stability,
     &examples::Examples,
     &ood::Ood,
     &real::Real,
