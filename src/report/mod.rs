@@ -121,6 +121,80 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// `reference` against each other method per ratio, paired by seed: the difference of mean
+/// accuracy (percentage points, the reference's minus the other's) and the paired t-test's
+/// p-value; with `reversed`, the other's minus the reference's.
+fn difference_table(
+    rows: &[MainRow],
+    (methods, ratios): (&[&str], &[f64]),
+    reference: &str,
+    reversed: bool,
+) -> String {
+    let first = if reversed { "method" } else { "baseline" };
+    let mut t = Table::new(ratio_columns(first, ratios), 1);
+    for m in methods.iter().filter(|&&m| m != reference) {
+        let cells = ratios
+            .iter()
+            .map(|&p| match paired_difference(rows, reference, m, p) {
+                None => "–".to_string(),
+                Some((diff, pv)) => {
+                    let diff = if reversed { -diff } else { diff };
+                    match pv {
+                        Some(pv) => {
+                            let star = if pv < 0.05 { "*" } else { "" };
+                            format!("{diff:+.2} (p={pv:.3}){star}")
+                        }
+                        None => format!("{diff:+.2}"),
+                    }
+                }
+            });
+        t.row(std::iter::once(m.to_string()).chain(cells));
+    }
+    t.render()
+}
+
+/// `a`'s mean accuracy minus `b`'s at ratio `p` in percentage points over the seeds both have,
+/// with the paired t-test's p-value (`None` with one seed); `None` without a common seed.
+fn paired_difference(rows: &[MainRow], a: &str, b: &str, p: f64) -> Option<(f64, Option<f64>)> {
+    let theirs = stats::accuracies(rows, b, p);
+    let (x, y): (Vec<f64>, Vec<f64>) = stats::accuracies(rows, a, p)
+        .iter()
+        .filter_map(|&(s, x)| theirs.iter().find(|&&(t, _)| t == s).map(|&(_, y)| (x, y)))
+        .unzip();
+    if x.is_empty() {
+        return None;
+    }
+    let diff = 100.0 * (mean_std(&x).0 - mean_std(&y).0);
+    Some((diff, stats::paired_t_test(&x, &y)))
+}
+
+/// Every method against `random` per ratio (each method's minus random's), and the best one
+/// at each ratio; empty without random or without another method.
+fn versus_random_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> String {
+    const RANDOM: &str = "random";
+    if !methods.contains(&RANDOM) || methods.len() < 3 {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nEach method minus random, percentage points (paired t-test p over seeds; * = p < 0.05):\n\n",
+    );
+    out.push_str(&difference_table(rows, (methods, ratios), RANDOM, true));
+    out.push_str("\nBest against random:");
+    for &p in ratios {
+        let best = methods
+            .iter()
+            .filter(|&&m| m != RANDOM)
+            .filter_map(|&m| paired_difference(rows, RANDOM, m, p).map(|(d, pv)| (m, -d, pv)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((m, d, pv)) = best {
+            let pv = pv.map_or(String::new(), |pv| format!(", p={pv:.3}"));
+            out.push_str(&format!(" {:.0}%: {m} {d:+.2}{pv};", p * 100.0));
+        }
+    }
+    out.push('\n');
+    out
+}
+
 /// Dyn-Unc against each other method per ratio: the difference of mean accuracy (percentage
 /// points) with the paired t-test's p-value over seeds, a 95% interval of Dyn-Unc's mean, and
 /// each method's lossless pruning ratio. Empty when Dyn-Unc is not among the methods.
@@ -132,31 +206,7 @@ fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> Strin
     let mut out = String::from(
         "\nDyn-Unc minus each baseline, percentage points (paired t-test p over seeds; * = p < 0.05):\n\n",
     );
-    let mut t = Table::new(ratio_columns("baseline", ratios), 1);
-    for m in methods.iter().filter(|&&m| m != OURS) {
-        let cells = ratios.iter().map(|&p| {
-            let ours = stats::accuracies(rows, OURS, p);
-            let theirs = stats::accuracies(rows, m, p);
-            // Pair by seed.
-            let (a, b): (Vec<f64>, Vec<f64>) = ours
-                .iter()
-                .filter_map(|&(s, x)| theirs.iter().find(|&&(t, _)| t == s).map(|&(_, y)| (x, y)))
-                .unzip();
-            if a.is_empty() {
-                return "–".to_string();
-            }
-            let diff = 100.0 * (mean_std(&a).0 - mean_std(&b).0);
-            match stats::paired_t_test(&a, &b) {
-                Some(pv) => {
-                    let star = if pv < 0.05 { "*" } else { "" };
-                    format!("{diff:+.2} (p={pv:.3}){star}")
-                }
-                None => format!("{diff:+.2}"),
-            }
-        });
-        t.row(std::iter::once(m.to_string()).chain(cells));
-    }
-    out.push_str(&t.render());
+    out.push_str(&difference_table(rows, (methods, ratios), OURS, false));
     out.push_str("\n95% confidence interval of Dyn-Unc's mean accuracy (Student t over seeds):");
     for &p in ratios {
         let acc: Vec<f64> = stats::accuracies(rows, OURS, p)
@@ -379,6 +429,7 @@ pub fn markdown_table(rows: &[MainRow]) -> String {
         ));
     }
     out.push_str(&comparison_table(rows, &methods, &ratios));
+    out.push_str(&versus_random_table(rows, &methods, &ratios));
     let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
     out.push_str(&format!(
         "\nTest accuracy in %, mean ± sample std over seeds {seeds:?}; one row of main.csv per trained model.\n"

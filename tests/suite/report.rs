@@ -101,3 +101,25 @@ fn class_shares_section_reads_the_kept_scores() {
         "{readme}"
     );
 }
+
+#[test]
+fn every_method_against_random_with_the_best_named() {
+    // At 90%, three seeds. random [0.85, 0.86, 0.87]; a [0.87, 0.88, 0.89]: +2.00 points with
+    // identical differences (p = 0); b [0.88, 0.87, 0.90]: d = [0.03, 0.01, 0.03], mean
+    // +2.33 points, sd 0.011547, t = 0.023333 / (0.011547 / √3) = 3.5, df 2:
+    // p = 1 - t / √(2 + t²) = 1 - 3.5 / √14.25 = 0.072822.
+    let mut rows = Vec::new();
+    for (seed, (r, a, b)) in [(0.85, 0.87, 0.88), (0.86, 0.88, 0.87), (0.87, 0.89, 0.90)]
+        .into_iter()
+        .enumerate()
+    {
+        rows.push(row("random", 0.9, seed as u64, r));
+        rows.push(row("a", 0.9, seed as u64, a));
+        rows.push(row("b", 0.9, seed as u64, b));
+    }
+    let md = markdown_table(&rows);
+    assert!(md.contains("Each method minus random"), "{md}");
+    assert!(md.contains("| a | +2.00 (p=0.000)* |"), "{md}");
+    assert!(md.contains("| b | +2.33 (p=0.073) |"), "{md}");
+    assert!(md.contains("Best against random: 90%: b +2.33, p=0.073;"), "{md}");
+}
