@@ -13,6 +13,7 @@ pub mod dynamics;
 pub mod eval;
 pub mod experiment;
 pub mod fault;
+pub mod interop;
 pub mod options;
 pub mod report;
 pub mod score;

@@ -15,15 +15,28 @@ struct NpyArray {
     data: Vec<u8>,
 }
 
-fn bad(path: &Path, what: impl Into<String>) -> DynamicsError {
+/// A `.npy` file's header: element type, order, shape, and where the data starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpyHeader {
+    /// NumPy's dtype string, e.g. `<f4`.
+    pub descr: String,
+    /// Column-major (Fortran) order.
+    pub fortran: bool,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Byte offset of the data.
+    pub offset: u64,
+}
+
+pub(crate) fn bad(path: &Path, what: impl Into<String>) -> DynamicsError {
     DynamicsError::BadNpy {
         path: path.display().to_string(),
         what: what.into(),
     }
 }
 
-fn parse(path: &Path) -> Result<NpyArray, DynamicsError> {
-    let bytes = std::fs::read(path).map_err(|e| DynamicsError::io(path, e))?;
+/// Parses the header at the start of `bytes` (at least the whole header).
+fn parse_header(path: &Path, bytes: &[u8]) -> Result<NpyHeader, DynamicsError> {
     if bytes.len() < 10 || &bytes[0..6] != b"\x93NUMPY" {
         return Err(bad(path, "not a .npy file (missing the \\x93NUMPY magic)"));
     }
@@ -69,12 +82,67 @@ fn parse(path: &Path) -> Result<NpyArray, DynamicsError> {
         .map(|s| s.parse::<usize>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| bad(path, format!("cannot read shape ({shape_text})")))?;
-    let data = bytes[start + header_len..].to_vec();
-    Ok(NpyArray {
+    Ok(NpyHeader {
         descr,
         fortran,
         shape,
-        data,
+        offset: (start + header_len) as u64,
+    })
+}
+
+/// Reads the header of the `.npy` file at `path` (the data is not read).
+pub fn read_header(path: &Path) -> Result<NpyHeader, DynamicsError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| DynamicsError::io(path, e))?;
+    let mut head = vec![0u8; 12];
+    let got = file
+        .read(&mut head)
+        .map_err(|e| DynamicsError::io(path, e))?;
+    head.truncate(got);
+    let len = match head.get(6) {
+        Some(1) if got >= 10 => 10 + u16::from_le_bytes([head[8], head[9]]) as usize,
+        Some(2 | 3) if got >= 12 => {
+            12 + u32::from_le_bytes(head[8..12].try_into().expect("4 bytes")) as usize
+        }
+        _ => 12,
+    };
+    let mut rest = vec![0u8; len.saturating_sub(got)];
+    file.read_exact(&mut rest)
+        .map_err(|_| bad(path, "header runs past the end of the file"))?;
+    head.extend_from_slice(&rest);
+    parse_header(path, &head)
+}
+
+/// The bytes of a version-1 `.npy` header for `descr` and `shape` (padded to 64 bytes).
+pub fn header_bytes(descr: &str, fortran: bool, shape: &[usize]) -> Vec<u8> {
+    let dims = match shape {
+        [one] => format!("{one},"),
+        _ => shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let fortran = if fortran { "True" } else { "False" };
+    let mut dict =
+        format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': ({dims}), }}");
+    let total = 10 + dict.len() + 1;
+    dict.push_str(&" ".repeat((64 - total % 64) % 64));
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+fn parse(path: &Path) -> Result<NpyArray, DynamicsError> {
+    let bytes = std::fs::read(path).map_err(|e| DynamicsError::io(path, e))?;
+    let h = parse_header(path, &bytes)?;
+    Ok(NpyArray {
+        descr: h.descr,
+        fortran: h.fortran,
+        shape: h.shape,
+        data: bytes[h.offset as usize..].to_vec(),
     })
 }
 

@@ -28,6 +28,8 @@ pub struct DriftState {
     previous: Vec<f32>,
     seen: Vec<bool>,
     store: PathBuf,
+    /// Whether [`DriftState::save`] writes (off for a one-pass import, which never resumes).
+    persist: bool,
 }
 
 /// Refuses a state of `bytes` that would not fit in half of the available memory (when the
@@ -64,7 +66,13 @@ impl DriftState {
             previous: vec![0.0; samples * classes],
             seen: vec![false; samples],
             store: store.to_path_buf(),
+            persist: true,
         })
+    }
+
+    /// Keeps the state in memory only: nothing is written beside the store.
+    pub fn in_memory_only(&mut self) {
+        self.persist = false;
     }
 
     /// The drift of sample `i` to softmax `now` (0 the first time it is seen); keeps `now`.
@@ -87,6 +95,9 @@ impl DriftState {
 
     /// Writes the state after `epochs` epochs and removes the one of `epochs - 2`.
     pub fn save(&self, epochs: usize) -> Result<(), DynamicsError> {
+        if !self.persist {
+            return Ok(());
+        }
         let mut bytes = Vec::with_capacity(HEADER + self.seen.len() + 4 * self.previous.len());
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&(self.seen.len() as u64).to_le_bytes());

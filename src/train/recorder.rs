@@ -48,6 +48,15 @@ impl Recorder {
         })
     }
 
+    /// Records without saving the drift state beside the store at each epoch's end: for a
+    /// recording that is never resumed (an import in one pass).
+    pub fn without_resume_state(mut self) -> Self {
+        if let Some(d) = &mut self.drift {
+            d.in_memory_only();
+        }
+        self
+    }
+
     /// Epochs in the store.
     pub fn epochs(&self) -> usize {
         self.writer.epochs()

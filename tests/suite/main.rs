@@ -11,6 +11,7 @@ mod eval;
 mod faults;
 mod fuzz;
 mod imagefolder;
+mod interop;
 mod margins;
 mod models;
 mod newer;

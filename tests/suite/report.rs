@@ -121,5 +121,8 @@ fn every_method_against_random_with_the_best_named() {
     assert!(md.contains("Each method minus random"), "{md}");
     assert!(md.contains("| a | +2.00 (p=0.000)* |"), "{md}");
     assert!(md.contains("| b | +2.33 (p=0.073) |"), "{md}");
-    assert!(md.contains("Best against random: 90%: b +2.33, p=0.073;"), "{md}");
+    assert!(
+        md.contains("Best against random: 90%: b +2.33, p=0.073;"),
+        "{md}"
+    );
 }
