@@ -7,11 +7,10 @@ use std::path::Path;
 
 use dynunc::dynamics::npy::{read_labels, read_probabilities};
 use dynunc::dynamics::store::StoreReader;
-use dynunc::dynamics::{EpochColumns, EpochSource, FieldSet, SampleStats};
+use dynunc::dynamics::{EpochColumns, EpochSource, FieldSet};
 use dynunc::interop::{export, history, logits};
 use dynunc::score::{self, ScoreParams, WindowMode};
 use dynunc::train::Observer;
-use dynunc::train::observer::{BatchOutputs, RunInfo};
 use dynunc::train::recorder::Recorder;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -72,41 +71,10 @@ fn write_labels(path: &Path, labels: &[u32]) {
     std::fs::write(path, out).unwrap();
 }
 
-/// The store the recorder writes when training hands it these logits, in batches of 3.
+/// The store the recorder writes when training hands it these logits (in batches of 3).
 fn recorded(path: &Path, x: &[Vec<Vec<f32>>], labels: &[u32]) {
-    let (n, c) = (labels.len(), x[0][0].len());
-    let mut rec = Recorder::open_for(path, labels, c, FieldSet::ALL, 0).unwrap();
-    let info = RunInfo {
-        label: "t".into(),
-        epochs: x.len(),
-        batches: n.div_ceil(3),
-        start_epoch: 0,
-        samples: n,
-    };
-    rec.run_start(&info).unwrap();
-    for (epoch, at) in x.iter().enumerate() {
-        rec.epoch_start(epoch);
-        let order: Vec<usize> = (0..n).rev().collect();
-        for batch in order.chunks(3) {
-            let stats: Vec<SampleStats> = batch
-                .iter()
-                .map(|&i| SampleStats::from_logits(&at[i], labels[i] as usize))
-                .collect();
-            let mut p = Vec::new();
-            for &i in batch {
-                dynunc::dynamics::softmax_into(&at[i], &mut p);
-            }
-            let l: Vec<u32> = batch.iter().map(|&i| labels[i]).collect();
-            let out = BatchOutputs {
-                indices: batch,
-                labels: &l,
-                stats: &stats,
-                probabilities: &p,
-            };
-            rec.batch_outputs(epoch, out);
-        }
-        rec.epoch_end(epoch, 0.0).unwrap();
-    }
+    let mut rec = Recorder::open_for(path, labels, x[0][0].len(), FieldSet::ALL, 0).unwrap();
+    crate::tdds::feed(&mut rec, x, labels, 0, x.len());
     rec.run_end();
 }
 
@@ -374,18 +342,21 @@ fn import_and_export_from_the_command_line() {
         "{}",
         stderr(&o)
     );
-    let o = run_in(
-        d,
-        &[
-            "export",
-            "--dynamics",
-            "a.dyn",
-            "--out",
-            "np",
-            "--fields",
-            "p_true,margin",
-        ],
-    );
+    let export = |fields: &str| {
+        run_in(
+            d,
+            &[
+                "export",
+                "--dynamics",
+                "a.dyn",
+                "--out",
+                "np",
+                "--fields",
+                fields,
+            ],
+        )
+    };
+    let o = export("p_true,margin");
     assert!(o.status.success(), "{}", stderr(&o));
     let mut names: Vec<String> = std::fs::read_dir(d.join("np"))
         .unwrap()
@@ -393,18 +364,7 @@ fn import_and_export_from_the_command_line() {
         .collect();
     names.sort();
     assert_eq!(names, ["labels.npy", "margin.npy", "p_true.npy"]);
-    let o = run_in(
-        d,
-        &[
-            "export",
-            "--dynamics",
-            "a.dyn",
-            "--out",
-            "np",
-            "--fields",
-            "loss",
-        ],
-    );
+    let o = export("loss");
     assert!(
         stderr(&o).contains("`loss` is not a field"),
         "{}",

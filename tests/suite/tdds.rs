@@ -122,7 +122,13 @@ fn tdds_direct(logits: &[Vec<Vec<f32>>], k: usize, beta: f64) -> Vec<f64> {
 
 /// Feeds epochs `from..to` of `logits` to `rec` as a training run would (resuming at `from`),
 /// in batches of 3 in an order that changes every epoch.
-fn feed(rec: &mut Recorder, logits: &[Vec<Vec<f32>>], labels: &[u32], from: usize, to: usize) {
+pub(crate) fn feed(
+    rec: &mut Recorder,
+    logits: &[Vec<Vec<f32>>],
+    labels: &[u32],
+    from: usize,
+    to: usize,
+) {
     let n = labels.len();
     let info = RunInfo {
         label: "test".into(),
