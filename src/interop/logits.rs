@@ -173,10 +173,10 @@ fn open_folder(dir: &Path, n: usize) -> Result<(Source, usize, usize), DynamicsE
     let mut numbers = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| DynamicsError::io(dir, e))? {
         let name = entry.map_err(|e| DynamicsError::io(dir, e))?.file_name();
-        if let Some(e) = name.to_string_lossy().strip_suffix("_Output.npy") {
-            if let Ok(e) = e.parse::<usize>() {
-                numbers.push(e);
-            }
+        if let Some(e) = name.to_string_lossy().strip_suffix("_Output.npy")
+            && let Ok(e) = e.parse::<usize>()
+        {
+            numbers.push(e);
         }
     }
     numbers.sort_unstable();
