@@ -78,9 +78,11 @@ pub struct SelectArgs {
     /// Seed of the strategies that sample (`ccs`, `dual_beta`).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Which scores are kept: `highest` or `lowest` (`aum`, `acc_margin`); `dynunc methods` says which end each method keeps.
-    #[arg(long, default_value = "highest")]
-    pub direction: Keep,
+    /// Which scores are kept: `highest` or `lowest` (`aum`, `acc_margin`); `dynunc methods` says
+    /// which end each method keeps. Default: the end the method keeps when the file is named
+    /// after it (`aum.csv`, as an experiment's `work/scores/` names them), else `highest`.
+    #[arg(long)]
+    pub direction: Option<Keep>,
     /// Output CSV of kept samples (index,label,score); the pruned ones go beside it as
     /// `<name>.pruned.csv` unless --pruned-out is given.
     #[arg(long, value_name = "PATH")]
@@ -275,11 +277,12 @@ pub(crate) fn select_cmd(args: &SelectArgs) -> Result<()> {
             .resolve(strategy.options(), &format!("--strategy {}", args.strategy))
             .map_err(anyhow::Error::msg)?,
     };
+    let (keep, why) = direction(args);
     let sel = select::apply(
         strategy,
         &select::Input {
             scores: &scores,
-            keep: args.direction,
+            keep,
             keep_fraction: fraction,
             labels: labels.as_deref(),
             confidence: confidence.as_deref(),
@@ -293,7 +296,7 @@ pub(crate) fn select_cmd(args: &SelectArgs) -> Result<()> {
     crate::atomic::write_csv(&pruned_out, &pick(&sel.pruned))
         .with_context(|| format!("writing {}", pruned_out.display()))?;
     eprintln!(
-        "kept {} of {} samples (keep fraction {:.4}, prune ratio {:.4}, {}) -> {}; pruned -> {}",
+        "kept {} of {} samples (keep fraction {:.4}, prune ratio {:.4}, {}; the {keep} scores {why}) -> {}; pruned -> {}",
         sel.kept.len(),
         rows.len(),
         fraction,
@@ -303,4 +306,28 @@ pub(crate) fn select_cmd(args: &SelectArgs) -> Result<()> {
         pruned_out.display()
     );
     Ok(())
+}
+
+/// Which end of the scores `select` keeps, and why: `--direction`, else the method the file is
+/// named after, else the highest (said, with the fix).
+fn direction(args: &SelectArgs) -> (Keep, String) {
+    if let Some(keep) = args.direction {
+        return (keep, "(--direction)".into());
+    }
+    let stem = args
+        .scores
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy();
+    match score::find(&stem) {
+        Ok(m) => (
+            m.info().keep,
+            format!("(what {} keeps: the file is named after it)", m.info().name),
+        ),
+        Err(_) => (
+            Keep::Highest,
+            "(the default: pass --direction lowest for aum, acc_margin or confidence scores)"
+                .into(),
+        ),
+    }
 }

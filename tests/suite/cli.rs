@@ -198,3 +198,38 @@ fn bad_arguments_name_the_value_and_the_fix() {
         assert!(help.contains(cmd), "{help}");
     }
 }
+
+#[test]
+fn select_keeps_the_end_the_method_named_by_the_file_keeps() {
+    let dir = temp();
+    let d = dir.path();
+    let csv = "index,label,score\n0,0,0.1\n1,1,0.9\n2,0,0.5\n3,1,0.3\n";
+    std::fs::write(d.join("aum.csv"), csv).unwrap();
+    std::fs::write(d.join("s.csv"), csv).unwrap();
+    let kept = |scores: &str, extra: &[&str]| {
+        let mut args = vec![
+            "select", "--scores", scores, "--prune", "0.5", "--out", "k.csv",
+        ];
+        args.extend_from_slice(extra);
+        let o = run_in(d, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(d.join("k.csv")).unwrap();
+        let idx: Vec<String> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_owned())
+            .collect();
+        (idx, stderr(&o))
+    };
+    // aum keeps the lowest margins: 0 (0.1) and 3 (0.3).
+    let (idx, log) = kept("aum.csv", &[]);
+    assert_eq!(idx, ["0", "3"]);
+    assert!(log.contains("what aum keeps"), "{log}");
+    // Another name: the highest, saying how to choose.
+    let (idx, log) = kept("s.csv", &[]);
+    assert_eq!(idx, ["1", "2"]);
+    assert!(log.contains("--direction lowest"), "{log}");
+    // Said explicitly, the flag wins.
+    let (idx, _) = kept("aum.csv", &["--direction", "highest"]);
+    assert_eq!(idx, ["1", "2"]);
+}
