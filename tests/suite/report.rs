@@ -126,3 +126,49 @@ fn every_method_against_random_with_the_best_named() {
         "{md}"
     );
 }
+
+#[test]
+fn the_cost_section_sets_scoring_against_the_trainings_it_saves() {
+    use dynunc::report::ArchRow;
+    let dir = tempfile::tempdir().unwrap();
+    // 100 samples, 10 epochs: a full training is 1,000 sample passes; the scoring run too.
+    let with = |mut r: MainRow, kept: usize, secs: f64| {
+        r.kept = kept;
+        r.epochs = 10;
+        r.wall_seconds = secs;
+        r
+    };
+    let rows = vec![
+        with(row("full", 0.0, 0, 0.9), 100, 20.0),
+        with(row("full", 0.0, 1, 0.9), 100, 22.0),
+        with(row("dyn_unc", 0.5, 0, 0.8), 50, 10.0),
+        with(row("dyn_unc", 0.9, 0, 0.7), 10, 2.0),
+    ];
+    dynunc::atomic::write_csv(&dir.path().join("main.csv"), &rows).unwrap();
+    let arch = ArchRow {
+        experiment: "t".into(),
+        arch: "mlp".into(),
+        preset: "mlp".into(),
+        params: 1,
+        samples: 100,
+        epochs: 10,
+        seconds_per_epoch: 2.5,
+        test_acc: 0.9,
+    };
+    dynunc::atomic::write_csv(&dir.path().join("archs.csv"), &[arch]).unwrap();
+    dynunc::report::folder::write(dir.path(), "test").unwrap();
+    let readme = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    // Scoring: 1 run, 10 epochs, 1,000 passes, 25 s. Full: 2 trainings, 20 epochs, 2,000
+    // passes, 42 s. Retrains: 2, 20 epochs, 500 + 100 = 600 passes, 12 s.
+    for line in [
+        "| scoring run | 1 | 10 | 1000 | 25 |",
+        "| full-data trainings | 2 | 20 | 2000 | 42 |",
+        "| pruned retrains | 2 | 20 | 600 | 12 |",
+        // 50%: (1000 + 500) / 1000 = 1.50, paid after 1000 / 500 = 2.0 trainings;
+        // 90%: (1000 + 100) / 1000 = 1.10, after 1000 / 900 = 1.1.
+        "| 50% | 500 | 1.50 | 2.0 |",
+        "| 90% | 100 | 1.10 | 1.1 |",
+    ] {
+        assert!(readme.contains(line), "missing `{line}` in\n{readme}");
+    }
+}

@@ -5,6 +5,7 @@
 
 mod accuracy;
 mod class_shares;
+mod cost;
 mod examples;
 mod ood;
 mod real;
@@ -21,6 +22,7 @@ pub static SECTIONS: &[&dyn Section] = &[
     &accuracy::Accuracy,
     &class_shares::ClassShares,
     &scoring_runs::ScoringRuns,
+    &cost::Cost,
     &score_figures::ScoreFigures,
     &stability::Stability,
     &examples::Examples,
