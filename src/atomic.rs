@@ -20,25 +20,61 @@ pub fn sync_dir(dir: &Path) {
 
 /// Writes `bytes` to `path` so that readers see the old file or the new one, never a part.
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir).map_err(|e| context("creating the folder", dir, e))?;
+    let mut file = Streaming::create(path)?;
+    file.write_all(bytes)?;
+    file.finish()
+}
+
+/// A file written in pieces under a sibling temporary name and renamed over its target by
+/// [`Streaming::finish`], so that readers see the old file or the whole new one (what
+/// [`write`] does for bytes already in memory, for a file too large to hold).
+#[derive(Debug)]
+pub struct Streaming {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl Streaming {
+    /// Starts the new `path` (creating its folder).
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| context("creating the folder", dir, e))?;
+        }
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".tmp{}", std::process::id()));
+        let tmp = path.with_file_name(name);
+        let file = std::fs::File::create(&tmp).map_err(|e| context("creating", &tmp, e))?;
+        Ok(Streaming {
+            path: path.to_path_buf(),
+            tmp,
+            out: std::io::BufWriter::new(file),
+        })
     }
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(name);
-    let mut file = std::fs::File::create(&tmp).map_err(|e| context("creating", &tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| context("writing", &tmp, e))?;
-    drop(file);
-    crate::fault::point("wrote", &tmp);
-    std::fs::rename(&tmp, path).map_err(|e| context("renaming a new file over", path, e))?;
-    if let Some(dir) = dir {
-        sync_dir(dir);
+
+    /// Appends `bytes`.
+    pub fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| context("writing", &self.tmp, e))
     }
-    crate::fault::point("renamed into place", path);
-    Ok(())
+
+    /// Syncs the file, renames it over its target and syncs the folder.
+    pub fn finish(self) -> std::io::Result<()> {
+        let Streaming { path, tmp, out } = self;
+        let file = out
+            .into_inner()
+            .map_err(|e| context("writing", &tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| context("writing", &tmp, e))?;
+        drop(file);
+        crate::fault::point("wrote", &tmp);
+        std::fs::rename(&tmp, &path).map_err(|e| context("renaming a new file over", &path, e))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            sync_dir(dir);
+        }
+        crate::fault::point("renamed into place", &path);
+        Ok(())
+    }
 }
 
 /// Removes a folder and everything in it; a folder that is not there is not an error.
@@ -50,6 +86,18 @@ pub fn remove_dir(dir: &Path) -> std::io::Result<()> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(context("removing", dir, e)),
+    }
+}
+
+/// Removes a file; a file that is not there is not an error.
+pub fn remove_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            crate::fault::point("removed", path);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(context("removing", path, e)),
     }
 }
 

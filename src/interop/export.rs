@@ -2,52 +2,39 @@
 //! flags as uint8: bit 1 seen, bit 2 correct) and `labels.npy` (uint32), for NumPy and pandas
 //! users. Each array is written in Fortran order, so epochs stream in one at a time (memory:
 //! one epoch) and `np.load` reads it as an ordinary N x T array. Files appear whole or not at
-//! all (written under a temporary name, then renamed).
+//! all ([`Streaming`]).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::atomic::Streaming;
 use crate::dynamics::npy::header_bytes;
 use crate::dynamics::store::StoreReader;
 use crate::dynamics::{DynamicsError, EpochColumns, EpochSource, Field, FieldSet};
 
-/// A file being written under a temporary name.
+/// A file of the export, written whole or not at all.
 struct Pending {
     path: PathBuf,
-    tmp: PathBuf,
-    out: BufWriter<File>,
+    file: Streaming,
 }
 
 impl Pending {
     fn create(path: PathBuf, header: &[u8]) -> Result<Self, DynamicsError> {
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".tmp{}", std::process::id()));
-        let tmp = path.with_file_name(name);
-        let file = File::create(&tmp).map_err(|e| DynamicsError::io(&tmp, e))?;
-        let mut p = Pending {
-            path,
-            tmp,
-            out: BufWriter::new(file),
-        };
+        let file = Streaming::create(&path).map_err(|e| DynamicsError::io(&path, e))?;
+        let mut p = Pending { path, file };
         p.write(header)?;
         Ok(p)
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), DynamicsError> {
-        self.out
+        self.file
             .write_all(bytes)
-            .map_err(|e| DynamicsError::io(&self.tmp, e))
+            .map_err(|e| DynamicsError::io(&self.path, e))
     }
 
     fn finish(self) -> Result<PathBuf, DynamicsError> {
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| DynamicsError::io(&self.tmp, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| DynamicsError::io(&self.tmp, e))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| DynamicsError::io(&self.path, e))?;
+        self.file
+            .finish()
+            .map_err(|e| DynamicsError::io(&self.path, e))?;
         Ok(self.path)
     }
 }

@@ -98,17 +98,23 @@ impl DriftState {
         if !self.persist {
             return Ok(());
         }
-        let mut bytes = Vec::with_capacity(HEADER + self.seen.len() + 4 * self.previous.len());
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&(self.seen.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&(self.classes as u32).to_le_bytes());
-        bytes.extend_from_slice(&(epochs as u32).to_le_bytes());
-        bytes.extend(self.seen.iter().map(|&s| u8::from(s)));
-        for v in &self.previous {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
+        // Written in pieces: the state can be as large as the memory check allows.
         let path = self.path(epochs);
-        crate::atomic::write(&path, &bytes).map_err(|e| DynamicsError::io(&path, e))?;
+        let io = |e| DynamicsError::io(&path, e);
+        let mut file = crate::atomic::Streaming::create(&path).map_err(io)?;
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&(self.seen.len() as u64).to_le_bytes());
+        header.extend_from_slice(&(self.classes as u32).to_le_bytes());
+        header.extend_from_slice(&(epochs as u32).to_le_bytes());
+        file.write_all(&header).map_err(io)?;
+        let seen: Vec<u8> = self.seen.iter().map(|&s| u8::from(s)).collect();
+        file.write_all(&seen).map_err(io)?;
+        for row in self.previous.chunks(1 << 16) {
+            let bytes: Vec<u8> = row.iter().flat_map(|v| v.to_le_bytes()).collect();
+            file.write_all(&bytes).map_err(io)?;
+        }
+        file.finish().map_err(io)?;
         if epochs >= 2 {
             self.remove(epochs - 2)?;
         }
@@ -156,13 +162,6 @@ impl DriftState {
     /// Removes the state saved after `epochs` epochs, if any.
     pub fn remove(&self, epochs: usize) -> Result<(), DynamicsError> {
         let path = self.path(epochs);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {
-                crate::fault::point("removed", &path);
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(DynamicsError::io(&path, e)),
-        }
+        crate::atomic::remove_file(&path).map_err(|e| DynamicsError::io(&path, e))
     }
 }
