@@ -56,11 +56,6 @@ pub fn fields(logits: Tensor<2>, labels: Tensor<1, Int>, probabilities: bool) ->
     Tensor::cat(columns, 1)
 }
 
-/// The samples of `values` (rows of [`fields`] without probabilities, read to the host).
-pub fn samples(values: &[f32]) -> impl Iterator<Item = SampleStats> + '_ {
-    values.chunks_exact(FIELDS).map(sample)
-}
-
 /// One sample from the first [`FIELDS`] values of its row of [`fields`].
 pub fn sample(r: &[f32]) -> SampleStats {
     SampleStats {
