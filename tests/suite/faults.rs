@@ -58,7 +58,11 @@ fn without_columns(text: &str, drop: &[&str]) -> String {
         .join("\n")
 }
 
-/// Markdown with the `s / epoch` column of its tables blanked (a wall-clock time).
+/// The Markdown columns that hold wall-clock times: the tables' seconds per epoch and the cost
+/// section's seconds.
+const WALL_CLOCK_COLUMNS: [&str; 2] = ["s / epoch", "seconds"];
+
+/// Markdown with the wall-clock columns of its tables blanked.
 fn without_time_column(text: &str) -> String {
     let mut column = None;
     let mut out = Vec::new();
@@ -69,7 +73,10 @@ fn without_time_column(text: &str) -> String {
             continue;
         }
         let cells: Vec<&str> = line.split('|').collect();
-        if let Some(c) = cells.iter().position(|c| c.trim() == "s / epoch") {
+        if let Some(c) = cells
+            .iter()
+            .position(|c| WALL_CLOCK_COLUMNS.contains(&c.trim()))
+        {
             column = Some(c);
         }
         match column {
