@@ -56,6 +56,12 @@ pub struct Experiment {
     pub scoring_runs: usize,
     /// Whether ranking stability is written (`scoring.stability`).
     pub stability: bool,
+    /// The rule that may end a scoring run early (`scoring.stop`).
+    pub stop: Option<crate::score::stop::StopRule>,
+    /// Whether that rule ends the run (it is replayed instead when `stop` is a prefix).
+    pub stop_ends_run: bool,
+    /// The parts of the run every method is also scored from (`scoring.prefixes`).
+    pub prefixes: Vec<crate::score::prefix::Prefix>,
     /// Retrain settings.
     pub retrain: RetrainSpec,
     /// Out-of-distribution sets: (name, folder).
@@ -176,6 +182,10 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
     let (scoring, resolved_scoring) =
         score_section::validate(&raw.scoring, raw.train.epochs, raw.seed, &mut p);
     let retrain = retrain::validate(&raw.retrain, raw.scoring.class_balanced, &mut p);
+    if let Some(models) = &models {
+        let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+        retrain::check_targets(&raw.retrain.targets, &names, &mut p);
+    }
     let format = data.as_ref().map(|(d, _)| d.format);
     let evaluation = eval_section::validate(&raw.evaluation, format, &mut p);
     let finetune = raw
@@ -228,6 +238,9 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         class_balanced: scoring.class_balanced,
         scoring_runs: scoring.runs,
         stability: scoring.stability,
+        stop: scoring.stop,
+        stop_ends_run: scoring.stop_ends_run,
+        prefixes: scoring.prefixes,
         retrain,
         ood_sets: evaluation.ood_sets,
         gaussian_noise: evaluation.gaussian_noise,

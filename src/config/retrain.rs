@@ -28,6 +28,11 @@ pub struct RawRetrain {
     /// --help`): `top` (the paper's), `ccs`, `dual_beta`, `easy`, `band`, `skip_hardest`. Default
     /// [top]. `random` is retrained once.
     pub strategies: Vec<String>,
+    /// The models retrained on, by name (`models:`): default every model. A model left out
+    /// only scores: its subsets are retrained on the others (a small proxy scoring for a
+    /// large model).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
     /// The strategies' option sections, by strategy name.
     #[serde(flatten)]
     pub options: BTreeMap<String, Json>,
@@ -41,6 +46,7 @@ impl Default for RawRetrain {
             budget: "equal_epochs".into(),
             full_data: true,
             strategies: vec!["top".into()],
+            targets: Vec::new(),
             options: BTreeMap::new(),
         }
     }
@@ -71,6 +77,8 @@ pub struct RetrainSpec {
     pub strategies: Vec<&'static dyn Strategy>,
     /// Each strategy's options at each prune ratio (the ratio's bits), given or default.
     pub options: Vec<(&'static str, Vec<(u64, Options)>)>,
+    /// Names of the models retrained on; empty: every model.
+    pub targets: Vec<String>,
 }
 
 impl RetrainSpec {
@@ -202,7 +210,7 @@ pub fn validate(r: &RawRetrain, class_balanced: bool, p: &mut Problems) -> Optio
             ),
             None => p.fail(
                 &format!("retrain.{key}"),
-                "unknown key; retrain takes prune_ratios, seeds, budget, full_data, strategies and a section of options per listed strategy (`dynunc select --help` lists them)",
+                "unknown key; retrain takes prune_ratios, seeds, budget, full_data, strategies, targets and a section of options per listed strategy (`dynunc select --help` lists them)",
             ),
         }
     }
@@ -237,5 +245,26 @@ pub fn validate(r: &RawRetrain, class_balanced: bool, p: &mut Problems) -> Optio
         full_data: r.full_data,
         strategies,
         options,
+        targets: r.targets.clone(),
     })
+}
+
+/// `retrain.targets`: each the name of one of `models`, none twice.
+pub fn check_targets(targets: &[String], models: &[String], p: &mut Problems) {
+    for (i, t) in targets.iter().enumerate() {
+        if !models.contains(t) {
+            p.fail(
+                &format!("retrain.targets[{i}]"),
+                format!(
+                    "`{t}` names no model; the models are: {}",
+                    models.join(", ")
+                ),
+            );
+        } else if targets[..i].contains(t) {
+            p.fail(
+                &format!("retrain.targets[{i}]"),
+                format!("`{t}` is listed twice"),
+            );
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod provenance;
 mod retrain;
 mod scoring;
 pub mod shard;
+mod stop;
 
 pub use provenance::Provenance;
 pub use shard::Shard;
@@ -405,6 +406,7 @@ fn score_models(ctx: &Ctx<'_>, dir: &Path) -> Result<Vec<scoring::Scores>> {
     let several = ctx.exp.models.len() > 1;
     let mut scores = Vec::new();
     let mut arch_rows = Vec::new();
+    let mut scored_from = Vec::new();
     let main = ctx.opts.shard.is_none();
     for (m, spec) in ctx.exp.models.iter().enumerate() {
         let (s, row) = scoring::scores(ctx, m)?;
@@ -428,10 +430,14 @@ fn score_models(ctx: &Ctx<'_>, dir: &Path) -> Result<Vec<scoring::Scores>> {
             crate::atomic::write_csv(&dir.join(format!("stability{suffix}.csv")), &rows)?;
         }
         arch_rows.push(row);
+        scored_from.extend(s.scored_from.iter().cloned());
         scores.push(s);
     }
     if !arch_rows.is_empty() && main {
         crate::atomic::write_csv(&dir.join("archs.csv"), &arch_rows)?;
+    }
+    if !scored_from.is_empty() && main {
+        crate::atomic::write_csv(&dir.join("scored_from.csv"), &scored_from)?;
     }
     Ok(scores)
 }

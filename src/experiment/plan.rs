@@ -103,7 +103,7 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         "\ntotal: {} scoring run(s) and {} retrains ({} methods x {} ratios x {} seeds{}{}), dynamics stores {}, about {} of training on this machine (evaluation passes not included)\nresults: {}\nsplit the retrains across machines with --scores-only, then --shard I/N (up to {shards} shards), then `dynunc report`",
         exp.models.len() * exp.scoring_runs,
         jobs.len(),
-        exp.methods.len(),
+        super::retrain::variants(exp).len(),
         exp.retrain.prune_ratios.len(),
         exp.retrain.seeds.len(),
         if exp.retrain.full_data {
@@ -120,7 +120,58 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         duration(total_seconds),
         exp.results_dir.display()
     );
+    cost_lines(exp, n, &mut out);
     Ok(out)
+}
+
+/// What pruning costs and saves, in sample passes (samples x epochs), as the results README's
+/// cost section states it after the run: the scoring run(s) and, per prune ratio, scoring plus
+/// one pruned training against one training on the full data.
+fn cost_lines(exp: &Experiment, n: usize, out: &mut String) {
+    let full = (n * exp.train.epochs) as f64;
+    let scoring = full * exp.scoring_runs as f64;
+    let _ = writeln!(
+        out,
+        "
+cost in sample passes: one full-data training {full:.0}; the scoring run(s) of each model {scoring:.0} ({:.2} full-data trainings)",
+        scoring / full
+    );
+    if let Some(rule) = &exp.stop {
+        let earliest = rule.earliest(&exp.score_params, exp.train.epochs);
+        let _ = writeln!(
+            out,
+            "  scoring.stop watches {} at {:.0}% pruning and {}, from epoch {} at the earliest (the estimates above assume every epoch)",
+            rule.method.info().name,
+            100.0 * rule.prune_ratio,
+            match exp.stop_ends_run {
+                true => "may end each scoring run early",
+                false => "is replayed on the full run for the `@stop` prefix",
+            },
+            earliest.unwrap_or(exp.train.epochs)
+        );
+    }
+    for &p in &exp.retrain.prune_ratios {
+        let one = match exp.retrain.budget {
+            Budget::EqualEpochs => {
+                crate::select::kept_count(n, 1.0 - p) as f64 * exp.train.epochs as f64
+            }
+            Budget::EqualIterations => full,
+        };
+        let saved = full - one;
+        let _ = writeln!(
+            out,
+            "  at {:.0}% pruning: one pruned training {one:.0}; scoring + one pruned training = {:.2} full-data trainings; {}",
+            100.0 * p,
+            (scoring + one) / full,
+            match saved > 0.0 {
+                true => format!(
+                    "{:.1} pruned trainings pay for the scoring",
+                    scoring / saved
+                ),
+                false => "never pays for the scoring (no fewer passes)".into(),
+            }
+        );
+    }
 }
 
 /// The optimizer steps of model number `m`'s retrains among `jobs`, for `n` training samples.

@@ -13,7 +13,8 @@ use super::scoring::{Scores, new_model, seeded};
 use crate::config::{Budget, Experiment};
 use crate::eval::ood::{self, OodScore};
 use crate::report::{MainRow, OodRow, read_ood_rows, read_rows};
-use crate::score::{self, ScoreParams, Scorer};
+use crate::score::prefix::Variant;
+use crate::score::{self, ScoreParams};
 use crate::select::{self, Amount, Strategy, StrategyOptions};
 use crate::train::fit::FitOptions;
 use crate::train::progress::Progress;
@@ -23,7 +24,7 @@ use crate::train::{Checkpoint, Observer, evaluate, fit};
 /// One model to train.
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
-    method: Option<&'static dyn Scorer>,
+    method: Option<Variant>,
     /// How the method's scores become the subset (`top` for the full-data and random rows).
     strategy: &'static dyn Strategy,
     pub(crate) prune_ratio: f64,
@@ -37,8 +38,8 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    fn method_name(&self) -> &'static str {
-        self.method.map_or("full", |m| m.info().name)
+    fn method_name(&self) -> String {
+        self.method.map_or_else(|| "full".into(), |m| m.name())
     }
 
     fn strategy_name(&self) -> &'static str {
@@ -72,7 +73,7 @@ impl Job {
         source: &str,
     ) -> bool {
         let src = if source.is_empty() { arch } else { source };
-        method == (self.method_name(), self.strategy_name())
+        method == (self.method_name().as_str(), self.strategy_name())
             && ratio == self.prune_ratio
             && seed == self.seed
             && arch == self.names.1
@@ -105,9 +106,25 @@ impl Job {
     }
 }
 
-/// Every retrain: per target model, the full-data runs, then per ratio, method and source
-/// model (a seeded method such as random is trained with its own target as source only:
-/// it reads no dynamics), each seed.
+/// Every method's variants: the method from every epoch, then from each of
+/// `scoring.prefixes` (a seeded method has none: it reads no epoch).
+pub(crate) fn variants(exp: &Experiment) -> Vec<Variant> {
+    let mut out = Vec::new();
+    for &m in &exp.methods {
+        out.push(Variant::whole(m));
+        if !seeded(m) {
+            out.extend(exp.prefixes.iter().map(|&p| Variant {
+                scorer: m,
+                prefix: Some(p),
+            }));
+        }
+    }
+    out
+}
+
+/// Every retrain: per target model (`retrain.targets`, default all), the full-data runs, then
+/// per ratio, method variant and source model (a seeded method such as random is trained with
+/// its own target as source only: it reads no dynamics), each seed.
 pub(crate) fn jobs(exp: &Experiment) -> Vec<Job> {
     let r = &exp.retrain;
     let models = &exp.models;
@@ -121,7 +138,9 @@ pub(crate) fn jobs(exp: &Experiment) -> Vec<Job> {
         names: (models[source].name.clone(), models[target].name.clone()),
     };
     let mut jobs = Vec::new();
-    for target in 0..models.len() {
+    let targets =
+        (0..models.len()).filter(|&t| r.targets.is_empty() || r.targets.contains(&models[t].name));
+    for target in targets {
         if r.full_data {
             jobs.extend(
                 r.seeds
@@ -130,15 +149,15 @@ pub(crate) fn jobs(exp: &Experiment) -> Vec<Job> {
             );
         }
         for &prune_ratio in &r.prune_ratios {
-            for &method in &exp.methods {
+            for method in variants(exp) {
                 // A seeded method reads no scores: one strategy (top) is all it has.
-                let strategies = match seeded(method) {
+                let strategies = match seeded(method.scorer) {
                     true => vec![top()],
                     false => r.strategies.clone(),
                 };
                 for strategy in strategies {
                     for source in 0..models.len() {
-                        if seeded(method) && source != target {
+                        if seeded(method.scorer) && source != target {
                             continue;
                         }
                         for &seed in &r.seeds {
@@ -166,7 +185,7 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
         return Ok((0..train.len()).collect());
     };
     let owned;
-    let s = if seeded(method) {
+    let s = if seeded(method.scorer) {
         let params = ScoreParams {
             seed: derive_seed(job.seed, Stream::RandomScores, 0),
             ..ctx.exp.score_params.clone()
@@ -181,11 +200,11 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
             labels: Some(train.labels()),
             params: &params,
         };
-        owned = method.begin(&ctx)?.finish();
+        owned = method.scorer.begin(&ctx)?.finish();
         &owned[..]
     } else {
         scores[job.source]
-            .get(method.info().name)
+            .get(&method.name())
             .context("scores of a listed method are missing")?
     };
     let fraction = Amount::Prune(job.prune_ratio).keep_fraction("retrain.prune_ratios")?;
@@ -201,7 +220,7 @@ fn subset(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<Vec<usize>> {
     };
     let input = select::Input {
         scores: s,
-        keep: method.info().keep,
+        keep: method.scorer.info().keep,
         keep_fraction: fraction,
         labels: Some(train.labels()),
         confidence,
@@ -282,7 +301,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
         } else {
             String::new()
         },
-        crate::report::shown_method(job.method_name(), job.strategy_name()),
+        crate::report::shown_method(&job.method_name(), job.strategy_name()),
         100.0 * job.prune_ratio,
         job.seed
     );
@@ -317,7 +336,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
             );
             ood_rows.push(OodRow {
                 experiment: exp.name.clone(),
-                method: job.method_name().into(),
+                method: job.method_name(),
                 strategy: job.strategy_name().into(),
                 prune_ratio: job.prune_ratio,
                 seed: job.seed,
@@ -333,7 +352,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
     }
     let row = MainRow {
         experiment: exp.name.clone(),
-        method: job.method_name().into(),
+        method: job.method_name(),
         strategy: job.strategy_name().into(),
         prune_ratio: job.prune_ratio,
         keep_fraction: kept.len() as f64 / ctx.splits.train.len() as f64,

@@ -8,9 +8,10 @@ use anyhow::{Context as _, Result};
 use super::Ctx;
 use crate::dynamics::EpochSource;
 use crate::dynamics::store::StoreReader;
-use crate::report::{ArchRow, read_arch_rows};
+use crate::report::{ArchRow, ScoredFromRow, read_arch_rows};
+use crate::score::prefix::{Prefix, Variant};
 use crate::score::rows::ScoreRow;
-use crate::score::{self, Scorer};
+use crate::score::{self, ScoreParams, Scorer};
 use crate::train::fit::FitOptions;
 use crate::train::model::InputShape;
 use crate::train::progress::Progress;
@@ -18,17 +19,22 @@ use crate::train::recorder::Recorder;
 use crate::train::seed::{Stream, derive_seed};
 use crate::train::{Checkpoint, Model, Observer, evaluate, fit};
 
-/// The scores of each method that does not depend on the retrain seed.
+/// The scores of each method (and each of its prefixes) that does not depend on the retrain
+/// seed.
 pub(crate) struct Scores {
-    /// `(method, one score per training sample)`.
-    pub by_method: Vec<(&'static dyn Scorer, Vec<f32>)>,
+    /// `(method variant, one score per training sample)`.
+    pub by_method: Vec<(Variant, Vec<f32>)>,
+    /// The epochs each part of each scoring run was scored from (with `scoring.stop` or
+    /// `scoring.prefixes`).
+    pub scored_from: Vec<ScoredFromRow>,
 }
 
 impl Scores {
+    /// The scores of the variant named `name` (`dyn_unc`, `dyn_unc@8`).
     pub(crate) fn get(&self, name: &str) -> Option<&[f32]> {
         self.by_method
             .iter()
-            .find(|(s, _)| s.info().name == name)
+            .find(|(s, _)| s.name() == name)
             .map(|(_, v)| v.as_slice())
     }
 }
@@ -180,12 +186,13 @@ fn record(ctx: &Ctx<'_>, run: Run) -> Result<ArchRow> {
     let row = read_arch_rows(&row_path)
         .ok()
         .and_then(|r| r.into_iter().next());
-    if recorded == Some(exp.train.epochs)
-        && let Some(row) = row
+    // A run the stop rule ended holds fewer epochs than planned; its row says how many.
+    if let Some(row) = row
+        && recorded == Some(row.epochs)
     {
         eprintln!(
             "{label}: {} epochs of dynamics already recorded in {}",
-            exp.train.epochs,
+            row.epochs,
             store.display()
         );
         checkpoint
@@ -223,15 +230,33 @@ fn record(ctx: &Ctx<'_>, run: Run) -> Result<ArchRow> {
         .checkpoint(checkpoint.clone())
         .replicas(ctx.autodiff_replicas());
     let started = std::time::Instant::now();
-    let observers: &mut [&mut dyn Observer] = &mut [&mut recorder, &mut progress];
+    let mut watch = exp
+        .stop
+        .filter(|_| exp.stop_ends_run)
+        .map(|rule| super::stop::StopWatch::new(rule, &exp.score_params, store.clone()));
+    let mut observers: Vec<&mut dyn Observer> = vec![&mut recorder, &mut progress];
+    if let Some(w) = &mut watch {
+        observers.push(w);
+    }
     let net = fit(
         new_model(ctx, run.model, seed),
         train,
         &opts,
         &ctx.device.clone().autodiff(),
-        observers,
+        &mut observers,
     )?;
+    drop(observers);
     let seconds = started.elapsed().as_secs_f64();
+    let epochs = recorder.epochs();
+    if let Some(fired) = watch.as_ref().and_then(|w| w.fired())
+        && let Some(rule) = &exp.stop
+    {
+        eprintln!(
+            "{label}: stopped after {epochs} of {} epochs, {}",
+            exp.train.epochs,
+            fired.reason(rule)
+        );
+    }
     let (acc, _) = evaluate(
         &burn::module::Module::valid(&net),
         &ctx.splits.test,
@@ -251,8 +276,8 @@ fn record(ctx: &Ctx<'_>, run: Run) -> Result<ArchRow> {
         preset: spec.preset.clone(),
         params: net.trainable_params(),
         samples: train.len(),
-        epochs: exp.train.epochs,
-        seconds_per_epoch: seconds / (exp.train.epochs - start_epoch).max(1) as f64,
+        epochs,
+        seconds_per_epoch: seconds / epochs.saturating_sub(start_epoch).max(1) as f64,
         test_acc: acc,
     };
     crate::atomic::write_csv(&row_path, std::slice::from_ref(&row))?;
@@ -302,6 +327,7 @@ pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, ArchRow)> {
         return Ok((
             Scores {
                 by_method: Vec::new(),
+                scored_from: Vec::new(),
             },
             row,
         ));
@@ -309,39 +335,36 @@ pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, ArchRow)> {
     // Scores are always computed from the (checked) stores, never read back: a scores file
     // cannot say what produced it, and one pass over a store is cheap beside training.
     let started = std::time::Instant::now();
-    let mut sums = vec![vec![0f64; n]; methods.len()];
-    for &run in &runs {
-        let store = run.work(ctx).join("dynamics.dyn");
-        let mut reader = StoreReader::open(&store)?;
-        let scores = score::score_all(&mut reader, &methods, &ctx.exp.score_params)
-            .with_context(|| format!("scoring {}", store.display()))?;
-        for (sum, s) in sums.iter_mut().zip(scores) {
-            for (a, b) in sum.iter_mut().zip(s) {
-                *a += f64::from(b);
-            }
-        }
-    }
-    let labels = ctx.splits.train.labels();
+    let mut parts: Vec<Option<Prefix>> = vec![None];
+    parts.extend(ctx.exp.prefixes.iter().map(|&p| Some(p)));
     let mut by_method = Vec::new();
-    for (m, sum) in methods.iter().zip(sums) {
-        // One run: the scores as computed (the division by 1 is exact).
-        let s: Vec<f32> = sum.iter().map(|v| (v / runs.len() as f64) as f32).collect();
-        if ctx.opts.shard.is_none() {
-            let rows: Vec<ScoreRow> = s
+    let mut scored_from = Vec::new();
+    for part in parts {
+        // The prefixes score the methods that read the dynamics (not the confidence helper).
+        let some: Vec<&'static dyn Scorer> = match part {
+            None => methods.clone(),
+            Some(_) => ctx
+                .exp
+                .methods
                 .iter()
-                .enumerate()
-                .map(|(index, &score)| ScoreRow {
-                    index,
-                    label: Some(labels[index]),
-                    score,
-                })
-                .collect();
-            let path = dir.join(format!("{}.csv", m.info().name));
-            crate::atomic::write_csv(&path, &rows)?;
+                .copied()
+                .filter(|m| !seeded(*m))
+                .collect(),
+        };
+        let (means, rows) = mean_scores(ctx, &runs, &some, part)?;
+        scored_from.extend(rows);
+        for (m, s) in some.into_iter().zip(means) {
+            let variant = Variant {
+                scorer: m,
+                prefix: part,
+            };
+            if ctx.opts.shard.is_none() {
+                write_scores(&dir.join(format!("{}.csv", variant.name())), &s, ctx)?;
+            }
+            by_method.push((variant, s));
         }
-        by_method.push((*m, s));
     }
-    let names: Vec<_> = methods.iter().map(|m| m.info().name).collect();
+    let names: Vec<_> = by_method.iter().map(|(v, _)| v.name()).collect();
     eprintln!(
         "scored {n} samples with {}{} in {:.2}s -> {}",
         names.join(", "),
@@ -352,7 +375,107 @@ pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, ArchRow)> {
         started.elapsed().as_secs_f64(),
         dir.display()
     );
-    Ok((Scores { by_method }, row))
+    if ctx.exp.stop.is_none() && ctx.exp.prefixes.is_empty() {
+        scored_from.clear();
+    }
+    Ok((
+        Scores {
+            by_method,
+            scored_from,
+        },
+        row,
+    ))
+}
+
+/// Each of `methods` scored from `part` of every run (every epoch for `None`), averaged over
+/// the runs; with the rows saying how many epochs each run's part held.
+fn mean_scores(
+    ctx: &Ctx<'_>,
+    runs: &[Run],
+    methods: &[&'static dyn Scorer],
+    part: Option<Prefix>,
+) -> Result<(Vec<Vec<f32>>, Vec<ScoredFromRow>)> {
+    let n = ctx.splits.train.len();
+    let mut sums = vec![vec![0f64; n]; methods.len()];
+    let mut rows = Vec::new();
+    for &run in runs {
+        let store = run.work(ctx).join("dynamics.dyn");
+        let mut reader = StoreReader::open(&store)?;
+        let recorded = reader.shape().epochs;
+        // Why the stop rule fired, replayed on the store (the same rule and epochs as when it
+        // ended the run, if it did).
+        let replay = match part {
+            Some(Prefix::Stop) => true,
+            None => ctx.exp.stop_ends_run,
+            Some(Prefix::Epochs(_)) => false,
+        };
+        let fired = match &ctx.exp.stop {
+            Some(rule) if replay => score::stop::replay(&mut reader, *rule, &ctx.exp.score_params)
+                .with_context(|| format!("replaying scoring.stop on {}", store.display()))?
+                .map(|f| (f.epochs, f.reason(rule))),
+            _ => None,
+        };
+        let (epochs_used, why) = match part {
+            None => (
+                ctx.exp.score_params.epochs_used.unwrap_or(recorded),
+                match ctx.exp.stop_ends_run {
+                    true => fired
+                        .map(|f| f.1)
+                        .unwrap_or_else(|| "never fired: every epoch recorded".into()),
+                    false => String::new(),
+                },
+            ),
+            Some(Prefix::Epochs(k)) => (k, String::new()),
+            Some(Prefix::Stop) => match fired {
+                Some((k, why)) => (k, why),
+                None => (recorded, "never fired: scored from every epoch".into()),
+            },
+        };
+        let params = ScoreParams {
+            epochs_used: Some(epochs_used),
+            ..ctx.exp.score_params.clone()
+        };
+        let scores = score::score_all(&mut reader, methods, &params)
+            .with_context(|| format!("scoring {}", store.display()))?;
+        for (sum, s) in sums.iter_mut().zip(scores) {
+            for (a, b) in sum.iter_mut().zip(s) {
+                *a += f64::from(b);
+            }
+        }
+        rows.push(ScoredFromRow {
+            arch: ctx.exp.models[run.model].name.clone(),
+            run: run.run + 1,
+            part: match part {
+                None => "all".into(),
+                Some(p) => p.suffix()[1..].to_string(),
+            },
+            epochs_used,
+            epochs_planned: ctx.exp.train.epochs,
+            stop: why,
+        });
+    }
+    // One run: the scores as computed (the division by 1 is exact).
+    let means = sums
+        .into_iter()
+        .map(|sum| sum.iter().map(|v| (v / runs.len() as f64) as f32).collect())
+        .collect();
+    Ok((means, rows))
+}
+
+/// Writes one method's scores as `scores/<name>.csv`.
+fn write_scores(path: &std::path::Path, scores: &[f32], ctx: &Ctx<'_>) -> Result<()> {
+    let labels = ctx.splits.train.labels();
+    let rows: Vec<ScoreRow> = scores
+        .iter()
+        .enumerate()
+        .map(|(index, &score)| ScoreRow {
+            index,
+            label: Some(labels[index]),
+            score,
+        })
+        .collect();
+    crate::atomic::write_csv(path, &rows)?;
+    Ok(())
 }
 
 /// How early model number `model`'s scores settle (its first scoring run's store), at the

@@ -137,6 +137,31 @@ pub struct ArchRow {
     pub test_acc: f64,
 }
 
+/// The epochs a model's scores came from: a row of `scored_from.csv` per model, scoring run
+/// and part of the run (`all`, each of `scoring.prefixes`), written when `scoring.stop` or
+/// `scoring.prefixes` is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredFromRow {
+    /// Network (name in the experiment).
+    pub arch: String,
+    /// Scoring run, from 1.
+    pub run: usize,
+    /// `all` (the method's own name), a number of epochs, or `stop`.
+    pub part: String,
+    /// Epochs the scores came from.
+    pub epochs_used: usize,
+    /// Epochs the experiment's training runs (`train.epochs`).
+    pub epochs_planned: usize,
+    /// Why the stop rule fired (or that it did not), for `stop` and for `all` when the rule
+    /// ended the run; empty otherwise.
+    pub stop: String,
+}
+
+/// Reads `scored_from.csv`.
+pub fn read_scored_from_rows(path: &Path) -> Result<Vec<ScoredFromRow>, csv::Error> {
+    csv::Reader::from_path(path)?.deserialize().collect()
+}
+
 /// Reads `archs.csv`.
 pub fn read_arch_rows(path: &Path) -> Result<Vec<ArchRow>, csv::Error> {
     csv::Reader::from_path(path)?.deserialize().collect()

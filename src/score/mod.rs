@@ -29,9 +29,11 @@ pub mod baselines {
     pub mod variability;
 }
 pub mod dyn_unc;
+pub mod prefix;
 pub mod rows;
 pub mod section;
 pub mod stability;
+pub mod stop;
 pub(crate) mod window;
 
 use thiserror::Error;

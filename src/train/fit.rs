@@ -202,6 +202,9 @@ pub fn fit(
     let diverged = 100.0 * (set.classes().max(2) as f32).ln();
     let mut step = start * batches;
     for epoch in start..epochs {
+        if observers.iter().any(|o| o.stop_requested()) {
+            break;
+        }
         for o in observers.iter_mut() {
             o.epoch_start(epoch);
         }

@@ -119,4 +119,7 @@ pub enum TrainError {
     /// The backend cannot be used.
     #[error("{0}")]
     Backend(String),
+    /// An observer that may end the run early (`scoring.stop`) failed.
+    #[error("scoring.stop: {0}")]
+    Stop(String),
 }

@@ -62,6 +62,11 @@ pub trait Observer {
     fn epoch_end(&mut self, _epoch: usize, _mean_loss: f32) -> Result<(), TrainError> {
         Ok(())
     }
+    /// Whether training should end now, before the next epoch (the scoring run's early stop):
+    /// asked after [`Observer::run_start`] and after each epoch's checkpoint.
+    fn stop_requested(&self) -> bool {
+        false
+    }
     /// The run finished.
     fn run_end(&mut self) {}
 }
