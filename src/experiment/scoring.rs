@@ -248,15 +248,6 @@ fn record(ctx: &Ctx<'_>, run: Run) -> Result<ArchRow> {
     drop(observers);
     let seconds = started.elapsed().as_secs_f64();
     let epochs = recorder.epochs();
-    if let Some(fired) = watch.as_ref().and_then(|w| w.fired())
-        && let Some(rule) = &exp.stop
-    {
-        eprintln!(
-            "{label}: stopped after {epochs} of {} epochs, {}",
-            exp.train.epochs,
-            fired.reason(rule)
-        );
-    }
     let (acc, _) = evaluate(
         &burn::module::Module::valid(&net),
         &ctx.splits.test,
@@ -264,8 +255,7 @@ fn record(ctx: &Ctx<'_>, run: Run) -> Result<ArchRow> {
         &ctx.device,
     )?;
     eprintln!(
-        "{label}: {} epochs recorded for {} samples in {:.1}s; its test accuracy {:.2}%",
-        recorder.epochs(),
+        "{label}: {epochs} epochs recorded for {} samples in {:.1}s; its test accuracy {:.2}%",
         train.len(),
         started.elapsed().as_secs_f64(),
         100.0 * acc

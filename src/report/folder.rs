@@ -79,6 +79,15 @@ pub fn write(dir: &Path, note: &str) -> Result<String> {
     };
     score_figures(dir, &name, &models)?;
     stability_figures(dir, &name, &models)?;
+    if let Some(points) = super::sections::scoring_cost::read_points(dir, &rows, &arch_rows) {
+        let stem = dir.join("scoring_cost");
+        plot::scoring_cost_figure(
+            &points,
+            &format!("{name}: accuracy against scoring cost"),
+            &stem,
+        )
+        .map_err(|e| anyhow::anyhow!("drawing {}.svg/.png: {e}", stem.display()))?;
+    }
 
     let folder = super::sections::Folder {
         dir,

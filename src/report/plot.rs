@@ -286,6 +286,109 @@ fn draw_stability<DB: DrawingBackend>(
     root.present().map_err(e)
 }
 
+/// Accuracy against scoring cost as `<stem>.svg` and `<stem>.png`: one panel per prune ratio,
+/// one line per method and scoring network through its parts of the run (cheapest first),
+/// error bars one std.
+pub fn scoring_cost_figure(
+    points: &[crate::report::sections::scoring_cost::Point],
+    title: &str,
+    stem: &Path,
+) -> Result<(), String> {
+    let mut ratios: Vec<f64> = points.iter().map(|p| p.ratio).collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios.dedup();
+    let width = 120 + 380 * ratios.len().max(1) as u32;
+    svg_and_png!(
+        stem,
+        (width, 460),
+        draw_scoring_cost(points, &ratios, title)
+    )
+}
+
+fn draw_scoring_cost<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    points: &[crate::report::sections::scoring_cost::Point],
+    ratios: &[f64],
+    title: &str,
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let mut lines: Vec<(&str, &str)> = Vec::new();
+    for p in points {
+        if !lines.contains(&(p.line.as_str(), p.source.as_str())) {
+            lines.push((&p.line, &p.source));
+        }
+    }
+    let max_cost = points.iter().map(|p| p.cost).fold(1.0f64, f64::max) * 1.05;
+    let lo = points
+        .iter()
+        .map(|p| p.mean - p.std)
+        .fold(f64::INFINITY, f64::min);
+    let hi = points
+        .iter()
+        .map(|p| p.mean + p.std)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.08).max(0.2);
+    root.fill(&WHITE).map_err(e)?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(e)?;
+    for (panel, &ratio) in root
+        .split_evenly((1, ratios.len().max(1)))
+        .iter()
+        .zip(ratios)
+    {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("prune {:.0}%", 100.0 * ratio), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..max_cost, (lo - pad)..(hi + pad))
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("scoring seconds (x the whole run)")
+            .y_desc("test accuracy (%)")
+            .draw()
+            .map_err(e)?;
+        for (i, (line, source)) in lines.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let mut mine: Vec<_> = points
+                .iter()
+                .filter(|p| p.line == *line && p.source == *source && p.ratio == ratio)
+                .collect();
+            mine.sort_by(|a, b| a.cost.total_cmp(&b.cost));
+            chart
+                .draw_series(LineSeries::new(
+                    mine.iter().map(|p| (p.cost, p.mean)),
+                    color.stroke_width(2),
+                ))
+                .map_err(e)?
+                .label(format!("{line} on {source}"))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(mine.iter().map(|p| {
+                    ErrorBar::new_vertical(
+                        p.cost,
+                        p.mean - p.std,
+                        p.mean,
+                        p.mean + p.std,
+                        color.filled(),
+                        6,
+                    )
+                }))
+                .map_err(e)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+    }
+    root.present().map_err(e)
+}
+
 /// The score histograms as `<stem>.svg` and `<stem>.png`.
 pub fn score_histograms<V: AsRef<[f32]>>(
     scores: &[(&str, V)],

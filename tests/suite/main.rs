@@ -22,6 +22,7 @@ mod report;
 mod scorers;
 mod select;
 mod stability;
+mod stop;
 mod store;
 mod strategies;
 mod tdds;

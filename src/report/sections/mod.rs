@@ -10,6 +10,7 @@ mod examples;
 mod ood;
 mod real;
 mod score_figures;
+pub mod scoring_cost;
 mod scoring_runs;
 mod stability;
 
@@ -23,6 +24,7 @@ pub static SECTIONS: &[&dyn Section] = &[
     &class_shares::ClassShares,
     &scoring_runs::ScoringRuns,
     &cost::Cost,
+    &scoring_cost::ScoringCost,
     &score_figures::ScoreFigures,
     &stability::Stability,
     &examples::Examples,
