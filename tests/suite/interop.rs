@@ -33,7 +33,7 @@ fn logits(t: usize, n: usize, c: usize, seed: u64) -> Vec<Vec<Vec<f32>>> {
         .collect()
 }
 
-fn write_array(path: &Path, x: &[Vec<Vec<f32>>], half: bool) {
+pub(crate) fn write_array(path: &Path, x: &[Vec<Vec<f32>>], half: bool) {
     let (t, n, c) = (x.len(), x[0].len(), x[0][0].len());
     let descr = if half { "<f2" } else { "<f4" };
     let mut out = npy_header(&format!(
@@ -60,7 +60,7 @@ fn to_f16(v: f32) -> u16 {
     sign | ((exp as u16) << 10) | frac
 }
 
-fn write_labels(path: &Path, labels: &[u32]) {
+pub(crate) fn write_labels(path: &Path, labels: &[u32]) {
     let mut out = npy_header(&format!(
         "{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}",
         labels.len()

@@ -17,6 +17,7 @@ mod models;
 mod newer;
 mod ops;
 mod parallel;
+mod python;
 mod reliability;
 mod report;
 mod scorers;
