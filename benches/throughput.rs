@@ -211,6 +211,7 @@ fn dynunc_pass(
         label_smoothing: 0.0,
         augment: Augment::default(),
         max_steps: None,
+        details: Default::default(),
     };
     let opts = FitOptions::new(&train, norm, "bench");
     let mut recorder = record.map(|p| {

@@ -1,9 +1,6 @@
 //! The training loop: owned, seeded epoch order; augmentation; optimizer steps; observers;
 //! a checkpoint after every epoch so an interrupted run resumes where it stopped.
 
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -12,40 +9,15 @@ use rand_chacha::ChaCha8Rng;
 use super::checkpoint::Checkpoint;
 use super::observer::{Observer, RunInfo};
 use super::pending::{Pending, Totals};
-use super::schedule::rate;
+use super::schedule::rate_from;
 use super::upload::HostImages;
-use super::{Model, OptimizerSpec, TrainError, TrainSpec, View};
+use super::{Model, TrainError, TrainSpec, View};
 use crate::data::augment::Normalize;
 use crate::data::loader::Loader;
 use crate::data::{ImageSet, Images};
 
 use super::parallel::{HostBatch, Recording, loss_fns, parts, summed_grads};
 pub use super::seed::{Stream, derive_seed};
-
-fn optimizer(spec: &TrainSpec) -> ModuleOptimizer {
-    let decay = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
-    match spec.optimizer {
-        OptimizerSpec::Adam { weight_decay } => AdamConfig::new()
-            .with_weight_decay(decay(weight_decay))
-            .init(),
-        OptimizerSpec::AdamW { weight_decay } => AdamWConfig::new()
-            .with_weight_decay(weight_decay as f32)
-            .init(),
-        OptimizerSpec::Sgd {
-            momentum,
-            weight_decay,
-            nesterov,
-        } => SgdConfig::new()
-            .with_weight_decay(decay(weight_decay))
-            .with_momentum((momentum > 0.0).then(|| {
-                MomentumConfig::new()
-                    .with_momentum(momentum)
-                    .with_dampening(0.0)
-                    .with_nesterov(nesterov)
-            }))
-            .init(),
-    }
-}
 
 /// Builds the `[batch, C, H, W]` input tensor of `indices`.
 fn images(
@@ -173,7 +145,7 @@ pub fn fit(
     let total_steps = spec.max_steps.unwrap_or(spec.epochs * batches);
     let epochs = total_steps.div_ceil(batches.max(1));
     let warmup = spec.warmup_epochs * batches;
-    let mut optim = optimizer(spec);
+    let mut optim = super::optim::build(spec, &model);
     let mut start = 0;
     if let Some(ck) = &opts.checkpoint
         && let Some(done) = ck.epochs_done()?
@@ -224,7 +196,12 @@ pub fn fit(
             }
             let batch = batch?;
             let (data, idx) = (&*batch.set, &*batch.local);
-            let lr = rate(spec.schedule, spec.lr, step, total_steps, batches, warmup);
+            let lr = rate_from(
+                spec.details.warmup_lr,
+                (spec.schedule, spec.lr),
+                step,
+                (total_steps, batches, warmup),
+            );
             let aug = augment.map(|a| (a, &mut aug_rng));
             let host = HostBatch {
                 train: host_images(data, idx, opts.norm, aug, device),
@@ -236,7 +213,10 @@ pub fn fit(
                 total: idx.len(),
             };
             let mut parts = parts(&model, host, (recording, probabilities), &devices)?;
-            let grads = summed_grads(&mut parts, &model, device);
+            let mut grads = summed_grads(&mut parts, &model, device);
+            if let Some(max) = spec.details.clip_grad_norm {
+                super::optim::clip_global_norm(&model, &mut grads, max);
+            }
             model = optim.step(lr, model, grads);
             step += 1;
             pending.push(b, lr, &batch, parts);

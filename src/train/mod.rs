@@ -8,6 +8,7 @@ pub mod fit;
 pub mod model;
 pub mod observer;
 pub mod ops;
+pub mod optim;
 pub mod parallel;
 pub mod pending;
 pub mod progress;
@@ -83,6 +84,8 @@ pub struct TrainSpec {
     pub augment: Augment,
     /// Stop after this many optimizer steps (the `equal_iterations` budget).
     pub max_steps: Option<usize>,
+    /// The published recipes' fine print (epsilon, warm-up start, clipping, decay exclusions).
+    pub details: optim::RecipeDetails,
 }
 
 /// Problems while training.

@@ -20,6 +20,20 @@ pub enum Schedule {
     },
 }
 
+/// [`rate`], with the warm-up rising linearly from `warmup_lr` (timm's `warmup_lr_init`: the
+/// rate at step 0, `warmup_lr + (peak - warmup_lr) step / warmup` after) when given.
+pub fn rate_from(
+    warmup_lr: Option<f64>,
+    (schedule, peak): (Schedule, f64),
+    step: usize,
+    (total, per_epoch, warmup): (usize, usize, usize),
+) -> f64 {
+    match warmup_lr {
+        Some(start) if step < warmup => start + (peak - start) * step as f64 / warmup as f64,
+        _ => rate(schedule, peak, step, total, per_epoch, warmup),
+    }
+}
+
 /// The rate at optimizer step `step` (0-based) of `total` steps with `per_epoch` steps per
 /// epoch: linear warm-up from `peak / warmup` to `peak` over `warmup` steps, then `schedule`.
 pub fn rate(
@@ -66,6 +80,18 @@ mod tests {
         assert!((r[6] - 0.5).abs() < 1e-12);
         // t = 7/8: 0.5 (1 + cos(7pi/8)) = 0.5 (1 - 0.923880) = 0.038060
         assert!((r[9] - 0.038060).abs() < 1e-6);
+    }
+
+    #[test]
+    fn warmup_from_a_start_rate() {
+        // 10 steps, 4 of warm-up from 0.2 to 1.0: 0.2, 0.4, 0.6, 0.8, then the peak.
+        let r = |s| rate_from(Some(0.2), (Schedule::Constant, 1.0), s, (10, 5, 4));
+        for (s, want) in [(0, 0.2), (1, 0.4), (2, 0.6), (3, 0.8), (4, 1.0), (9, 1.0)] {
+            assert!((r(s) - want).abs() < 1e-12, "step {s}: {}", r(s));
+        }
+        // Without a start rate, the warm-up is rate()'s.
+        let plain = rate_from(None, (Schedule::Constant, 1.0), 0, (10, 5, 4));
+        assert!((plain - 0.25).abs() < 1e-12);
     }
 
     #[test]

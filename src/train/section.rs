@@ -84,6 +84,20 @@ pub struct RawTrain {
     /// 3/4 to 4/3, resized back to the image size. Default: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub random_resized_crop: Option<f64>,
+    /// Adam/AdamW epsilon. Default: Burn's 1e-5 (PyTorch's and the official code's: 1e-8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adam_eps: Option<f64>,
+    /// Warm-up starts at this rate (timm's `warmup_lr_init`; official Swin 1e-6). Default:
+    /// peak / warm-up steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup_lr: Option<f64>,
+    /// Clip the gradients to this global L2 norm before each step (torch's `clip_grad_norm_`;
+    /// official Swin 5.0). Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
+    /// Weight decay on 1-D parameters (biases, norm scales and shifts, layer scale) and
+    /// relative-position tables too. Default true; the official code: false.
+    pub weight_decay_on_norm_bias: bool,
 }
 
 impl Default for RawTrain {
@@ -106,6 +120,10 @@ impl Default for RawTrain {
             crop_padding_mode: None,
             flip: false,
             random_resized_crop: None,
+            adam_eps: None,
+            warmup_lr: None,
+            clip_grad_norm: None,
+            weight_decay_on_norm_bias: true,
         }
     }
 }
@@ -221,6 +239,12 @@ pub fn validate_train(t: &RawTrain, at: &str, p: &mut Problems) -> Option<TrainS
             flip: t.flip,
         },
         max_steps: None,
+        details: super::optim::RecipeDetails {
+            adam_eps: t.adam_eps,
+            warmup_lr: t.warmup_lr,
+            clip_grad_norm: t.clip_grad_norm,
+            no_decay_on_norm_bias: !t.weight_decay_on_norm_bias,
+        },
     })
 }
 
@@ -252,6 +276,7 @@ fn check_recipe(
             );
         }
     }
+    check_details(t, path, optimizer, p);
     let padding = match &t.crop_padding_mode {
         None => Some(PaddingMode::Zeros),
         Some(m) => p.parse::<PaddingMode>(&path("crop_padding_mode"), m),
@@ -263,6 +288,48 @@ fn check_recipe(
         );
     }
     padding
+}
+
+/// The optimizer's fine print: `adam_eps` (adam/adamw, positive), `warmup_lr` (with warm-up,
+/// in [0, lr)), `clip_grad_norm` (positive), `weight_decay_on_norm_bias: false` (with decay).
+fn check_details(
+    t: &RawTrain,
+    path: &dyn Fn(&str) -> String,
+    optimizer: Option<OptimizerName>,
+    p: &mut Problems,
+) {
+    if let Some(eps) = t.adam_eps {
+        if optimizer == Some(OptimizerName::Sgd) {
+            p.fail(
+                &path("adam_eps"),
+                "applies to adam and adamw only; remove it",
+            );
+        } else {
+            p.positive(&path("adam_eps"), eps);
+        }
+    }
+    if let Some(w) = t.warmup_lr {
+        if t.warmup_epochs == 0 {
+            p.fail(
+                &path("warmup_lr"),
+                "the rate warm-up starts at, but warmup_epochs is 0; set warmup_epochs or remove it",
+            );
+        } else if !(w.is_finite() && (0.0..t.lr).contains(&w)) {
+            p.fail(
+                &path("warmup_lr"),
+                format!("{w} must be in [0, lr = {})", t.lr),
+            );
+        }
+    }
+    if let Some(c) = t.clip_grad_norm {
+        p.positive(&path("clip_grad_norm"), c);
+    }
+    if !t.weight_decay_on_norm_bias && t.weight_decay == 0.0 {
+        p.fail(
+            &path("weight_decay_on_norm_bias"),
+            "false keeps weight decay off some parameters, but weight_decay is 0; set weight_decay or remove it",
+        );
+    }
 }
 
 /// Checks `dynamics:`: the view, and whether the training view keeps stochastic depth.

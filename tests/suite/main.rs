@@ -18,6 +18,7 @@ mod newer;
 mod ops;
 mod parallel;
 mod python;
+mod recipe;
 mod reliability;
 mod report;
 mod scorers;

@@ -310,6 +310,7 @@ fn a_swin_checkpoint_resumes_to_the_same_model() {
             label_smoothing: 0.0,
             augment: Default::default(),
             max_steps: None,
+            details: Default::default(),
         };
         let opts = FitOptions {
             spec: &spec,

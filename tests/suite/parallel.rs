@@ -44,6 +44,7 @@ fn train(model: Model, replicas: usize) -> (Keep, Vec<f32>) {
         label_smoothing: 0.1,
         augment: Default::default(),
         max_steps: None,
+        details: Default::default(),
     };
     let device = Device::flex().autodiff();
     let opts = FitOptions {
