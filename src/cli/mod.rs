@@ -57,6 +57,10 @@ pub enum Command {
     Export(ExportArgs),
     /// List the scoring methods with what each measures and which samples it keeps.
     Methods,
+    /// Print an experiment file as a run resolves it (every default filled in: the YAML a run
+    /// keeps as `experiment.resolved.yaml`), without reading its data; lists the files it
+    /// reads that are not on this machine.
+    Config(ConfigArgs),
     /// List the model presets (`model.arch`) with their trainable parameters at ImageNet
     /// size (224x224x3, 1000 classes) and at Fashion-MNIST size (28x28x1, 10 classes).
     Models,
@@ -83,6 +87,13 @@ pub struct RunArgs {
     /// results folder. `dynunc report results/<name>` merges the shards.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<crate::experiment::Shard>,
+}
+
+/// Arguments of `dynunc config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Experiment file (YAML).
+    pub experiment: PathBuf,
 }
 
 /// Arguments of `dynunc report`.
@@ -136,6 +147,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         (Some(Command::Run(args)), _) => run_cmd(&args),
         (Some(Command::Report(args)), _) => report_cmd(&args.dir),
+        (Some(Command::Config(args)), _) => config_cmd(&args.experiment),
         (None, Some(path)) => run_cmd(&RunArgs {
             experiment: path,
             log_epochs: false,
@@ -275,6 +287,25 @@ pub(crate) fn distinct(
             "{output_flag} {} is the {input_flag} file: writing it would destroy the input; give {output_flag} another path",
             output.display()
         );
+    }
+    Ok(())
+}
+
+/// `dynunc config`: the resolved experiment on stdout; the files it reads that are missing here
+/// on stderr.
+fn config_cmd(path: &std::path::Path) -> Result<()> {
+    let (exp, missing) = crate::config::load_offline(path)?;
+    let yaml = serde_saphyr::to_string(&exp.resolved)?;
+    println!("{}", yaml.trim_end());
+    if !missing.is_empty() {
+        eprintln!(
+            "{}: valid; {} file(s) it reads are not on this machine (a run needs them):",
+            path.display(),
+            missing.len()
+        );
+        for m in &missing {
+            eprintln!("  {}: {}", m.path, m.message);
+        }
     }
     Ok(())
 }

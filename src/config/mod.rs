@@ -128,6 +128,28 @@ pub enum ConfigError {
     },
 }
 
+/// Reads and validates an experiment file on a machine without its data (`dynunc config`): the
+/// files and folders it reads that are not here come back as notes.
+pub fn load_offline(path: &Path) -> Result<(Experiment, Vec<Problem>), ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let raw = parse(&text).map_err(|message| ConfigError::Yaml {
+        file: file.clone(),
+        message,
+    })?;
+    validate_offline(raw, &stem(path)).map_err(|problems| ConfigError::Invalid { file, problems })
+}
+
+/// The file's stem, which names an experiment without `name:`.
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "experiment".into())
+}
+
 /// Reads and validates an experiment file.
 pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
     let file = path.display().to_string();
@@ -139,11 +161,7 @@ pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
         file: file.clone(),
         message,
     })?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "experiment".into());
-    validate(raw, &stem).map_err(|problems| ConfigError::Invalid { file, problems })
+    validate(raw, &stem(path)).map_err(|problems| ConfigError::Invalid { file, problems })
 }
 
 /// Parses YAML text into the raw structs (an empty file is all defaults).
@@ -162,8 +180,24 @@ pub fn parse(text: &str) -> Result<RawExperiment, String> {
 }
 
 /// Validates raw values; `stem` names the experiment when `name` is absent.
-pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Problem>> {
-    let mut p = Problems::default();
+pub fn validate(raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Problem>> {
+    validate_in(raw, stem, Problems::default()).map(|(exp, _)| exp)
+}
+
+/// As [`validate`], on a machine without the experiment's files: a file or folder it reads
+/// that is not here is returned as a note beside the experiment, not a problem.
+pub fn validate_offline(
+    raw: RawExperiment,
+    stem: &str,
+) -> Result<(Experiment, Vec<Problem>), Vec<Problem>> {
+    validate_in(raw, stem, Problems::offline())
+}
+
+fn validate_in(
+    mut raw: RawExperiment,
+    stem: &str,
+    mut p: Problems,
+) -> Result<(Experiment, Vec<Problem>), Vec<Problem>> {
     let name = raw.name.clone().unwrap_or_else(|| stem.to_owned());
     if !is_folder_name(&name) {
         p.fail("name", format!("`{name}` must be non-empty, use only letters, digits, `_`, `-`, `.`, and not be dots alone (it names the results folder inside output.dir)"));
@@ -223,7 +257,8 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         finetune: resolved_finetune,
         ..raw
     };
-    Ok(Experiment {
+    let missing = p.missing_files().to_vec();
+    let exp = Experiment {
         name: name.clone(),
         seed: resolved.seed,
         backend,
@@ -248,7 +283,8 @@ pub fn validate(mut raw: RawExperiment, stem: &str) -> Result<Experiment, Vec<Pr
         finetune,
         results_dir: Path::new(&resolved.output.dir).join(&name),
         resolved,
-    })
+    };
+    Ok((exp, missing))
 }
 
 /// `finetune:`: its `data:` and `train:` checked as the experiment's are, under `finetune.`;

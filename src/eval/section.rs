@@ -48,9 +48,9 @@ pub struct Evaluation {
 pub fn validate(ev: &RawEvaluation, format: Option<&dyn Format>, p: &mut Problems) -> Evaluation {
     if let Some(real) = &ev.real_labels {
         if !Path::new(real).is_file() {
-            p.fail(
+            p.missing(
                 "evaluation.real_labels",
-                format!("{real} is not a file; give the path of real.json (a copy ships in the shared data folder, imagenet-real/)"),
+                format!("{real} is not a file; give the path of ImageNet-ReaL's real.json (github.com/google-research/reassessed-imagenet), or remove the key"),
             );
         }
         if let Some(f) = format.filter(|f| !f.has_real_labels()) {
@@ -77,7 +77,7 @@ pub fn validate(ev: &RawEvaluation, format: Option<&dyn Format>, p: &mut Problem
             );
         }
         if !Path::new(&set.path).is_dir() {
-            p.fail(
+            p.missing(
                 &format!("evaluation.ood[{i}].path"),
                 format!(
                     "{} is not a folder; {}",

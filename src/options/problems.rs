@@ -13,9 +13,40 @@ pub struct Problem {
 #[derive(Debug, Clone, Default)]
 pub struct Problems {
     list: Vec<Problem>,
+    /// Files the experiment reads that are not on this machine, when checked offline.
+    missing: Vec<Problem>,
+    /// Whether a missing file is noted ([`Problems::missing`]) instead of failing.
+    offline: bool,
 }
 
 impl Problems {
+    /// Problems for a check on a machine without the experiment's files (`dynunc config`):
+    /// a missing file is noted, not a problem.
+    pub fn offline() -> Self {
+        Self {
+            offline: true,
+            ..Self::default()
+        }
+    }
+
+    /// A file or folder the experiment reads that is not on this machine, at `path`: a
+    /// problem, or only a note when checking offline.
+    pub fn missing(&mut self, path: &str, message: impl Into<String>) {
+        let problem = Problem {
+            path: path.into(),
+            message: message.into(),
+        };
+        match self.offline {
+            true => self.missing.push(problem),
+            false => self.list.push(problem),
+        }
+    }
+
+    /// The missing files noted offline.
+    pub fn missing_files(&self) -> &[Problem] {
+        &self.missing
+    }
+
     /// Records a problem at `path`.
     pub fn fail(&mut self, path: &str, message: impl Into<String>) {
         self.list.push(Problem {

@@ -17,6 +17,7 @@ mod models;
 mod newer;
 mod ops;
 mod parallel;
+mod protocols;
 mod python;
 mod recipe;
 mod reliability;

@@ -140,7 +140,7 @@ impl Format for ImageFolder {
             if let Some(l) = list
                 && !Path::new(&l).is_file()
             {
-                p.fail(&format!("{at}.{key}"), format!("{l} is not a file"));
+                p.missing(&format!("{at}.{key}"), format!("{l} is not a file"));
             }
         }
         for opt in [&WORKERS, &PREFETCH] {

@@ -1,0 +1,200 @@
+//! The shipped ImageNet experiment files resolve to the official recipes: every value below is
+//! written from the authors' configs (BAAI-DCAI/Dataset-Pruning@9f396a8, `ImageNet/configs/`
+//! and `ImageNet/optimizer.py`, file:line beside each), and `dynunc config` prints a file
+//! without its data, naming what is missing.
+
+use serde_json::{Value, json};
+
+use crate::common::{run_in, stderr, temp};
+
+/// (key path in the resolved file, official value, where the official value is).
+type Pin = (&'static str, Value, &'static str);
+
+fn swin() -> Vec<Pin> {
+    vec![
+        ("train.epochs", json!(300), "swin-tiny-1k.yaml:51"),
+        (
+            "train.batch_size",
+            json!(1024),
+            "swin-tiny-1k.yaml:16 (128 x 8 GPUs)",
+        ),
+        ("train.optimizer", json!("adamw"), "swin-tiny-1k.yaml:65"),
+        ("train.lr", json!(0.001), "swin-tiny-1k.yaml:49"),
+        ("train.adam_eps", json!(1e-8), "swin-tiny-1k.yaml:63"),
+        ("train.weight_decay", json!(0.05), "swin-tiny-1k.yaml:70"),
+        (
+            "train.weight_decay_on_norm_bias",
+            json!(false),
+            "optimizer.py:60",
+        ),
+        ("train.schedule", json!("cosine"), "swin-tiny-1k.yaml:56"),
+        ("train.min_lr", json!(1e-5), "swin-tiny-1k.yaml:58"),
+        ("train.warmup_epochs", json!(20), "swin-tiny-1k.yaml:68"),
+        ("train.warmup_lr", json!(1e-6), "swin-tiny-1k.yaml:69"),
+        ("train.clip_grad_norm", json!(5.0), "swin-tiny-1k.yaml:50"),
+        ("train.label_smoothing", json!(0.1), "swin-tiny-1k.yaml:34"),
+        (
+            "model.arch",
+            json!("swin_tiny"),
+            "swin-tiny-1k.yaml:36 (drop path 0.2, :32)",
+        ),
+    ]
+}
+
+fn convnext() -> Vec<Pin> {
+    vec![
+        ("train.epochs", json!(300), "convnext-tiny-1k.yaml:51"),
+        (
+            "train.batch_size",
+            json!(2048),
+            "convnext-tiny-1k.yaml:16 (256 x 8 GPUs)",
+        ),
+        (
+            "train.optimizer",
+            json!("adamw"),
+            "convnext-tiny-1k.yaml:65",
+        ),
+        ("train.lr", json!(0.008), "convnext-tiny-1k.yaml:49"),
+        ("train.adam_eps", json!(1e-8), "convnext-tiny-1k.yaml:63"),
+        (
+            "train.weight_decay",
+            json!(0.05),
+            "convnext-tiny-1k.yaml:70",
+        ),
+        (
+            "train.weight_decay_on_norm_bias",
+            json!(false),
+            "optimizer.py:60",
+        ),
+        (
+            "train.schedule",
+            json!("cosine"),
+            "convnext-tiny-1k.yaml:56",
+        ),
+        ("train.min_lr", json!(2e-6), "convnext-tiny-1k.yaml:58"),
+        ("train.warmup_epochs", json!(20), "convnext-tiny-1k.yaml:68"),
+        ("train.warmup_lr", json!(0.0), "convnext-tiny-1k.yaml:69"),
+        (
+            "train.clip_grad_norm",
+            Value::Null,
+            "convnext-tiny-1k.yaml:50 (empty)",
+        ),
+        (
+            "train.label_smoothing",
+            json!(0.1),
+            "convnext-tiny-1k.yaml:34",
+        ),
+        (
+            "model.arch",
+            json!("convnext_tiny"),
+            "convnext-tiny-1k.yaml:36 (drop path 0.1, :32)",
+        ),
+    ]
+}
+
+fn resnet50() -> Vec<Pin> {
+    vec![
+        ("train.epochs", json!(90), "resnet50-1k-90.yaml:51"),
+        (
+            "train.batch_size",
+            json!(2048),
+            "resnet50-1k-90.yaml:16 (256 x 8 GPUs)",
+        ),
+        ("train.optimizer", json!("sgd"), "resnet50-1k-90.yaml:65"),
+        ("train.lr", json!(0.8), "resnet50-1k-90.yaml:49"),
+        ("train.momentum", json!(0.9), "resnet50-1k-90.yaml:64"),
+        ("train.nesterov", json!(true), "optimizer.py:38"),
+        (
+            "train.weight_decay",
+            json!(0.0001),
+            "resnet50-1k-90.yaml:70",
+        ),
+        (
+            "train.weight_decay_on_norm_bias",
+            json!(false),
+            "optimizer.py:60",
+        ),
+        ("train.schedule", json!("step"), "resnet50-1k-90.yaml:56"),
+        ("train.step_epochs", json!(30), "resnet50-1k-90.yaml:53"),
+        ("train.step_gamma", json!(0.1), "resnet50-1k-90.yaml:54"),
+        ("train.warmup_epochs", json!(0), "resnet50-1k-90.yaml:68"),
+        (
+            "train.label_smoothing",
+            json!(0.0),
+            "resnet50-1k-90.yaml:34",
+        ),
+        (
+            "train.clip_grad_norm",
+            Value::Null,
+            "resnet50-1k-90.yaml:50 (empty)",
+        ),
+        ("model.arch", json!("resnet50"), "resnet50-1k-90.yaml:36"),
+    ]
+}
+
+fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.')
+        .fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
+}
+
+#[test]
+fn the_shipped_imagenet_files_resolve_to_the_official_recipes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (file, pins) in [
+        ("in1k_swin.yaml", swin()),
+        ("in1k_convnext.yaml", convnext()),
+        ("in1k_resnet50.yaml", resnet50()),
+    ] {
+        let path = std::path::Path::new(root).join("experiments").join(file);
+        let (exp, _missing) = dynunc::config::load_offline(&path).unwrap();
+        let resolved = serde_json::to_value(&exp.resolved).unwrap();
+        for (key, want, source) in pins {
+            let got = at(&resolved, key);
+            let same = match (got.as_f64(), want.as_f64()) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                _ => *got == want,
+            };
+            assert!(
+                same,
+                "{file}: {key} is {got}, the official {source} says {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn config_prints_a_file_without_its_data_and_names_what_is_missing() {
+    let dir = temp();
+    let file = dir.path().join("in.yaml");
+    std::fs::write(
+        &file,
+        "data:\n  dataset: imagefolder\n  path: /nowhere/imagenet\nevaluation:\n  real_labels: /nowhere/real.json\n  ood: [{name: dtd, path: /nowhere/dtd}]\n",
+    )
+    .unwrap();
+    let o = run_in(dir.path(), &["config", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let yaml = String::from_utf8_lossy(&o.stdout);
+    // Every default filled in.
+    assert!(
+        yaml.contains("weight_decay_on_norm_bias: true") && yaml.contains("name: in"),
+        "{yaml}"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("2 file(s) it reads are not on this machine"),
+        "{err}"
+    );
+    assert!(
+        err.contains("evaluation.real_labels: /nowhere/real.json is not a file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("evaluation.ood[0].path: /nowhere/dtd is not a folder"),
+        "{err}"
+    );
+    assert!(!err.contains("shared"), "{err}");
+    // A run refuses the same file, naming the same paths.
+    let o = run_in(dir.path(), &["run", "--dry-run", file.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("evaluation.real_labels: /nowhere/real.json is not a file"));
+}
