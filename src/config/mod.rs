@@ -44,8 +44,8 @@ pub struct Experiment {
     pub train: TrainSpec,
     /// What the recorder sees.
     pub view: View,
-    /// Whether `view: train` records with stochastic depth active.
-    pub record_drop_path: bool,
+    /// Whether the recorded pass is the training-mode one (`dynamics.mode: train`).
+    pub record_train_mode: bool,
     /// Methods to compare.
     pub methods: Vec<&'static dyn Scorer>,
     /// Scorer options.
@@ -217,8 +217,7 @@ fn validate_in(
         score_section::validate(&raw.scoring, raw.train.epochs, raw.seed, &mut p);
     let retrain = retrain::validate(&raw.retrain, raw.scoring.class_balanced, &mut p);
     if let Some(models) = &models {
-        let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
-        retrain::check_targets(&raw.retrain.targets, &names, &mut p);
+        across_sections(models, dynamics, &raw.retrain.targets, &mut p);
     }
     let format = data.as_ref().map(|(d, _)| d.format);
     let evaluation = eval_section::validate(&raw.evaluation, format, &mut p);
@@ -232,7 +231,7 @@ fn validate_in(
         Some((data, resolved_data)),
         Some(models),
         Some(train),
-        Some((view, record_drop_path)),
+        Some((view, record_train_mode)),
         Some(retrain),
         true,
     ) = (
@@ -267,7 +266,7 @@ fn validate_in(
         models,
         train,
         view,
-        record_drop_path,
+        record_train_mode,
         methods: scoring.methods,
         score_params: scoring.params,
         class_balanced: scoring.class_balanced,
@@ -285,6 +284,32 @@ fn validate_in(
         resolved,
     };
     Ok((exp, missing))
+}
+
+/// The checks that need two sections: `dynamics.mode` against the models' layers, and
+/// `retrain.targets` against the models' names.
+fn across_sections(
+    models: &[ModelSpec],
+    dynamics: Option<(View, bool)>,
+    targets: &[String],
+    p: &mut Problems,
+) {
+    if dynamics == Some((View::Clean, true)) {
+        for (i, m) in models.iter().enumerate() {
+            if matches!(m.arch, crate::train::Arch::ResNet(_)) {
+                p.fail(
+                "dynamics.mode",
+                format!(
+                    "train with `view: clean` runs the clean batch through the model in training mode, but {} (model {}) has batch norm, whose running statistics that pass would update; record it with `mode: eval`, as the official code records ResNet",
+                    m.name,
+                    i + 1
+                ),
+            );
+            }
+        }
+    }
+    let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+    retrain::check_targets(targets, &names, p);
 }
 
 /// `finetune:`: its `data:` and `train:` checked as the experiment's are, under `finetune.`;

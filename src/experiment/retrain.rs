@@ -265,7 +265,7 @@ fn finetune(
     let model = model.with_classes_seeded(ft.classes, head_seed, &device);
     let opts = FitOptions::new(spec, ft.norm, format!("{label} fine-tune"))
         .seed(job.seed)
-        .recording(ctx.exp.view, ctx.exp.record_drop_path)
+        .recording(ctx.exp.view, ctx.exp.record_train_mode)
         .checkpoint(checkpoint(ctx, job, "-finetune"))
         .replicas(ctx.autodiff_replicas());
     let mut progress = Progress::new(ctx.opts.log_epochs);
@@ -307,7 +307,7 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
     );
     let opts = FitOptions::new(&spec, ctx.norm, label)
         .seed(job.seed)
-        .recording(exp.view, exp.record_drop_path)
+        .recording(exp.view, exp.record_train_mode)
         .checkpoint(checkpoint(ctx, job, ""))
         .replicas(ctx.autodiff_replicas());
     let mut progress = Progress::new(ctx.opts.log_epochs);

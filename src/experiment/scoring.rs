@@ -226,7 +226,7 @@ fn record(ctx: &Ctx<'_>, run: Run) -> Result<ArchRow> {
     let seed = run.seed(ctx);
     let opts = FitOptions::new(&exp.train, ctx.norm, label.clone())
         .seed(seed)
-        .recording(exp.view, exp.record_drop_path)
+        .recording(exp.view, exp.record_train_mode)
         .checkpoint(checkpoint.clone())
         .replicas(ctx.autodiff_replicas());
     let started = std::time::Instant::now();

@@ -46,13 +46,20 @@ fn host_images(
 /// Which logits observers get: the training pass's, unless the view asks for the clean input
 /// or evaluation-mode layers (batch norm with running statistics, no stochastic depth) and
 /// the training pass is not that; with stochastic depth active, an evaluation pass on the
-/// training input is recorded unless `record_drop_path`.
+/// training input is recorded unless `record_train_mode`. In training mode on the clean view,
+/// a training-mode pass on the un-augmented batch (`dynamics.mode: train`).
 fn recording(opts: &FitOptions<'_>, model: &Model, augmented: bool, wanted: bool) -> Recording {
     if !wanted {
         Recording::Off
+    } else if opts.view == View::Clean && opts.record_train_mode {
+        // Training mode: the training pass is the clean view's when nothing augments it.
+        match augmented {
+            true => Recording::CleanTrainPass,
+            false => Recording::TrainLogits,
+        }
     } else if opts.view == View::Clean && (augmented || model.has_train_only_layers()) {
         Recording::EvalPass { clean: true }
-    } else if opts.view == View::Train && model.has_drop_path() && !opts.record_drop_path {
+    } else if opts.view == View::Train && model.has_drop_path() && !opts.record_train_mode {
         Recording::EvalPass { clean: false }
     } else {
         Recording::TrainLogits
@@ -68,9 +75,11 @@ pub struct FitOptions<'a> {
     pub seed: u64,
     /// Which pass the outputs given to observers come from.
     pub view: View,
-    /// With [`View::Train`], record the training pass even when stochastic depth is active
-    /// in it (otherwise a second, evaluation-mode pass on the same input is recorded).
-    pub record_drop_path: bool,
+    /// Record a training-mode pass (`dynamics.mode: train`): with [`View::Train`] the
+    /// training pass even when stochastic depth is active in it (otherwise a second pass
+    /// without it on the same input), with [`View::Clean`] a training-mode pass on the clean
+    /// batch (otherwise an evaluation-mode one).
+    pub record_train_mode: bool,
     /// Input normalisation.
     pub norm: Normalize,
     /// Per-epoch checkpoint, for resuming.
@@ -90,7 +99,7 @@ impl<'a> FitOptions<'a> {
             spec,
             seed: 0,
             view: View::Train,
-            record_drop_path: false,
+            record_train_mode: false,
             norm,
             checkpoint: None,
             label: label.into(),
@@ -107,7 +116,7 @@ impl<'a> FitOptions<'a> {
     pub fn recording(self, view: View, drop_path: bool) -> Self {
         Self {
             view,
-            record_drop_path: drop_path,
+            record_train_mode: drop_path,
             ..self
         }
     }
@@ -205,7 +214,8 @@ pub fn fit(
             let aug = augment.map(|a| (a, &mut aug_rng));
             let host = HostBatch {
                 train: host_images(data, idx, opts.norm, aug, device),
-                clean: (recording == Recording::EvalPass { clean: true })
+                clean: recording
+                    .needs_clean()
                     .then(|| host_images(data, idx, opts.norm, None, device)),
                 norm: opts.norm,
                 targets: idx.iter().map(|&i| i64::from(data.labels[i])).collect(),

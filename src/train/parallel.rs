@@ -22,6 +22,18 @@ pub(super) enum Recording {
     /// An evaluation-mode pass on the training input (`clean: false`) or on the un-augmented
     /// batch (`clean: true`).
     EvalPass { clean: bool },
+    /// A training-mode pass (stochastic depth active) on the un-augmented batch.
+    CleanTrainPass,
+}
+
+impl Recording {
+    /// Whether the un-augmented batch is needed.
+    pub(super) fn needs_clean(self) -> bool {
+        matches!(
+            self,
+            Recording::EvalPass { clean: true } | Recording::CleanTrainPass
+        )
+    }
 }
 
 /// Rows of one batch on the host: training input, the un-augmented input when recorded,
@@ -99,6 +111,14 @@ fn part(
         }
         Recording::EvalPass { clean: false } => {
             Some(model.valid().forward(train_input.expect("kept above")))
+        }
+        Recording::CleanTrainPass => {
+            let clean = batch.clean.expect("a clean view has the clean batch");
+            Some(
+                model
+                    .forward(clean.to_device(shape, batch.norm, device))
+                    .inner(),
+            )
         }
     };
     // Off the host, the recorded fields are computed where the logits are (7 values a

@@ -128,6 +128,22 @@ impl Default for RawTrain {
     }
 }
 
+crate::choices! {
+    /// `dynamics.mode`: which forward pass of the model the recorded logits come from.
+    pub enum RecordMode {
+        /// Without stochastic depth: an evaluation-mode pass (batch norm with its running
+        /// statistics) on the clean view; on the training view, the training pass itself, or a
+        /// second pass without stochastic depth on the same input when the model has it.
+        Eval = "eval",
+        /// The training-mode forward pass (stochastic depth active): on the training view the
+        /// training pass itself; on the clean view, a training-mode pass on the un-augmented
+        /// batch, as the official code records Swin and ConvNeXt (refused for batch-norm
+        /// models, whose running statistics it would update; the official code records
+        /// ResNet in eval mode).
+        Train = "train",
+    }
+}
+
 /// `dynamics:`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -135,18 +151,15 @@ pub struct RawDynamics {
     /// `train` (default): record from the training forward pass, free. `clean`: an extra forward
     /// pass on the un-augmented batch before the optimizer step, as the authors' code does.
     pub view: String,
-    /// With `view: train`, record from the training pass with stochastic depth active (as
-    /// the model trains) instead of a second pass without it. Default false. Models without
-    /// stochastic depth record from the training pass either way.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub drop_path: bool,
+    /// `eval` (default) or `train`: which forward pass ([`RecordMode`]).
+    pub mode: String,
 }
 
 impl Default for RawDynamics {
     fn default() -> Self {
         Self {
             view: "train".into(),
-            drop_path: false,
+            mode: "eval".into(),
         }
     }
 }
@@ -332,14 +345,9 @@ fn check_details(
     }
 }
 
-/// Checks `dynamics:`: the view, and whether the training view keeps stochastic depth.
+/// Checks `dynamics:`: the view, and whether the recorded pass is the training-mode one.
 pub fn validate_dynamics(d: &RawDynamics, p: &mut Problems) -> Option<(View, bool)> {
     let view = p.parse::<View>("dynamics.view", &d.view);
-    if d.drop_path && view == Some(View::Clean) {
-        p.fail(
-            "dynamics.drop_path",
-            "true needs `view: train`: the clean view is an evaluation pass, without stochastic depth",
-        );
-    }
-    Some((view?, d.drop_path))
+    let mode = p.parse::<RecordMode>("dynamics.mode", &d.mode);
+    Some((view?, mode? == RecordMode::Train))
 }

@@ -94,8 +94,12 @@ fn model_problems_name_the_model_and_the_key() {
             vec!["either `model:` or `models:`"],
         ),
         (
-            "model:\n  arch: convnext_mini\ndynamics:\n  view: clean\n  drop_path: true\n",
-            vec!["dynamics.drop_path", "view: train"],
+            "model:\n  arch: resnet_mini\ndynamics:\n  view: clean\n  mode: train\n",
+            vec!["dynamics.mode", "resnet_mini", "batch norm", "mode: eval"],
+        ),
+        (
+            "dynamics:\n  mode: sometimes\n",
+            vec!["dynamics.mode", "`sometimes` is not one of: eval, train"],
         ),
     ];
     for (yaml, needles) in cases {

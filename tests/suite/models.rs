@@ -316,7 +316,7 @@ fn a_swin_checkpoint_resumes_to_the_same_model() {
             spec: &spec,
             seed: 1,
             view: View::Train,
-            record_drop_path: false,
+            record_train_mode: false,
             norm: Normalize::fit(&set),
             checkpoint,
             label: "swin".into(),

@@ -51,7 +51,7 @@ fn train(model: Model, replicas: usize) -> (Keep, Vec<f32>) {
         spec: &spec,
         seed: 3,
         view: View::Train,
-        record_drop_path: false,
+        record_train_mode: false,
         norm,
         checkpoint: None,
         label: "parallel".into(),

@@ -128,6 +128,12 @@ fn resnet50() -> Vec<Pin> {
             Value::Null,
             "resnet50-1k-90.yaml:50 (empty)",
         ),
+        ("dynamics.view", json!("clean"), "main_and_produce.py:177"),
+        (
+            "dynamics.mode",
+            json!("eval"),
+            "main_and_produce.py:173-174",
+        ),
         ("model.arch", json!("resnet50"), "resnet50-1k-90.yaml:36"),
     ]
 }

@@ -72,7 +72,7 @@ fn one_step(model: Model, optimizer: OptimizerSpec, details: RecipeDetails, lr: 
         spec: &spec,
         seed: 1,
         view: View::Train,
-        record_drop_path: false,
+        record_train_mode: false,
         norm: Normalize::fit(&set),
         checkpoint: None,
         label: "step".into(),
@@ -222,4 +222,76 @@ fn recipe_details_that_cannot_apply_are_refused_with_their_path() {
             .unwrap_or_else(|| panic!("{train}: no {path} in {err}"));
         assert!(line.contains(says), "{train}: {line}");
     }
+}
+
+/// Records each sample's p_true of the first epoch.
+#[derive(Default)]
+struct PTrue(Vec<(usize, f32)>);
+
+impl dynunc::train::Observer for PTrue {
+    fn wants_outputs(&self) -> bool {
+        true
+    }
+    fn batch_outputs(&mut self, _epoch: usize, out: dynunc::train::observer::BatchOutputs<'_>) {
+        for (&i, s) in out.indices.iter().zip(out.stats) {
+            self.0.push((i, s.p_true));
+        }
+    }
+}
+
+/// p_true recorded in one epoch of swin_mini (layer norm, no layer scale hiding the dropped
+/// branches) with stochastic depth `drop`, flipped training input, on the clean view in
+/// `train_mode` or not.
+fn clean_view(drop: f64, train_mode: bool) -> Vec<(usize, f32)> {
+    let mut spec = ModelSpec::preset("swin_mini").unwrap();
+    if let Arch::Swin(c) = &mut spec.arch {
+        c.drop_path = drop;
+    }
+    let d = Device::flex().autodiff();
+    d.seed(5);
+    let model = Model::new(&spec, InputShape::MNIST, &d);
+    let set = crate::common::synthetic(24, 6);
+    let train = TrainSpec {
+        epochs: 1,
+        batch_size: 8,
+        lr: 1e-3,
+        optimizer: OptimizerSpec::AdamW { weight_decay: 0.0 },
+        schedule: Schedule::Constant,
+        warmup_epochs: 0,
+        label_smoothing: 0.0,
+        augment: dynunc::train::Augment {
+            flip: true,
+            ..Default::default()
+        },
+        max_steps: None,
+        details: Default::default(),
+    };
+    let opts =
+        FitOptions::new(&train, Normalize::fit(&set), "rec").recording(View::Clean, train_mode);
+    let mut rec = PTrue::default();
+    fit(model, &Images::from(set), &opts, &d, &mut [&mut rec]).unwrap();
+    rec.0
+}
+
+#[test]
+fn the_training_mode_clean_pass_is_the_clean_batch_with_stochastic_depth() {
+    // Without stochastic depth a layer-norm model's training-mode pass is its evaluation
+    // pass: the same clean batch gives the same values (to f32 rounding: the autodiff and
+    // plain kernels round differently).
+    let (train, eval) = (clean_view(0.0, true), clean_view(0.0, false));
+    for (a, b) in train.iter().zip(&eval) {
+        assert_eq!(a.0, b.0);
+        assert!(
+            (a.1 - b.1).abs() <= 1e-6 * b.1.abs().max(1e-3),
+            "{a:?} vs {b:?}"
+        );
+    }
+    // With it, the training-mode pass drops branches: the recorded values move.
+    let (train, eval) = (clean_view(0.5, true), clean_view(0.5, false));
+    let moved = train
+        .iter()
+        .zip(&eval)
+        .filter(|(a, b)| (a.1 - b.1).abs() > 1e-4)
+        .count();
+    assert!(moved > train.len() / 2, "{moved} of {} moved", train.len());
 }
