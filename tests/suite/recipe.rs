@@ -239,17 +239,21 @@ impl dynunc::train::Observer for PTrue {
     }
 }
 
-/// p_true recorded in one epoch of swin_mini (layer norm, no layer scale hiding the dropped
-/// branches) with stochastic depth `drop`, flipped training input, on the clean view in
-/// `train_mode` or not.
-fn clean_view(drop: f64, train_mode: bool) -> Vec<(usize, f32)> {
+/// A swin_mini (layer norm, no layer scale hiding dropped branches) with stochastic depth
+/// `drop`, drawn once: each comparison below trains clones of one model.
+fn swin_with_drop(drop: f64) -> Model {
     let mut spec = ModelSpec::preset("swin_mini").unwrap();
     if let Arch::Swin(c) = &mut spec.arch {
         c.drop_path = drop;
     }
+    Model::seeded(&spec, InputShape::MNIST, 5, &Device::flex().autodiff())
+}
+
+/// p_true recorded in one epoch of `model` with flipped training input, on the clean view in
+/// `train_mode` or not.
+fn clean_view(model: &Model, train_mode: bool) -> Vec<(usize, f32)> {
     let d = Device::flex().autodiff();
-    d.seed(5);
-    let model = Model::new(&spec, InputShape::MNIST, &d);
+    let model = model.clone();
     let set = crate::common::synthetic(24, 6);
     let train = TrainSpec {
         epochs: 1,
@@ -278,7 +282,8 @@ fn the_training_mode_clean_pass_is_the_clean_batch_with_stochastic_depth() {
     // Without stochastic depth a layer-norm model's training-mode pass is its evaluation
     // pass: the same clean batch gives the same values (to f32 rounding: the autodiff and
     // plain kernels round differently).
-    let (train, eval) = (clean_view(0.0, true), clean_view(0.0, false));
+    let still = swin_with_drop(0.0);
+    let (train, eval) = (clean_view(&still, true), clean_view(&still, false));
     for (a, b) in train.iter().zip(&eval) {
         assert_eq!(a.0, b.0);
         assert!(
@@ -287,7 +292,8 @@ fn the_training_mode_clean_pass_is_the_clean_batch_with_stochastic_depth() {
         );
     }
     // With it, the training-mode pass drops branches: the recorded values move.
-    let (train, eval) = (clean_view(0.5, true), clean_view(0.5, false));
+    let dropping = swin_with_drop(0.5);
+    let (train, eval) = (clean_view(&dropping, true), clean_view(&dropping, false));
     let moved = train
         .iter()
         .zip(&eval)
