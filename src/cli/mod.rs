@@ -27,6 +27,13 @@ use crate::select;
 pub struct Cli {
     /// Experiment file to run (shorthand for `dynunc run FILE`).
     pub experiment: Option<PathBuf>,
+    /// With an experiment file: check everything and print the plan without training (as
+    /// `dynunc run FILE --dry-run`).
+    #[arg(long, requires = "experiment")]
+    pub dry_run: bool,
+    /// With an experiment file: also print one line per training epoch.
+    #[arg(long, requires = "experiment")]
+    pub log_epochs: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -131,6 +138,7 @@ impl Registry for StrategyRegistry {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    let (dry_run, log_epochs) = (cli.dry_run, cli.log_epochs);
     match (cli.command, cli.experiment) {
         (Some(Command::Score(args)), _) => score_cmd(&args),
         (Some(Command::Select(args)), _) => select_cmd(&args),
@@ -150,8 +158,8 @@ pub fn run(cli: Cli) -> Result<()> {
         (Some(Command::Config(args)), _) => config_cmd(&args.experiment),
         (None, Some(path)) => run_cmd(&RunArgs {
             experiment: path,
-            log_epochs: false,
-            dry_run: false,
+            log_epochs,
+            dry_run,
             scores_only: false,
             shard: None,
         }),

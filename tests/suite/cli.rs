@@ -233,3 +233,25 @@ fn select_keeps_the_end_the_method_named_by_the_file_keeps() {
     let (idx, _) = kept("aum.csv", &["--direction", "highest"]);
     assert_eq!(idx, ["1", "2"]);
 }
+
+#[test]
+fn the_shorthand_takes_the_dry_run_flag() {
+    let dir = crate::common::temp();
+    let data = dir.path().join("data");
+    crate::common::write_fixture(&data, 40, 20);
+    let file = dir.path().join("e.yaml");
+    let out = dir.path().join("results");
+    std::fs::write(&file, crate::common::tiny_experiment("e", &data, &out, "")).unwrap();
+    let o = crate::common::run_in(dir.path(), &[file.to_str().unwrap(), "--dry-run"]);
+    let err = crate::common::stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("valid experiment `e`")
+            || err.contains("valid experiment `e`"),
+        "{err}"
+    );
+    assert!(
+        !out.join("e").join("main.csv").exists(),
+        "a dry run trained"
+    );
+}
