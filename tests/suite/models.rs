@@ -41,6 +41,25 @@ fn imagenet_parameter_counts_equal_the_reference_implementations() {
     }
 }
 
+/// ResNet-18 for CIFAR-10 as CCS, TDDS and DUAL build it (kuangliu's pytorch-cifar layout:
+/// 3x3 stride-1 stem, no max-pool, torchvision's 1x1-conv shortcuts): 11,173,962 parameters
+/// at 32x32x3 and 10 classes, and it runs forward and backward there.
+#[test]
+fn resnet18_cifar_has_the_fields_parameter_count() {
+    let d = device().autodiff();
+    let cifar = InputShape {
+        channels: 3,
+        height: 32,
+        width: 32,
+        classes: 10,
+    };
+    assert_eq!(
+        model("resnet18_cifar", cifar, &d).trainable_params(),
+        11_173_962
+    );
+    forward_backward("resnet18_cifar", cifar, 2);
+}
+
 /// Runs one forward and backward pass and checks the logits' shape and that every
 /// parameter received a gradient of its own shape.
 fn forward_backward(name: &str, input: InputShape, batch: usize) {

@@ -243,6 +243,18 @@ impl Family for ResNetFamily {
                 },
             },
             Preset {
+                name: "resnet18_cifar",
+                about: "ResNet-18 for 32x32 (CCS, TDDS, DUAL): 3x3 stride-1 stem, no max-pool",
+                arch: || {
+                    Arch::ResNet(ResNetSpec {
+                        block: BlockKind::Basic,
+                        stem: Stem::Small,
+                        depths: vec![2, 2, 2, 2],
+                        widths: vec![64, 128, 256, 512],
+                    })
+                },
+            },
+            Preset {
                 name: "resnet50",
                 about: "ResNet-50 (He et al. 2016), torchvision layout (stride on the 3x3)",
                 arch: || {
