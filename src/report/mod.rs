@@ -240,7 +240,7 @@ fn comparison_table(rows: &[MainRow], methods: &[&str], ratios: &[f64]) -> Strin
 /// Test accuracy (%) per method and prune ratio as a Markdown table, mean ± std over seeds.
 pub fn results_markdown(rows: &[MainRow]) -> String {
     let archs = archs(rows);
-    if archs.len() <= 1 {
+    if !several_sources(rows) {
         return markdown_table(rows) + &extra_tables(rows);
     }
     let mut out = String::new();
@@ -326,6 +326,24 @@ fn accuracy_table(
     Some(format!("\n{title}:\n\n{}", t.render()))
 }
 
+/// Whether `rows` hold subsets scored on one network and retrained on another (several
+/// networks, or a proxy that only scores: `retrain.targets`).
+pub fn several_sources(rows: &[MainRow]) -> bool {
+    archs(rows).len() > 1 || rows.iter().any(|r| r.source() != r.arch)
+}
+
+/// Networks that scored the subsets in `rows` (the targets' own first), in order of
+/// appearance.
+fn sources(rows: &[MainRow]) -> Vec<String> {
+    let mut out = archs(rows);
+    for r in rows {
+        if !out.iter().any(|a| a == r.source()) {
+            out.push(r.source().to_string());
+        }
+    }
+    out
+}
+
 /// Networks trained in `rows`, in order of appearance.
 pub fn archs(rows: &[MainRow]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -344,7 +362,7 @@ pub fn cross_arch_table(rows: &[MainRow]) -> String {
         .into_iter()
         .filter(|&p| p > 0.0)
         .collect();
-    let archs = archs(rows);
+    let (archs, sources) = (archs(rows), sources(rows));
     let mut cells: BTreeMap<(&str, &str, &str, u64), Vec<f64>> = BTreeMap::new();
     for r in rows {
         cells
@@ -372,7 +390,7 @@ pub fn cross_arch_table(rows: &[MainRow]) -> String {
             .get(&(target.as_str(), target.as_str(), "full", 0f64.to_bits()))
             .map_or("–".to_string(), |v| cell(v));
         for method in pruning_methods(rows) {
-            for source in &archs {
+            for source in &sources {
                 if !ratios.iter().any(|p| {
                     cells.contains_key(&(source.as_str(), target.as_str(), method, p.to_bits()))
                 }) {

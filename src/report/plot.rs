@@ -28,10 +28,14 @@ type Point = (f64, f64, f64);
 pub fn accuracy_figures(rows: &[MainRow], experiment: &str, dir: &Path) -> anyhow::Result<()> {
     let archs = super::archs(rows);
     let figures: Vec<(String, String, Vec<MainRow>)> = match archs.len() {
+        // One network trained: its own subsets (a proxy's are in the cross table).
         0 | 1 => vec![(
             "accuracy".into(),
             format!("{experiment}: test accuracy after pruning"),
-            rows.to_vec(),
+            rows.iter()
+                .filter(|r| r.source() == r.arch)
+                .cloned()
+                .collect(),
         )],
         _ => archs
             .iter()

@@ -225,6 +225,12 @@ fn a_stopped_run_equals_the_whole_run_replayed_and_resumes_where_it_stopped() {
         "{readme}"
     );
     assert!(whole.join("scoring_cost.png").exists());
+    // The proxy's subsets are in the cross table, not mixed into the target's own.
+    assert!(
+        readme.contains("## Scored and retrained on big")
+            && readme.contains("| proxy → big | dyn_unc |"),
+        "{readme}"
+    );
 
     // A stopped run killed before its row was written resumes from its checkpoint and
     // stops at once, recording nothing more.

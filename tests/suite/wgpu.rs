@@ -248,41 +248,11 @@ fn run_experiment(dir: &Path, fault: Option<u64>) -> std::process::Output {
 }
 
 /// The scores of `method` in a results folder, by sample.
-fn scores(results: &Path, method: &str) -> Vec<f64> {
+fn scores(results: &Path, method: &str) -> Vec<f32> {
     let path = results.join(format!("work/scores/{method}.csv"));
     let mut rows = dynunc::score::rows::read_scores_unordered(&path).unwrap();
     rows.sort_by_key(|r| r.index);
-    rows.into_iter().map(|r| f64::from(r.score)).collect()
-}
-
-/// Spearman's rank correlation (average ranks for ties).
-fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    fn ranks(v: &[f64]) -> Vec<f64> {
-        let mut order: Vec<usize> = (0..v.len()).collect();
-        order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-        let mut r = vec![0.0; v.len()];
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i;
-            while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
-                j += 1;
-            }
-            for k in i..=j {
-                r[order[k]] = (i + j) as f64 / 2.0;
-            }
-            i = j + 1;
-        }
-        r
-    }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let mean = (a.len() as f64 - 1.0) / 2.0;
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in ra.iter().zip(&rb) {
-        sab += (x - mean) * (y - mean);
-        saa += (x - mean) * (x - mean);
-        sbb += (y - mean) * (y - mean);
-    }
-    sab / (saa * sbb).sqrt()
+    rows.into_iter().map(|r| r.score).collect()
 }
 
 #[test]
@@ -315,7 +285,8 @@ fn a_tiny_experiment_on_wgpu_agrees_with_flex() {
         );
     }
     for method in ["dyn_unc", "el2n", "forgetting", "aum", "tdds"] {
-        let r = spearman(&scores(&on_gpu, method), &scores(&on_cpu, method));
+        let r =
+            dynunc::score::stability::spearman(&scores(&on_gpu, method), &scores(&on_cpu, method));
         eprintln!("{method}: Spearman {r:.4} between wgpu and flex");
         assert!(r > 0.95, "{method}: Spearman {r} between wgpu and flex");
     }
