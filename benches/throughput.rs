@@ -418,7 +418,7 @@ fn data_loading_table(set: &ImageSet, norm: Normalize, n: usize) {
     let started = Instant::now();
     let (decoded, _) = folder::decode(
         &entries,
-        folder::Resize::eval(112),
+        folder::Resize::eval(112, 0.875, folder::Interpolation::Bilinear),
         classes.len(),
         BadImage::Error,
     )
@@ -428,7 +428,7 @@ fn data_loading_table(set: &ImageSet, norm: Normalize, n: usize) {
     let streaming = Streaming::default();
     let stream = Images::Files(FileSet::new(
         &entries,
-        folder::Resize::eval(112),
+        folder::Resize::eval(112, 0.875, folder::Interpolation::Bilinear),
         classes.len(),
         streaming,
     ));

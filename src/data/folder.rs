@@ -24,30 +24,57 @@ crate::choices! {
     }
 }
 
-/// How a file becomes a `size x size` image: the short side resized to `short` (bilinear),
-/// then a centred square crop.
+crate::choices! {
+    /// `data.interpolation`: how images are resized.
+    pub enum Interpolation {
+        /// Bilinear (the image crate's triangle filter; torchvision's `BILINEAR`).
+        Bilinear = "bilinear",
+        /// Bicubic (Catmull-Rom; torchvision's `BICUBIC`), as the official Swin and ConvNeXt
+        /// configs (`INTERPOLATION: cubic`).
+        Bicubic = "bicubic",
+    }
+}
+
+impl Interpolation {
+    fn filter(self) -> FilterType {
+        match self {
+            Interpolation::Bilinear => FilterType::Triangle,
+            Interpolation::Bicubic => FilterType::CatmullRom,
+        }
+    }
+}
+
+/// How a file becomes a `size x size` image: the short side resized to `short`, then a
+/// centred square crop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resize {
     /// Side of the square.
     pub size: usize,
     /// Short side before the crop.
     pub short: usize,
+    /// The resizing filter.
+    pub interpolation: Interpolation,
 }
 
 impl Resize {
     /// Training images: short side to `size`, centre crop: the whole short side kept, so that
     /// the clean view the recorder sees is the authors' (short side 224, centre crop 224) and
     /// random-resized crops draw from as much of the image as a square holds.
-    pub fn train(size: usize) -> Self {
-        Resize { size, short: size }
-    }
-
-    /// Evaluation images: short side to `size * 8 / 7` (256 for 224), centre crop, the
-    /// standard ImageNet evaluation transform.
-    pub fn eval(size: usize) -> Self {
+    pub fn train(size: usize, interpolation: Interpolation) -> Self {
         Resize {
             size,
-            short: (size * 8).div_ceil(7),
+            short: size,
+            interpolation,
+        }
+    }
+
+    /// Evaluation images: short side to `size / crop` rounded up (256 for 224 at the standard
+    /// 0.875; 224 at the authors' 1.0), centre crop.
+    pub fn eval(size: usize, crop: f64, interpolation: Interpolation) -> Self {
+        Resize {
+            size,
+            short: ((size as f64 / crop) - 1e-9).ceil().max(size as f64) as usize,
+            interpolation,
         }
     }
 }
@@ -261,7 +288,7 @@ pub fn load_one(path: &Path, resize: Resize) -> Result<Vec<u8>, String> {
         ((f64::from(w) * scale).round() as u32).max(size as u32),
         ((f64::from(h) * scale).round() as u32).max(size as u32),
     );
-    let resized = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
+    let resized = image::imageops::resize(&img, nw, nh, resize.interpolation.filter());
     let (x0, y0) = ((nw - size as u32) / 2, (nh - size as u32) / 2);
     let crop = image::imageops::crop_imm(&resized, x0, y0, size as u32, size as u32).to_image();
     Ok(crop.into_raw())

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use dynunc::data::augment::{Augment, Normalize, fill_batch};
-use dynunc::data::folder::{self, BadImage, Resize};
+use dynunc::data::folder::{self, BadImage, Interpolation, Resize};
 use dynunc::data::loader::{Loader, Streaming};
 use dynunc::data::{FileSet, Images};
 use rand::SeedableRng;
@@ -67,7 +67,7 @@ fn images_are_resized_and_centre_cropped_to_the_square() {
     })
     .save(&path)
     .unwrap();
-    let px = folder::load_one(&path, Resize::eval(16)).unwrap();
+    let px = folder::load_one(&path, Resize::eval(16, 0.875, Interpolation::Bilinear)).unwrap();
     assert_eq!(px.len(), 16 * 16 * 3);
     let at = |y: usize, x: usize| px[(y * 16 + x) * 3];
     assert!(
@@ -76,7 +76,11 @@ fn images_are_resized_and_centre_cropped_to_the_square() {
         at(8, 0),
         at(8, 15)
     );
-    let err = folder::load_one(&dir.path().join("missing.jpg"), Resize::eval(16)).unwrap_err();
+    let err = folder::load_one(
+        &dir.path().join("missing.jpg"),
+        Resize::eval(16, 0.875, Interpolation::Bilinear),
+    )
+    .unwrap_err();
     assert!(!err.is_empty());
 }
 
@@ -85,15 +89,25 @@ fn unreadable_images_stop_or_are_skipped() {
     let dir = temp();
     write_image_folder(dir.path(), 2, true);
     let (entries, classes) = folder::scan(&dir.path().join("train")).unwrap();
-    let err = folder::decode(&entries, Resize::eval(12), classes.len(), BadImage::Error)
-        .unwrap_err()
-        .to_string();
+    let err = folder::decode(
+        &entries,
+        Resize::eval(12, 0.875, Interpolation::Bilinear),
+        classes.len(),
+        BadImage::Error,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("broken.jpg") && err.contains("on_bad_image: skip"),
         "{err}"
     );
-    let (set, skipped) =
-        folder::decode(&entries, Resize::eval(12), classes.len(), BadImage::Skip).unwrap();
+    let (set, skipped) = folder::decode(
+        &entries,
+        Resize::eval(12, 0.875, Interpolation::Bilinear),
+        classes.len(),
+        BadImage::Skip,
+    )
+    .unwrap();
     assert_eq!(set.len(), 6);
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].0.path.ends_with("bee/broken.jpg"));
@@ -105,8 +119,13 @@ fn random_resized_crop_keeps_the_shape_and_the_normalised_range() {
     let dir = temp();
     write_image_folder(dir.path(), 3, false);
     let (entries, classes) = folder::scan(&dir.path().join("train")).unwrap();
-    let (set, _) =
-        folder::decode(&entries, Resize::eval(16), classes.len(), BadImage::Error).unwrap();
+    let (set, _) = folder::decode(
+        &entries,
+        Resize::eval(16, 0.875, Interpolation::Bilinear),
+        classes.len(),
+        BadImage::Error,
+    )
+    .unwrap();
     let augment = Augment {
         resized_crop: Some(0.08),
         flip: true,
@@ -221,15 +240,20 @@ fn streamed_batches_equal_the_decoded_set() {
     let dir = temp();
     write_image_folder(dir.path(), 5, false);
     let (entries, classes) = folder::scan(&dir.path().join("train")).unwrap();
-    let (set, _) =
-        folder::decode(&entries, Resize::eval(12), classes.len(), BadImage::Error).unwrap();
+    let (set, _) = folder::decode(
+        &entries,
+        Resize::eval(12, 0.875, Interpolation::Bilinear),
+        classes.len(),
+        BadImage::Error,
+    )
+    .unwrap();
     let streaming = Streaming {
         workers: 2,
         prefetch: 1,
     };
     let files = Images::Files(FileSet::new(
         &entries,
-        Resize::eval(12),
+        Resize::eval(12, 0.875, Interpolation::Bilinear),
         classes.len(),
         streaming,
     ));
@@ -272,7 +296,7 @@ fn streamed_batches_equal_the_decoded_set() {
     assert!(skipped.is_empty());
     let files = Images::Files(FileSet::new(
         &checked,
-        Resize::eval(12),
+        Resize::eval(12, 0.875, Interpolation::Bilinear),
         classes.len(),
         streaming,
     ));
@@ -368,7 +392,10 @@ fn training_images_keep_the_short_side_and_validation_images_a_margin_less() {
     .save(&path)
     .unwrap();
     let edge = |r: Resize| folder::load_one(&path, r).unwrap()[(r.size / 2 * r.size) * 3];
-    let (train, eval) = (edge(Resize::train(14)), edge(Resize::eval(14)));
+    let (train, eval) = (
+        edge(Resize::train(14, Interpolation::Bilinear)),
+        edge(Resize::eval(14, 0.875, Interpolation::Bilinear)),
+    );
     assert!(train > 200 && eval < 100, "train {train}, eval {eval}");
 }
 
@@ -409,4 +436,55 @@ fn reflect_padding_mirrors_the_image_into_the_border() {
             .iter()
             .any(|&v| (v - lut(0.0, 0)).abs() < 1e-6)
     );
+}
+
+/// `eval_crop: 1.0` (the authors' evaluation: short side to the size, centre crop) keeps the
+/// frame a 0.875 crop cuts away, exactly as the training view does; the short side is
+/// `size / crop` rounded up: 256 for 224 at 0.875, 224 at 1.0, 37 for 32 at 0.875.
+#[test]
+fn the_evaluation_crop_share_sets_the_short_side() {
+    assert_eq!(Resize::eval(224, 0.875, Interpolation::Bilinear).short, 256);
+    assert_eq!(Resize::eval(224, 1.0, Interpolation::Bilinear).short, 224);
+    assert_eq!(Resize::eval(32, 0.875, Interpolation::Bilinear).short, 37);
+    let dir = temp();
+    let path = dir.path().join("framed.png");
+    image::RgbImage::from_fn(28, 28, |x, y| {
+        let frame = x < 2 || y < 2 || x >= 26 || y >= 26;
+        image::Rgb(if frame { [255; 3] } else { [0; 3] })
+    })
+    .save(&path)
+    .unwrap();
+    let full = folder::load_one(&path, Resize::eval(14, 1.0, Interpolation::Bilinear)).unwrap();
+    let train = folder::load_one(&path, Resize::train(14, Interpolation::Bilinear)).unwrap();
+    assert_eq!(full, train);
+}
+
+/// Bicubic (Catmull-Rom) overshoots at a step edge where bilinear cannot: a 0-to-200 step
+/// halved in width gives bilinear values within [0, 200] and bicubic ones beyond them
+/// (clamped to 255 / 0 in bytes: the dark side dips to 0 next to the edge, the bright side
+/// rises above 200).
+#[test]
+fn bicubic_resizing_rings_at_an_edge_and_bilinear_does_not() {
+    let dir = temp();
+    let path = dir.path().join("step.png");
+    image::RgbImage::from_fn(64, 32, |x, _| {
+        image::Rgb(if x < 32 { [40; 3] } else { [200; 3] })
+    })
+    .save(&path)
+    .unwrap();
+    let row = |i: Interpolation| -> Vec<u8> {
+        // Short side 32 -> 16: the image becomes 32x16, the centre 16x16 crop holds the step.
+        let px = folder::load_one(&path, Resize::train(16, i)).unwrap();
+        (0..16).map(|x| px[(8 * 16 + x) * 3]).collect()
+    };
+    let (lin, cub) = (row(Interpolation::Bilinear), row(Interpolation::Bicubic));
+    assert!(
+        lin.iter().all(|&v| (40..=200).contains(&v)),
+        "bilinear {lin:?}"
+    );
+    assert!(
+        cub.iter().any(|&v| v > 200) && cub.iter().any(|&v| v < 40),
+        "bicubic {cub:?}"
+    );
+    assert_eq!((lin[0], lin[15]), (40, 200));
 }

@@ -12,6 +12,16 @@ type Pin = (&'static str, Value, &'static str);
 
 fn swin() -> Vec<Pin> {
     vec![
+        (
+            "data.interpolation",
+            json!("bicubic"),
+            "swin-tiny-1k.yaml:23",
+        ),
+        (
+            "data.eval_crop",
+            json!(1.0),
+            "data/build_produce.py:110-111",
+        ),
         ("train.epochs", json!(300), "swin-tiny-1k.yaml:51"),
         (
             "train.batch_size",
@@ -43,6 +53,16 @@ fn swin() -> Vec<Pin> {
 
 fn convnext() -> Vec<Pin> {
     vec![
+        (
+            "data.interpolation",
+            json!("bicubic"),
+            "convnext-tiny-1k.yaml:23",
+        ),
+        (
+            "data.eval_crop",
+            json!(1.0),
+            "data/build_produce.py:110-111",
+        ),
         ("train.epochs", json!(300), "convnext-tiny-1k.yaml:51"),
         (
             "train.batch_size",
@@ -94,6 +114,16 @@ fn convnext() -> Vec<Pin> {
 
 fn resnet50() -> Vec<Pin> {
     vec![
+        (
+            "data.interpolation",
+            json!("bilinear"),
+            "resnet50-1k-90.yaml:23",
+        ),
+        (
+            "data.eval_crop",
+            json!(1.0),
+            "data/build_produce.py:110-111",
+        ),
         ("train.epochs", json!(90), "resnet50-1k-90.yaml:51"),
         (
             "train.batch_size",

@@ -52,6 +52,18 @@ pub static ON_BAD_IMAGE: Opt<BadImage> = Opt {
     doc: "`error` (default) or `skip` an unreadable image",
     default: || BadImage::Error,
 };
+/// `interpolation`.
+pub static INTERPOLATION: Opt<folder::Interpolation> = Opt {
+    name: "interpolation",
+    doc: "`bilinear` (default) or `bicubic` (the official Swin/ConvNeXt configs) resizing",
+    default: || folder::Interpolation::Bilinear,
+};
+/// `eval_crop`.
+pub static EVAL_CROP: Opt<f64> = Opt {
+    name: "eval_crop",
+    doc: "validation images: the centre crop's share of the resized short side; default 0.875 (short side 256 for 224); the authors' code: 1.0",
+    default: || 0.875,
+};
 /// `loader`.
 pub static LOADER: Opt<Loading> = Opt {
     name: "loader",
@@ -81,6 +93,8 @@ struct Settings {
     train_list: Option<PathBuf>,
     val_list: Option<PathBuf>,
     on_bad_image: BadImage,
+    interpolation: folder::Interpolation,
+    eval_crop: f64,
     loader: Loading,
     streaming: Streaming,
 }
@@ -93,6 +107,8 @@ impl Settings {
             train_list: TRAIN_LIST.get(o).map(PathBuf::from),
             val_list: VAL_LIST.get(o).map(PathBuf::from),
             on_bad_image: ON_BAD_IMAGE.get(o),
+            interpolation: INTERPOLATION.get(o),
+            eval_crop: EVAL_CROP.get(o),
             loader: LOADER.get(o),
             streaming: Streaming {
                 workers: WORKERS.get(o),
@@ -113,6 +129,8 @@ impl Format for ImageFolder {
             &TRAIN_LIST,
             &VAL_LIST,
             &ON_BAD_IMAGE,
+            &INTERPOLATION,
+            &EVAL_CROP,
             &LOADER,
             &WORKERS,
             &PREFETCH,
@@ -142,6 +160,13 @@ impl Format for ImageFolder {
             {
                 p.missing(&format!("{at}.{key}"), format!("{l} is not a file"));
             }
+        }
+        let crop = EVAL_CROP.get(options);
+        if !(crop > 0.0 && crop <= 1.0) {
+            p.fail(
+                &format!("{at}.eval_crop"),
+                format!("{crop}: give the crop's share of the short side, in (0, 1] (0.875 standard, 1.0 the authors')"),
+            );
         }
         for opt in [&WORKERS, &PREFETCH] {
             if opt.given(options) == Some(0) {
@@ -235,7 +260,7 @@ impl Format for ImageFolder {
             });
         }
         let stream = streams(&set, entries.len())?;
-        let resize = folder::Resize::eval(set.image_size);
+        let resize = folder::Resize::eval(set.image_size, set.eval_crop, set.interpolation);
         let (images, bad) = open_files(&set, entries, resize, classes, stream)?;
         Ok((
             images,
@@ -380,11 +405,11 @@ fn load_folder(spec: &DataSpec, set: &Settings, seed: u64) -> Result<Splits, Dat
     let read = |entries, resize| open_files(set, entries, resize, classes, stream);
     let (train, skip_train) = read(
         chosen(&train_entries, &train_pick),
-        folder::Resize::train(set.image_size),
+        folder::Resize::train(set.image_size, set.interpolation),
     )?;
     let (test, skip_val) = read(
         chosen(&val_entries, &test_pick),
-        folder::Resize::eval(set.image_size),
+        folder::Resize::eval(set.image_size, set.eval_crop, set.interpolation),
     )?;
     let bad: std::collections::HashSet<PathBuf> = skip_train
         .iter()
