@@ -488,3 +488,47 @@ fn bicubic_resizing_rings_at_an_edge_and_bilinear_does_not() {
     );
     assert_eq!((lin[0], lin[15]), (40, 200));
 }
+
+/// The authors' released coresets (`IN1K_75_file_list.txt`: `/<class>/<file> <label>` per
+/// line, labels by the classes' lexicographic order, as their README's file_list script writes
+/// them) train through `data.train_list`: a run on a 75% list trains on exactly those images.
+#[test]
+fn a_released_coreset_file_list_trains_on_exactly_its_images() {
+    let dir = temp();
+    let data = dir.path().join("imagenet");
+    crate::common::write_image_folder(&data, 8, false);
+    // Their script: classes sorted, images sorted per class, `/class/name label`; keep the
+    // first 6 of each class's 8 (75%).
+    let mut list = String::new();
+    for (label, class) in ["ant", "bee", "cat"].iter().enumerate() {
+        let mut names: Vec<String> = std::fs::read_dir(data.join("train").join(class))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".txt"))
+            .collect();
+        names.sort();
+        for n in &names[..6] {
+            list.push_str(&format!("/{class}/{n} {label}\n"));
+        }
+    }
+    let list_path = data.join("train/IN1K_75_file_list.txt");
+    std::fs::write(&list_path, &list).unwrap();
+    let out = dir.path().join("results");
+    let yaml = format!(
+        "name: coreset\nbackend: flex\ndata:\n  dataset: imagefolder\n  path: {}\n  image_size: 12\n  train_list: {}\nmodel:\n  arch: mlp\n  hidden: 8\ntrain:\n  epochs: 1\n  batch_size: 6\nscoring:\n  methods: [random]\nretrain:\n  prune_ratios: []\n  seeds: [0]\noutput:\n  dir: {}\n",
+        data.display(),
+        list_path.display(),
+        out.display()
+    );
+    let file = dir.path().join("coreset.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let o = run_in(dir.path(), &["run", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = dynunc::report::read_rows(&out.join("coreset/main.csv")).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows[0].kept, 18,
+        "the 18 listed images, not the folder's 24"
+    );
+    assert!(stderr(&o).contains("18 training"), "{}", stderr(&o));
+}
