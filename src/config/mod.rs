@@ -131,6 +131,12 @@ pub enum ConfigError {
 /// Reads and validates an experiment file on a machine without its data (`dynunc config`): the
 /// files and folders it reads that are not here come back as notes.
 pub fn load_offline(path: &Path) -> Result<(Experiment, Vec<Problem>), ConfigError> {
+    let (raw, file) = read(path)?;
+    validate_offline(raw, &stem(path)).map_err(|problems| ConfigError::Invalid { file, problems })
+}
+
+/// The file at `path` parsed, and its name for messages.
+fn read(path: &Path) -> Result<(RawExperiment, String), ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         file: file.clone(),
@@ -140,7 +146,7 @@ pub fn load_offline(path: &Path) -> Result<(Experiment, Vec<Problem>), ConfigErr
         file: file.clone(),
         message,
     })?;
-    validate_offline(raw, &stem(path)).map_err(|problems| ConfigError::Invalid { file, problems })
+    Ok((raw, file))
 }
 
 /// The file's stem, which names an experiment without `name:`.
@@ -152,15 +158,7 @@ fn stem(path: &Path) -> String {
 
 /// Reads and validates an experiment file.
 pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        file: file.clone(),
-        source,
-    })?;
-    let raw = parse(&text).map_err(|message| ConfigError::Yaml {
-        file: file.clone(),
-        message,
-    })?;
+    let (raw, file) = read(path)?;
     validate(raw, &stem(path)).map_err(|problems| ConfigError::Invalid { file, problems })
 }
 

@@ -436,7 +436,8 @@ fn score_models(ctx: &Ctx<'_>, dir: &Path) -> Result<Vec<scoring::Scores>> {
     if !arch_rows.is_empty() && main {
         crate::atomic::write_csv(&dir.join("archs.csv"), &arch_rows)?;
     }
-    if !scored_from.is_empty() && main {
+    // Written when a part of a run may hold fewer epochs than the whole.
+    if (ctx.exp.stop.is_some() || !ctx.exp.prefixes.is_empty()) && main {
         crate::atomic::write_csv(&dir.join("scored_from.csv"), &scored_from)?;
     }
     Ok(scores)

@@ -24,8 +24,7 @@ use crate::train::{Checkpoint, Model, Observer, evaluate, fit};
 pub(crate) struct Scores {
     /// `(method variant, one score per training sample)`.
     pub by_method: Vec<(Variant, Vec<f32>)>,
-    /// The epochs each part of each scoring run was scored from (with `scoring.stop` or
-    /// `scoring.prefixes`).
+    /// The epochs each part of each scoring run was scored from.
     pub scored_from: Vec<ScoredFromRow>,
 }
 
@@ -365,9 +364,6 @@ pub(crate) fn scores(ctx: &Ctx<'_>, model: usize) -> Result<(Scores, ArchRow)> {
         started.elapsed().as_secs_f64(),
         dir.display()
     );
-    if ctx.exp.stop.is_none() && ctx.exp.prefixes.is_empty() {
-        scored_from.clear();
-    }
     Ok((
         Scores {
             by_method,

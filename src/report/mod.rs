@@ -99,11 +99,16 @@ pub fn pruning_methods(rows: &[MainRow]) -> Vec<&str> {
 
 /// The distinct prune ratios of `rows` (of one method, when given), ascending.
 pub fn prune_ratios(rows: &[MainRow], method: Option<&str>) -> Vec<f64> {
-    let mut ratios: Vec<f64> = rows
-        .iter()
-        .filter(|r| method.is_none_or(|m| r.method == m))
-        .map(|r| r.prune_ratio)
-        .collect();
+    sorted_ratios(
+        rows.iter()
+            .filter(|r| method.is_none_or(|m| r.method == m))
+            .map(|r| r.prune_ratio),
+    )
+}
+
+/// `ratios` in increasing order, each once.
+pub fn sorted_ratios(ratios: impl IntoIterator<Item = f64>) -> Vec<f64> {
+    let mut ratios: Vec<f64> = ratios.into_iter().collect();
     ratios.sort_by(f64::total_cmp);
     ratios.dedup();
     ratios

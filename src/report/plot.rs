@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{MainRow, mean_std};
@@ -206,13 +207,7 @@ fn draw_accuracy<DB: DrawingBackend>(
             )
             .map_err(e)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
     root.present().map_err(e)
 }
 
@@ -224,9 +219,7 @@ pub fn stability_figure(
     title: &str,
     stem: &Path,
 ) -> Result<(), String> {
-    let mut ratios: Vec<f64> = rows.iter().map(|r| r.prune_ratio).collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios.dedup();
+    let ratios = super::sorted_ratios(rows.iter().map(|r| r.prune_ratio));
     let width = 120 + 380 * ratios.len().max(1) as u32;
     svg_and_png!(stem, (width, 460), draw_stability(rows, &ratios, title))
 }
@@ -252,19 +245,12 @@ fn draw_stability<DB: DrawingBackend>(
         .iter()
         .zip(ratios)
     {
-        let mut chart = ChartBuilder::on(panel)
-            .caption(format!("prune {:.0}%", 100.0 * ratio), ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..last, 0f64..1.02f64)
-            .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("scoring epochs used")
-            .y_desc("share of the final kept set")
-            .draw()
-            .map_err(e)?;
+        let mut chart = ratio_panel(
+            panel,
+            ratio,
+            (0f64..last, 0f64..1.02f64),
+            ("scoring epochs used", "share of the final kept set"),
+        )?;
         for (i, m) in methods.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let pts = rows
@@ -279,13 +265,7 @@ fn draw_stability<DB: DrawingBackend>(
                     PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }
     root.present().map_err(e)
 }
@@ -298,9 +278,7 @@ pub fn scoring_cost_figure(
     title: &str,
     stem: &Path,
 ) -> Result<(), String> {
-    let mut ratios: Vec<f64> = points.iter().map(|p| p.ratio).collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios.dedup();
+    let ratios = super::sorted_ratios(points.iter().map(|p| p.ratio));
     let width = 120 + 380 * ratios.len().max(1) as u32;
     svg_and_png!(
         stem,
@@ -339,19 +317,12 @@ fn draw_scoring_cost<DB: DrawingBackend>(
         .iter()
         .zip(ratios)
     {
-        let mut chart = ChartBuilder::on(panel)
-            .caption(format!("prune {:.0}%", 100.0 * ratio), ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..max_cost, (lo - pad)..(hi + pad))
-            .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("scoring seconds (x the whole run)")
-            .y_desc("test accuracy (%)")
-            .draw()
-            .map_err(e)?;
+        let mut chart = ratio_panel(
+            panel,
+            ratio,
+            (0f64..max_cost, (lo - pad)..(hi + pad)),
+            ("scoring seconds (x the whole run)", "test accuracy (%)"),
+        )?;
         for (i, (line, source)) in lines.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let mut mine: Vec<_> = points
@@ -382,15 +353,51 @@ fn draw_scoring_cost<DB: DrawingBackend>(
                 }))
                 .map_err(e)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }
     root.present().map_err(e)
+}
+
+/// The x and y coordinates of a panel.
+type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One panel of a figure with a panel per prune ratio: captioned with the ratio, axes over `x`
+/// and `y` described by `desc`, its mesh drawn.
+fn ratio_panel<'a, DB: DrawingBackend>(
+    panel: &'a DrawingArea<DB, Shift>,
+    ratio: f64,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    (x_desc, y_desc): (&str, &str),
+) -> Result<Panel<'a, DB>, String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let mut chart = ChartBuilder::on(panel)
+        .caption(format!("prune {:.0}%", 100.0 * ratio), ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x, y)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(e)?;
+    Ok(chart)
+}
+
+/// The legend of a panel's labelled series, at `position`.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Panel<'a, DB>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 /// The score histograms as `<stem>.svg` and `<stem>.png`.

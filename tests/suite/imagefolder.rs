@@ -378,19 +378,25 @@ fn a_streamed_run_equals_an_in_memory_run() {
     assert!(ood_rows.contains("noise"), "{ood_rows}");
 }
 
-/// Training images keep their whole short side (the authors' clean view: short side to the
-/// size, centre crop); validation images are resized to 8/7 of the size first, so their crop
-/// loses a margin: a square image's bright 2-pixel frame stays in the first and not the second.
-#[test]
-fn training_images_keep_the_short_side_and_validation_images_a_margin_less() {
-    let dir = temp();
-    let path = dir.path().join("framed.png");
+/// A 28x28 black PNG with a bright 2-pixel frame, in `dir`.
+fn framed(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("framed.png");
     image::RgbImage::from_fn(28, 28, |x, y| {
         let frame = x < 2 || y < 2 || x >= 26 || y >= 26;
         image::Rgb(if frame { [255; 3] } else { [0; 3] })
     })
     .save(&path)
     .unwrap();
+    path
+}
+
+/// Training images keep their whole short side (the authors' clean view: short side to the
+/// size, centre crop); validation images are resized to 8/7 of the size first, so their crop
+/// loses a margin: a square image's bright 2-pixel frame stays in the first and not the second.
+#[test]
+fn training_images_keep_the_short_side_and_validation_images_a_margin_less() {
+    let dir = temp();
+    let path = framed(dir.path());
     let edge = |r: Resize| folder::load_one(&path, r).unwrap()[(r.size / 2 * r.size) * 3];
     let (train, eval) = (
         edge(Resize::train(14, Interpolation::Bilinear)),
@@ -447,13 +453,7 @@ fn the_evaluation_crop_share_sets_the_short_side() {
     assert_eq!(Resize::eval(224, 1.0, Interpolation::Bilinear).short, 224);
     assert_eq!(Resize::eval(32, 0.875, Interpolation::Bilinear).short, 37);
     let dir = temp();
-    let path = dir.path().join("framed.png");
-    image::RgbImage::from_fn(28, 28, |x, y| {
-        let frame = x < 2 || y < 2 || x >= 26 || y >= 26;
-        image::Rgb(if frame { [255; 3] } else { [0; 3] })
-    })
-    .save(&path)
-    .unwrap();
+    let path = framed(dir.path());
     let full = folder::load_one(&path, Resize::eval(14, 1.0, Interpolation::Bilinear)).unwrap();
     let train = folder::load_one(&path, Resize::train(14, Interpolation::Bilinear)).unwrap();
     assert_eq!(full, train);

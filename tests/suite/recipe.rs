@@ -68,16 +68,7 @@ fn one_step(model: Model, optimizer: OptimizerSpec, details: RecipeDetails, lr: 
         max_steps: Some(1),
         details,
     };
-    let opts = FitOptions {
-        spec: &spec,
-        seed: 1,
-        view: View::Train,
-        record_train_mode: false,
-        norm: Normalize::fit(&set),
-        checkpoint: None,
-        label: "step".into(),
-        replicas: Vec::new(),
-    };
+    let opts = FitOptions::new(&spec, Normalize::fit(&set), "step").seed(1);
     let d = Device::flex().autodiff();
     fit(model, &Images::from(set), &opts, &d, &mut []).unwrap()
 }

@@ -79,9 +79,7 @@ fn tables(scoring: &ArchRow, rows: &[&MainRow]) -> String {
         ]);
     }
     let mut out = t.render();
-    let mut ratios: Vec<f64> = retrains.iter().map(|r| r.prune_ratio).collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios.dedup();
+    let ratios = crate::report::sorted_ratios(retrains.iter().map(|r| r.prune_ratio));
     let mut per = Table::new(
         [
             "prune ratio",

@@ -148,9 +148,7 @@ fn as_good(all: &[Point], p: &Point) -> Option<bool> {
 impl Section for ScoringCost {
     fn write(&self, f: &Folder<'_>) -> Option<String> {
         let all = read_points(f.dir, f.rows, f.arch_rows)?;
-        let mut ratios: Vec<f64> = all.iter().map(|p| p.ratio).collect();
-        ratios.sort_by(f64::total_cmp);
-        ratios.dedup();
+        let ratios = crate::report::sorted_ratios(all.iter().map(|p| p.ratio));
         let mut header = vec![
             "scores".to_string(),
             "scored on".into(),
