@@ -1,9 +1,23 @@
 //! Turning images into normalised float batches, with seeded augmentation: random crop after
-//! padding, random-resized crop (Inception-style), horizontal flip.
+//! padding, random-resized crop (Inception-style), horizontal flip, then AutoAugment.
 
 use rand::Rng;
 
 use super::ImageSet;
+use super::autoaugment::{self, Hwc};
+
+crate::choices! {
+    /// `train.auto_augment`: an automatic augmentation policy applied after the crop and flip.
+    #[derive(Default)]
+    pub enum AutoAugment {
+        /// None.
+        #[default]
+        None = "none",
+        /// AutoAugment's ImageNet policy as DALI runs it (the official Dyn-Unc code's
+        /// `AUTO_AUGMENT: true`); see [`autoaugment`].
+        ImageNet = "imagenet",
+    }
+}
 
 /// Training-time augmentation.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -18,12 +32,17 @@ pub struct Augment {
     pub resized_crop: Option<f64>,
     /// Mirror left-right with probability 1/2.
     pub flip: bool,
+    /// A policy applied to the cropped, flipped 8-bit image.
+    pub auto_augment: AutoAugment,
 }
 
 impl Augment {
     /// Whether this changes anything.
     pub fn is_identity(&self) -> bool {
-        self.crop_padding == 0 && self.resized_crop.is_none() && !self.flip
+        self.crop_padding == 0
+            && self.resized_crop.is_none()
+            && !self.flip
+            && self.auto_augment == AutoAugment::None
     }
 }
 
@@ -142,55 +161,81 @@ fn fill_with<T>(
 ) {
     let (h, w, c) = (set.height, set.width, set.channels);
     let mut aug = augment;
+    let mut img = Hwc {
+        height: h,
+        width: w,
+        channels: c,
+        pixels: Vec::with_capacity(h * w * c),
+    };
     for &i in indices {
-        let img = set.image(i);
-        let (mut dy, mut dx, mut flip) = (0isize, 0isize, false);
-        let mut window = None;
-        if let Some((a, rng)) = aug.as_mut() {
-            if let Some(min) = a.resized_crop {
-                window = Some(resized_crop_window(&mut **rng, h, w, min));
-            }
-            let p = a.crop_padding as isize;
-            if p > 0 {
-                dy = rng.random_range(-(p as i64)..=p as i64) as isize;
-                dx = rng.random_range(-(p as i64)..=p as i64) as isize;
-            }
-            flip = a.flip && rng.random::<bool>();
-        }
-        let reflect = aug.as_ref().is_some_and(|(a, _)| a.crop_reflect);
-        let at = |sy: isize, sx: isize, ch: usize| -> f32 {
-            let (sy, sx) = match reflect {
-                true => (mirror(sy, h), mirror(sx, w)),
-                false => (sy, sx),
-            };
-            if (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx) {
-                f32::from(img[(sy as usize * w + sx as usize) * c + ch])
-            } else {
-                0.0
-            }
-        };
-        for ch in 0..c {
-            for y in 0..h as isize {
-                for x in 0..w as isize {
-                    let xf = if flip { w as isize - 1 - x } else { x };
-                    let v = match window {
-                        None => at(y + dy, xf + dx, ch),
-                        Some((wy, wx, wh, ww)) => {
-                            // bilinear sample of the window, pixel centres aligned
-                            let sy = wy + (y as f64 + 0.5) * wh / h as f64 - 0.5;
-                            let sx = wx + (xf as f64 + 0.5) * ww / w as f64 - 0.5;
-                            let (y0, x0) = (sy.floor(), sx.floor());
-                            let (fy, fx) = ((sy - y0) as f32, (sx - x0) as f32);
-                            let (y0, x0) = (y0 as isize, x0 as isize);
-                            let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1);
-                            let px = |yy: isize, xx: isize| at(clamp(yy, h), clamp(xx, w), ch);
-                            let top = px(y0, x0) * (1.0 - fx) + px(y0, x0 + 1) * fx;
-                            let bottom = px(y0 + 1, x0) * (1.0 - fx) + px(y0 + 1, x0 + 1) * fx;
-                            (top * (1.0 - fy) + bottom * fy).round()
-                        }
-                    };
-                    out.push(value(ch, v as u8));
+        img.pixels.clear();
+        match aug.as_mut() {
+            None => img.pixels.extend_from_slice(set.image(i)),
+            Some((a, rng)) => {
+                sample_view(set.image(i), (h, w, c), a, &mut **rng, &mut img.pixels);
+                if a.auto_augment == AutoAugment::ImageNet {
+                    autoaugment::imagenet(&mut img, &mut **rng);
                 }
+            }
+        }
+        for ch in 0..c {
+            let plane = img.pixels.iter().skip(ch).step_by(c);
+            out.extend(plane.map(|&v| value(ch, v)));
+        }
+    }
+}
+
+/// Appends the HWC pixels of `img` (`h x w x c`) as `a`'s crop and flip see them, with draws
+/// from `rng`. Pixels that a crop moves in from outside the image are 0.
+fn sample_view(
+    img: &[u8],
+    (h, w, c): (usize, usize, usize),
+    a: &Augment,
+    rng: &mut dyn rand::RngCore,
+    out: &mut Vec<u8>,
+) {
+    let (mut dy, mut dx) = (0isize, 0isize);
+    let window = a
+        .resized_crop
+        .map(|min| resized_crop_window(rng, h, w, min));
+    let p = a.crop_padding as isize;
+    if p > 0 {
+        dy = rng.random_range(-(p as i64)..=p as i64) as isize;
+        dx = rng.random_range(-(p as i64)..=p as i64) as isize;
+    }
+    let flip = a.flip && rng.random::<bool>();
+    let at = |sy: isize, sx: isize, ch: usize| -> f32 {
+        let (sy, sx) = match a.crop_reflect {
+            true => (mirror(sy, h), mirror(sx, w)),
+            false => (sy, sx),
+        };
+        if (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx) {
+            f32::from(img[(sy as usize * w + sx as usize) * c + ch])
+        } else {
+            0.0
+        }
+    };
+    for y in 0..h as isize {
+        for x in 0..w as isize {
+            let xf = if flip { w as isize - 1 - x } else { x };
+            for ch in 0..c {
+                let v = match window {
+                    None => at(y + dy, xf + dx, ch),
+                    Some((wy, wx, wh, ww)) => {
+                        // bilinear sample of the window, pixel centres aligned
+                        let sy = wy + (y as f64 + 0.5) * wh / h as f64 - 0.5;
+                        let sx = wx + (xf as f64 + 0.5) * ww / w as f64 - 0.5;
+                        let (y0, x0) = (sy.floor(), sx.floor());
+                        let (fy, fx) = ((sy - y0) as f32, (sx - x0) as f32);
+                        let (y0, x0) = (y0 as isize, x0 as isize);
+                        let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1);
+                        let px = |yy: isize, xx: isize| at(clamp(yy, h), clamp(xx, w), ch);
+                        let top = px(y0, x0) * (1.0 - fx) + px(y0, x0 + 1) * fx;
+                        let bottom = px(y0 + 1, x0) * (1.0 - fx) + px(y0 + 1, x0 + 1) * fx;
+                        (top * (1.0 - fy) + bottom * fy).round()
+                    }
+                };
+                out.push(v as u8);
             }
         }
     }

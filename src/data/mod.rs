@@ -1,6 +1,7 @@
 //! Data: the image sets dynunc trains on, how they are loaded, subset and augmented.
 
 pub mod augment;
+pub mod autoaugment;
 pub mod folder;
 pub mod format;
 pub mod idx;

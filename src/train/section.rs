@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Augment, OptimizerSpec, Schedule, TrainSpec, View};
+use crate::data::augment::AutoAugment;
 use crate::options::Problems;
 
 crate::choices! {
@@ -84,6 +85,11 @@ pub struct RawTrain {
     /// 3/4 to 4/3, resized back to the image size. Default: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub random_resized_crop: Option<f64>,
+    /// An automatic augmentation policy after the crop and flip: `none` (default) or
+    /// `imagenet` (AutoAugment's ImageNet policy as DALI runs it, the official code's
+    /// `AUTO_AUGMENT: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_augment: Option<String>,
     /// Adam/AdamW epsilon. Default: Burn's 1e-5 (PyTorch's and the official code's: 1e-8).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adam_eps: Option<f64>,
@@ -120,6 +126,7 @@ impl Default for RawTrain {
             crop_padding_mode: None,
             flip: false,
             random_resized_crop: None,
+            auto_augment: None,
             adam_eps: None,
             warmup_lr: None,
             clip_grad_norm: None,
@@ -219,6 +226,10 @@ pub fn validate_train(t: &RawTrain, at: &str, p: &mut Problems) -> Option<TrainS
         }
     }
     let padding = check_recipe(t, &path, optimizer, schedule, p);
+    let auto_augment = match &t.auto_augment {
+        None => Some(AutoAugment::None),
+        Some(name) => p.parse::<AutoAugment>(&path("auto_augment"), name),
+    };
     let weight_decay = t.weight_decay;
     Some(TrainSpec {
         epochs: t.epochs,
@@ -250,6 +261,7 @@ pub fn validate_train(t: &RawTrain, at: &str, p: &mut Problems) -> Option<TrainS
             crop_reflect: padding? == PaddingMode::Reflect,
             resized_crop: t.random_resized_crop,
             flip: t.flip,
+            auto_augment: auto_augment?,
         },
         max_steps: None,
         details: super::optim::RecipeDetails {

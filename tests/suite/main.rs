@@ -3,6 +3,7 @@
 
 mod common;
 
+mod autoaugment;
 mod cifar;
 mod cli;
 mod end_to_end;

@@ -168,6 +168,24 @@ fn resnet50() -> Vec<Pin> {
     ]
 }
 
+/// The training augmentation every official config shares (`AUTO_AUGMENT: true` at line 6 of
+/// each; the pipeline in `data/build_produce.py`).
+fn augmentation() -> Vec<Pin> {
+    vec![
+        (
+            "train.random_resized_crop",
+            json!(0.08),
+            "data/build_produce.py:180-190 (area 0.08-1, aspect 3/4-4/3)",
+        ),
+        ("train.flip", json!(true), "data/build_produce.py:199-200"),
+        (
+            "train.auto_augment",
+            json!("imagenet"),
+            "configs/*.yaml:6, data/build_produce.py:205-206",
+        ),
+    ]
+}
+
 fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.')
         .fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
@@ -184,7 +202,7 @@ fn the_shipped_imagenet_files_resolve_to_the_official_recipes() {
         let path = std::path::Path::new(root).join("experiments").join(file);
         let (exp, _missing) = dynunc::config::load_offline(&path).unwrap();
         let resolved = serde_json::to_value(&exp.resolved).unwrap();
-        for (key, want, source) in pins {
+        for (key, want, source) in pins.into_iter().chain(augmentation()) {
             let got = at(&resolved, key);
             let same = match (got.as_f64(), want.as_f64()) {
                 (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * b.abs().max(1.0),
