@@ -71,6 +71,39 @@ pub enum Command {
     /// List the model presets (`model.arch`) with their trainable parameters at ImageNet
     /// size (224x224x3, 1000 classes) and at Fashion-MNIST size (28x28x1, 10 classes).
     Models,
+    /// Datasets: `dynunc data download NAME --to DIR` fetches one's official files.
+    Data(DataArgs),
+}
+
+/// Arguments of `dynunc data`.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+/// The `dynunc data` commands.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download a dataset's official files (with curl or wget), check each against its
+    /// published MD5 and unpack them into DIR; prints the folder to give as `data.path`.
+    /// Datasets: cifar10, cifar100 (the binary versions), fashion_mnist. The only command
+    /// that uses the network; tests never do.
+    Download(DownloadArgs),
+}
+
+/// Arguments of `dynunc data download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// The dataset (`data.dataset`): cifar10, cifar100 or fashion_mnist.
+    pub dataset: String,
+    /// Folder to put it in (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Use files downloaded by hand instead of the network: the archive (CIFAR), or the
+    /// folder holding the files (Fashion-MNIST). They are checked like downloaded ones.
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
 }
 
 /// Arguments of `dynunc run`.
@@ -156,6 +189,9 @@ pub fn run(cli: Cli) -> Result<()> {
         (Some(Command::Run(args)), _) => run_cmd(&args),
         (Some(Command::Report(args)), _) => report_cmd(&args.dir),
         (Some(Command::Config(args)), _) => config_cmd(&args.experiment),
+        (Some(Command::Data(args)), _) => match &args.command {
+            DataCommand::Download(d) => download_cmd(d),
+        },
         (None, Some(path)) => run_cmd(&RunArgs {
             experiment: path,
             log_epochs,
@@ -167,6 +203,32 @@ pub fn run(cli: Cli) -> Result<()> {
             "nothing to do: give an experiment file (`dynunc experiments/fmnist_quick.yaml`) or a command (`dynunc --help`)"
         ),
     }
+}
+
+fn download_cmd(args: &DownloadArgs) -> Result<()> {
+    let format = crate::data::format::find(&args.dataset).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(download) = format.download() else {
+        let known: Vec<&str> = crate::data::format::FORMATS
+            .iter()
+            .filter(|f| f.download().is_some())
+            .map(|f| f.name())
+            .collect();
+        bail!(
+            "dynunc does not download `{}` (it downloads {}); {}",
+            format.name(),
+            known.join(", "),
+            format.install_hint()
+        );
+    };
+    let path =
+        crate::data::download::install(format.name(), download, &args.to, args.from.as_deref())?;
+    println!(
+        "{}: ready; in an experiment file:\ndata:\n  dataset: {}\n  path: {}",
+        format.name(),
+        format.name(),
+        path.display()
+    );
+    Ok(())
 }
 
 fn run_cmd(args: &RunArgs) -> Result<()> {

@@ -70,6 +70,8 @@ pub struct Experiment {
     pub gaussian_noise: usize,
     /// ImageNet-ReaL labels (`real.json`).
     pub real_labels: Option<PathBuf>,
+    /// Test accuracy after every epoch of every retraining (`evaluation.every_epoch`).
+    pub eval_every_epoch: bool,
     /// Fine-tuning of every retrained model on a second dataset.
     pub finetune: Option<Finetune>,
     /// `<output.dir>/<name>`.
@@ -277,6 +279,7 @@ fn validate_in(
         ood_sets: evaluation.ood_sets,
         gaussian_noise: evaluation.gaussian_noise,
         real_labels: evaluation.real_labels,
+        eval_every_epoch: evaluation.every_epoch,
         finetune,
         results_dir: Path::new(&resolved.output.dir).join(&name),
         resolved,

@@ -2,6 +2,7 @@
 
 pub mod augment;
 pub mod autoaugment;
+pub mod download;
 pub mod folder;
 pub mod format;
 pub mod idx;

@@ -1,5 +1,5 @@
 //! The experiment file's `evaluation:` section: out-of-distribution sets, Gaussian noise,
-//! ImageNet-ReaL labels.
+//! ImageNet-ReaL labels, the per-epoch test evaluation.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,11 @@ pub struct RawEvaluation {
     /// as test split: adds ReaL accuracy to every trained model. Default: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub real_labels: Option<String>,
+    /// Evaluate every retrained model on the test set after each epoch and report the best
+    /// epoch's accuracy beside the last one's (`best_acc`, `best_epoch` in `main.csv`), as
+    /// the official ImageNet code logs its `max accuracy`. Default false (one evaluation).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub every_epoch: bool,
 }
 
 /// One entry of `evaluation.ood`.
@@ -42,6 +47,8 @@ pub struct Evaluation {
     pub gaussian_noise: usize,
     /// ImageNet-ReaL labels (`real.json`).
     pub real_labels: Option<PathBuf>,
+    /// Test accuracy after every epoch of every retraining.
+    pub every_epoch: bool,
 }
 
 /// Checks `evaluation:` for data in `format` (`None` when `data.dataset` is unknown).
@@ -95,5 +102,6 @@ pub fn validate(ev: &RawEvaluation, format: Option<&dyn Format>, p: &mut Problem
             .collect(),
         gaussian_noise: ev.gaussian_noise,
         real_labels: ev.real_labels.as_ref().map(PathBuf::from),
+        every_epoch: ev.every_epoch,
     }
 }

@@ -6,6 +6,7 @@
 //! scores, checkpoints and finished rows; ignored by git). Every step is resumable: run the same
 //! command again after an interruption and it continues from the last finished epoch or retrain.
 
+mod epoch_eval;
 mod export;
 pub mod lock;
 pub mod plan;

@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use burn::module::Module as _;
 
 use super::Ctx;
+use super::epoch_eval::EpochEval;
 use super::scoring::{Scores, new_model, seeded};
 use crate::config::{Budget, Experiment};
 use crate::eval::ood::{self, OodScore};
@@ -237,12 +238,24 @@ fn top() -> &'static dyn Strategy {
 /// Where a job's retraining (`suffix` "") or fine-tuning (`suffix` "-finetune") keeps its
 /// checkpoint.
 fn checkpoint(ctx: &Ctx<'_>, job: &Job, suffix: &str) -> Checkpoint {
+    Checkpoint::new(checkpoint_path(ctx, job, suffix))
+}
+
+/// `checkpoints/<job key><suffix>` in the retrain work folder: a job's checkpoint folders and
+/// its per-epoch accuracies (`.accuracy.csv`).
+fn checkpoint_path(ctx: &Ctx<'_>, job: &Job, suffix: &str) -> std::path::PathBuf {
     let several = ctx.exp.models.len() > 1;
-    Checkpoint::new(
-        ctx.retrain_work
-            .join("checkpoints")
-            .join(format!("{}{suffix}", job.key(several))),
-    )
+    ctx.retrain_work
+        .join("checkpoints")
+        .join(format!("{}{suffix}", job.key(several)))
+}
+
+/// Removes a finished job's checkpoints and per-epoch accuracies.
+fn remove_checkpoints(ctx: &Ctx<'_>, job: &Job) -> Result<()> {
+    checkpoint(ctx, job, "").remove()?;
+    checkpoint(ctx, job, "-finetune").remove()?;
+    crate::atomic::remove_file(&checkpoint_path(ctx, job, ".accuracy.csv"))?;
+    Ok(())
 }
 
 /// Gives the retrained `model` a new classifier for the fine-tuning data's classes, trains it
@@ -311,7 +324,12 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
         .checkpoint(checkpoint(ctx, job, ""))
         .replicas(ctx.autodiff_replicas());
     let mut progress = Progress::new(ctx.opts.log_epochs);
-    let observers: &mut [&mut dyn Observer] = &mut [&mut progress];
+    let history = checkpoint_path(ctx, job, ".accuracy.csv");
+    let mut epochs = EpochEval::new(&ctx.splits.test, ctx.norm, &ctx.device, history);
+    let observers: &mut [&mut dyn Observer] = match ctx.exp.eval_every_epoch {
+        true => &mut [&mut progress, &mut epochs],
+        false => &mut [&mut progress],
+    };
     let model = fit(
         new_model(ctx, job.target, job.seed),
         &data,
@@ -326,30 +344,8 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
     let model = model.valid();
     let (acc, test_logits) = evaluate(&model, &ctx.splits.test, ctx.norm, &ctx.device)?;
     let classes = test_logits.len() / ctx.splits.test.len().max(1);
-    let mut ood_rows = Vec::new();
-    for (name, set) in &ctx.ood {
-        let (_, logits) = evaluate(&model, set, ctx.norm, &ctx.device)?;
-        for score in [OodScore::Msp, OodScore::Energy] {
-            let m = ood::metrics(
-                &score.scores(&test_logits, classes),
-                &score.scores(&logits, classes),
-            );
-            ood_rows.push(OodRow {
-                experiment: exp.name.clone(),
-                method: job.method_name(),
-                strategy: job.strategy_name().into(),
-                prune_ratio: job.prune_ratio,
-                seed: job.seed,
-                arch: job.names.1.clone(),
-                source_arch: job.names.0.clone(),
-                ood_set: name.clone(),
-                score: score.name().into(),
-                auroc: m.auroc,
-                fpr_at_95_tpr: m.fpr_at_95_tpr,
-                aupr_in: m.aupr_in,
-            });
-        }
-    }
+    let ood_rows = ood_rows(ctx, job, &model, &test_logits, classes)?;
+    let best = ctx.exp.eval_every_epoch.then(|| epochs.best()).flatten();
     let row = MainRow {
         experiment: exp.name.clone(),
         method: job.method_name(),
@@ -373,12 +369,49 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
             real.accuracy_of(&predictions).0
         }),
         finetune_acc,
+        best_acc: best.map(|b| b.0),
+        best_epoch: best.map(|b| b.1),
         wall_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     };
     Ok((row, ood_rows))
 }
 
 /// Trains every job not already finished; returns all rows (accuracy, OOD) in job order.
+/// The OOD rows of `model` (its test logits given): MSP and energy against each OOD set.
+fn ood_rows(
+    ctx: &Ctx<'_>,
+    job: &Job,
+    model: &crate::train::Model,
+    test_logits: &[f32],
+    classes: usize,
+) -> Result<Vec<OodRow>> {
+    let mut rows = Vec::new();
+    for (name, set) in &ctx.ood {
+        let (_, logits) = evaluate(model, set, ctx.norm, &ctx.device)?;
+        for score in [OodScore::Msp, OodScore::Energy] {
+            let m = ood::metrics(
+                &score.scores(test_logits, classes),
+                &score.scores(&logits, classes),
+            );
+            rows.push(OodRow {
+                experiment: ctx.exp.name.clone(),
+                method: job.method_name(),
+                strategy: job.strategy_name().into(),
+                prune_ratio: job.prune_ratio,
+                seed: job.seed,
+                arch: job.names.1.clone(),
+                source_arch: job.names.0.clone(),
+                ood_set: name.clone(),
+                score: score.name().into(),
+                auroc: m.auroc,
+                fpr_at_95_tpr: m.fpr_at_95_tpr,
+                aupr_in: m.aupr_in,
+            });
+        }
+    }
+    Ok(rows)
+}
+
 pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec<OodRow>)> {
     std::fs::create_dir_all(&ctx.retrain_work)
         .with_context(|| format!("creating {}", ctx.retrain_work.display()))?;
@@ -414,8 +447,7 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
     for (i, job) in jobs.iter().enumerate() {
         if done.iter().any(|r| job.matches(r)) {
             // A kill between its row and this removal leaves the finished job's checkpoints.
-            checkpoint(ctx, job, "").remove()?;
-            checkpoint(ctx, job, "-finetune").remove()?;
+            remove_checkpoints(ctx, job)?;
             continue;
         }
         let several = ctx.exp.models.len() > 1;
@@ -444,8 +476,7 @@ pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec
         crate::atomic::write_csv(&ood_path, &ood_done)?;
         done.push(row);
         crate::atomic::write_csv(&done_path, &done)?;
-        checkpoint(ctx, job, "").remove()?;
-        checkpoint(ctx, job, "-finetune").remove()?;
+        remove_checkpoints(ctx, job)?;
     }
     let rows = jobs
         .iter()

@@ -299,9 +299,21 @@ pub fn finetune_table(rows: &[MainRow]) -> Option<String> {
     )
 }
 
-/// Both optional accuracy tables, those the rows have.
+/// The best test accuracy over the epochs, per method and prune ratio (mean ± std over seeds),
+/// when the rows have it (`evaluation.every_epoch`).
+pub fn best_epoch_table(rows: &[MainRow]) -> Option<String> {
+    accuracy_table(
+        rows,
+        "Best-epoch test accuracy in % (the highest over the epochs, as the official ImageNet code logs it; `evaluation.every_epoch`), mean ± std over seeds. The tables above use the last epoch's",
+        |r| r.best_acc,
+    )
+}
+
+/// The optional accuracy tables, those the rows have.
 fn extra_tables(rows: &[MainRow]) -> String {
-    real_table(rows).unwrap_or_default() + &finetune_table(rows).unwrap_or_default()
+    real_table(rows).unwrap_or_default()
+        + &finetune_table(rows).unwrap_or_default()
+        + &best_epoch_table(rows).unwrap_or_default()
 }
 
 /// An accuracy per method and prune ratio that only some experiments measure.

@@ -67,6 +67,12 @@ pub struct MainRow {
     /// Test accuracy after fine-tuning on `finetune.data` (empty without `finetune:`).
     #[serde(default)]
     pub finetune_acc: Option<f64>,
+    /// The best test accuracy over the epochs (`evaluation.every_epoch`; empty without it).
+    #[serde(default)]
+    pub best_acc: Option<f64>,
+    /// The epoch (from 1) of `best_acc`.
+    #[serde(default)]
+    pub best_epoch: Option<usize>,
     /// Wall-clock seconds of training and evaluation (the one column that differs between
     /// identical runs).
     pub wall_seconds: f64,
@@ -218,6 +224,11 @@ pub fn check_rows(rows: &[MainRow], path: &Path) -> Result<(), String> {
                 "finetune_acc",
                 r.finetune_acc.unwrap_or(0.0),
                 r.finetune_acc.is_none_or(unit),
+            ),
+            (
+                "best_acc",
+                r.best_acc.unwrap_or(0.0),
+                r.best_acc.is_none_or(unit),
             ),
         ]
         .into_iter()

@@ -238,6 +238,7 @@ pub fn fit(
         let mean_loss = (totals.loss / totals.batches.max(1) as f64) as f32;
         for o in observers.iter_mut() {
             o.epoch_end(epoch, mean_loss)?;
+            o.epoch_model(epoch, &model)?;
         }
         if let Some(ck) = &opts.checkpoint {
             ck.save(&model, &optim, epoch + 1)?;

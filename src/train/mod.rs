@@ -122,6 +122,17 @@ pub enum TrainError {
     /// The backend cannot be used.
     #[error("{0}")]
     Backend(String),
+    /// The per-epoch test accuracies of a training (`evaluation.every_epoch`) could not be
+    /// kept.
+    #[error(
+        "{path}: {what}; delete it and the checkpoint folder beside it to start that training from scratch"
+    )]
+    History {
+        /// File.
+        path: String,
+        /// What failed.
+        what: String,
+    },
     /// An observer that may end the run early (`scoring.stop`) failed.
     #[error("scoring.stop: {0}")]
     Stop(String),

@@ -62,6 +62,11 @@ pub trait Observer {
     fn epoch_end(&mut self, _epoch: usize, _mean_loss: f32) -> Result<(), TrainError> {
         Ok(())
     }
+    /// The model after an epoch (0-based), after [`Observer::epoch_end`] and before the
+    /// epoch's checkpoint is written (the per-epoch test evaluation).
+    fn epoch_model(&mut self, _epoch: usize, _model: &super::Model) -> Result<(), TrainError> {
+        Ok(())
+    }
     /// Whether training should end now, before the next epoch (the scoring run's early stop):
     /// asked after [`Observer::run_start`] and after each epoch's checkpoint.
     fn stop_requested(&self) -> bool {

@@ -4,6 +4,8 @@
 use dynunc::eval::ood::{OodScore, metrics};
 use dynunc::eval::real::RealLabels;
 
+use std::path::PathBuf;
+
 use crate::common::*;
 
 fn close(a: f64, b: f64) -> bool {
@@ -243,4 +245,80 @@ fn every_retrain_is_fine_tuned_on_the_second_dataset() {
     std::fs::write(&file, short).unwrap();
     let o = run_in(dir.path(), &["run", file.to_str().unwrap(), "--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A tiny experiment evaluating after every epoch, in its own folder under `root`.
+fn every_epoch_case(root: &std::path::Path, name: &str, data: &std::path::Path) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let yaml = format!(
+        "name: e\nbackend: flex\ndata:\n  path: {}\nmodel:\n  arch: mlp\n  hidden: 16\ntrain:\n  epochs: 4\n  batch_size: 50\nscoring:\n  methods: [dyn_unc]\n  window: 2\nretrain:\n  prune_ratios: [0.5]\n  seeds: [0]\nevaluation:\n  every_epoch: true\noutput:\n  dir: results\n",
+        data.display()
+    );
+    std::fs::write(dir.join("exp.yaml"), yaml).unwrap();
+    dir
+}
+
+fn run_case(dir: &std::path::Path, fault: Option<u64>) -> std::process::Output {
+    let mut cmd = bin();
+    cmd.current_dir(dir).args(["run", "exp.yaml"]);
+    match fault {
+        Some(n) => cmd.env("DYNUNC_FAULT_AFTER_WRITES", n.to_string()),
+        None => cmd.env_remove("DYNUNC_FAULT_AFTER_WRITES"),
+    };
+    cmd.output().unwrap()
+}
+
+#[test]
+fn every_epoch_reports_the_best_epoch_and_resumes_its_history() {
+    use crate::faults::{differences, operations, snapshot};
+    let root = temp();
+    let data = p(root.path(), "data");
+    write_fixture(&data, 300, 100);
+    let reference = every_epoch_case(root.path(), "reference", &data);
+    let o = run_case(&reference, Some(0));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let total = operations(&o);
+    let res = reference.join("results/e");
+    let rows = dynunc::report::read_rows(&res.join("main.csv")).unwrap();
+    assert!(rows.iter().any(|r| r.method == "full"), "{rows:?}");
+    for r in &rows {
+        let (best, epoch) = (r.best_acc.unwrap(), r.best_epoch.unwrap());
+        assert!((1..=4).contains(&epoch), "{r:?}");
+        // the last epoch is one of the epochs evaluated: the best is at least its accuracy,
+        // and equal to it when the best epoch is the last
+        assert!(best >= r.test_acc, "{r:?}");
+        if epoch == 4 {
+            assert_eq!(best, r.test_acc, "{r:?}");
+        }
+    }
+    let md = std::fs::read_to_string(res.join("main.md")).unwrap();
+    assert!(md.contains("Best-epoch test accuracy"), "{md}");
+    assert!(
+        std::fs::read_dir(res.join("work/checkpoints")).map_or(true, |mut d| d.next().is_none()),
+        "finished jobs leave no checkpoints or histories"
+    );
+    let want = snapshot(&res);
+
+    // Killed right after a history file is written (before that epoch's checkpoint), and
+    // right after the checkpoint's first file: the resumed run ends with the same bytes.
+    let first = (total / 2..total)
+        .find(|&k| {
+            let dir = every_epoch_case(root.path(), &format!("probe{k}"), &data);
+            let o = run_case(&dir, Some(k));
+            stderr(&o).contains(".accuracy.csv")
+        })
+        .expect("a history write in the second half of the run");
+    for k in [first, first + 1] {
+        let dir = every_epoch_case(root.path(), &format!("kill{k}"), &data);
+        let o = run_case(&dir, Some(k));
+        assert!(!o.status.success(), "{}", stderr(&o));
+        let o = run_case(&dir, None);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            differences(&want, &snapshot(&dir.join("results/e"))),
+            Vec::<String>::new(),
+            "killed after operation {k}"
+        );
+    }
 }

@@ -168,9 +168,9 @@ fn resnet50() -> Vec<Pin> {
     ]
 }
 
-/// The training augmentation every official config shares (`AUTO_AUGMENT: true` at line 6 of
-/// each; the pipeline in `data/build_produce.py`).
-fn augmentation() -> Vec<Pin> {
+/// What every official recipe shares: the training augmentation (`AUTO_AUGMENT: true` at line 6
+/// of each config; the pipeline in `data/build_produce.py`) and the evaluation after every epoch.
+fn shared() -> Vec<Pin> {
     vec![
         (
             "train.random_resized_crop",
@@ -182,6 +182,11 @@ fn augmentation() -> Vec<Pin> {
             "train.auto_augment",
             json!("imagenet"),
             "configs/*.yaml:6, data/build_produce.py:205-206",
+        ),
+        (
+            "evaluation.every_epoch",
+            json!(true),
+            "main_and_produce.py:121-123 (validated every epoch, the maximum logged)",
         ),
     ]
 }
@@ -202,7 +207,7 @@ fn the_shipped_imagenet_files_resolve_to_the_official_recipes() {
         let path = std::path::Path::new(root).join("experiments").join(file);
         let (exp, _missing) = dynunc::config::load_offline(&path).unwrap();
         let resolved = serde_json::to_value(&exp.resolved).unwrap();
-        for (key, want, source) in pins.into_iter().chain(augmentation()) {
+        for (key, want, source) in pins.into_iter().chain(shared()) {
             let got = at(&resolved, key);
             let same = match (got.as_f64(), want.as_f64()) {
                 (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * b.abs().max(1.0),

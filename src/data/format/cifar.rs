@@ -5,6 +5,7 @@
 //! fine label is the class) and 3,072 bytes of a 32x32 image, plane by plane (red, green,
 //! blue), row-major; images are stored HWC as every other format's.
 
+use crate::data::download::{Download, Remote, Unpack};
 use std::path::{Path, PathBuf};
 
 use super::Format;
@@ -28,6 +29,8 @@ pub struct Cifar {
     /// File of the class names, one per line.
     names: &'static str,
     hint: &'static str,
+    /// The official binary archive (`dynunc data download`).
+    download: Download,
 }
 
 /// CIFAR-10: 50,000 + 10,000 32x32 colour images, 10 classes.
@@ -44,7 +47,17 @@ pub static CIFAR10: Cifar = Cifar {
     ],
     test: "test_batch.bin",
     names: "batches.meta.txt",
-    hint: "download the binary version, cifar-10-binary.tar.gz, from https://www.cs.toronto.edu/~kriz/cifar.html, extract it, and set data.path to its cifar-10-batches-bin folder",
+    hint: "run `dynunc data download cifar10 --to DIR` and set data.path to DIR/cifar-10-batches-bin (or download the binary version, cifar-10-binary.tar.gz, from https://www.cs.toronto.edu/~kriz/cifar.html and extract it)",
+    download: Download {
+        files: &[Remote {
+            url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+            md5: "c32a1d4ab5d03f1284b67883e8d87530",
+        }],
+        unpack: Unpack::TarGz {
+            folder: "cifar-10-batches-bin",
+        },
+        page: "https://www.cs.toronto.edu/~kriz/cifar.html",
+    },
 };
 
 /// CIFAR-100: 50,000 + 10,000 32x32 colour images, 100 fine classes.
@@ -55,7 +68,17 @@ pub static CIFAR100: Cifar = Cifar {
     train: &["train.bin"],
     test: "test.bin",
     names: "fine_label_names.txt",
-    hint: "download the binary version, cifar-100-binary.tar.gz, from https://www.cs.toronto.edu/~kriz/cifar.html, extract it, and set data.path to its cifar-100-binary folder",
+    hint: "run `dynunc data download cifar100 --to DIR` and set data.path to DIR/cifar-100-binary (or download the binary version, cifar-100-binary.tar.gz, from https://www.cs.toronto.edu/~kriz/cifar.html and extract it)",
+    download: Download {
+        files: &[Remote {
+            url: "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+            md5: "03b5dce01913d631647c71ecec9e9cb8",
+        }],
+        unpack: Unpack::TarGz {
+            folder: "cifar-100-binary",
+        },
+        page: "https://www.cs.toronto.edu/~kriz/cifar.html",
+    },
 };
 
 impl Cifar {
@@ -146,6 +169,10 @@ impl Format for Cifar {
 
     fn install_hint(&self) -> &'static str {
         self.hint
+    }
+
+    fn download(&self) -> Option<&Download> {
+        Some(&self.download)
     }
 
     fn ood_hint(&self) -> &'static str {

@@ -2,6 +2,7 @@
 //! not, in `data.path`. Three formats share it: `fashion_mnist` and `mnist` (10 named classes)
 //! and `idx` (any data so laid out, the classes those its training labels hold).
 
+use crate::data::download::{Download, Remote, Unpack};
 use std::path::Path;
 
 use super::Format;
@@ -16,6 +17,8 @@ pub struct Idx {
     name: &'static str,
     classes: &'static [&'static str],
     hint: &'static str,
+    /// The official files (`dynunc data download`), where dynunc knows them.
+    download: Option<Download>,
 }
 
 /// Fashion-MNIST (Xiao et al. 2017): 60,000 + 10,000 28x28 greyscale images, 10 classes.
@@ -34,7 +37,29 @@ pub static FASHION_MNIST: Idx = Idx {
         "Ankle boot",
     ],
     hint: "install them with `apt-get install dataset-fashion-mnist` (files under /usr/share/datasets/fashion-mnist), \
-           or download the four *-ubyte.gz files from the Fashion-MNIST repository (zalandoresearch/fashion-mnist) into a folder and set data.path to it",
+           or run `dynunc data download fashion_mnist --to DIR` and set data.path to DIR",
+    download: Some(Download {
+        files: &[
+            Remote {
+                url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
+                md5: "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            },
+            Remote {
+                url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-labels-idx1-ubyte.gz",
+                md5: "25c81989df183df01b3e8a0aad5dffbe",
+            },
+            Remote {
+                url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-images-idx3-ubyte.gz",
+                md5: "bef4ecab320f06d8554ea6380940ec79",
+            },
+            Remote {
+                url: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-labels-idx1-ubyte.gz",
+                md5: "bb300cfdad3c16e7a12a480ee83cd310",
+            },
+        ],
+        unpack: Unpack::Keep,
+        page: "https://github.com/zalandoresearch/fashion-mnist",
+    }),
 };
 
 /// MNIST, same layout.
@@ -42,6 +67,7 @@ pub static MNIST: Idx = Idx {
     name: "mnist",
     classes: &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
     hint: "download the four MNIST *-ubyte.gz files into a folder and set data.path to it",
+    download: None,
 };
 
 /// Any dataset in the layout; the classes are those the training labels hold.
@@ -49,6 +75,7 @@ pub static IDX: Idx = Idx {
     name: "idx",
     classes: &[],
     hint: "put train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each optionally .gz) into a folder and set data.path to it",
+    download: None,
 };
 
 impl Format for Idx {
@@ -62,6 +89,10 @@ impl Format for Idx {
 
     fn install_hint(&self) -> &'static str {
         self.hint
+    }
+
+    fn download(&self) -> Option<&Download> {
+        self.download.as_ref()
     }
 
     fn ood_hint(&self) -> &'static str {

@@ -48,6 +48,11 @@ pub trait Format: Sync {
     /// How to obtain the data, for the message when `data.path` is missing.
     fn install_hint(&self) -> &'static str;
 
+    /// The official files, for `dynunc data download` (`None`: dynunc does not fetch it).
+    fn download(&self) -> Option<&super::download::Download> {
+        None
+    }
+
     /// What `evaluation.ood[].path` must be for this format, for the message when it is not.
     fn ood_hint(&self) -> &'static str;
 
