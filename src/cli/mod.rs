@@ -234,8 +234,13 @@ fn download_cmd(args: &DownloadArgs) -> Result<()> {
 fn run_cmd(args: &RunArgs) -> Result<()> {
     let path = &args.experiment;
     if args.dry_run {
-        let exp = crate::config::load(path)?;
-        print!("{}", crate::experiment::plan::dry_run(path, &exp)?);
+        // Without its data, a file still plans (from the published dataset's size).
+        let (exp, missing) = crate::config::load_offline(path)?;
+        let plan = match missing.is_empty() && exp.data.path.is_dir() {
+            true => crate::experiment::plan::dry_run(path, &exp)?,
+            false => crate::experiment::plan::dry_run_offline(path, &exp, &missing)?,
+        };
+        print!("{plan}");
         return Ok(());
     }
     let opts = crate::experiment::RunOptions {

@@ -41,19 +41,129 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         exp.data.path.display(),
         t.elapsed().as_secs_f64()
     );
+    if let Some(size) = exp.data.format.published_size(&exp.data.options)
+        && (size.train, size.classes) != (n, input.classes)
+    {
+        let _ = writeln!(
+            out,
+            "note: the published dataset has {} training images of {} classes; this copy differs (a subset, or an incomplete copy?)",
+            size.train, size.classes
+        );
+    }
     if let Some(line) = exp.data.format.holding(&exp.data, n + n_test)? {
         let _ = writeln!(out, "{line}");
     }
     let finetune = finetune_plan(exp, &mut out)?;
+    plan_runs(exp, (n, input), finetune, (&device, true), &mut out)?;
+    Ok(out)
+}
+
+/// The plan of `exp` on a machine without (some of) the files it reads, `missing` naming
+/// them: every part that does not need them, sized by the published dataset's size.
+pub fn dry_run_offline(
+    path: &Path,
+    exp: &Experiment,
+    missing: &[crate::options::Problem],
+) -> Result<String> {
+    let mut out = String::new();
+    let (device, why) = backend::select(exp.backend)?;
+    let mut absent: Vec<(String, String)> = Vec::new();
+    for (at, spec) in std::iter::once(("data.path", &exp.data)).chain(
+        exp.finetune
+            .iter()
+            .map(|ft| ("finetune.data.path", &ft.data)),
+    ) {
+        if !spec.path.is_dir() {
+            absent.push((
+                at.into(),
+                format!(
+                    "{} is not a folder; {}",
+                    spec.path.display(),
+                    spec.format.install_hint()
+                ),
+            ));
+        }
+    }
+    absent.extend(missing.iter().map(|m| (m.path.clone(), m.message.clone())));
+    let _ = writeln!(
+        out,
+        "{}: valid experiment `{}`, planned without its data: {} file(s) it reads are not on this machine (a run needs them):",
+        path.display(),
+        exp.name,
+        absent.len()
+    );
+    for (at, message) in &absent {
+        let _ = writeln!(out, "  {at}: {message}");
+    }
+    let _ = writeln!(out, "backend: {why}");
+    let shape = exp.data.input_shape();
+    let Some(size) = exp.data.format.published_size(&exp.data.options) else {
+        let _ = writeln!(
+            out,
+            "data: the size of the {} data in {} is unknown without it; give data.expected_images and data.expected_classes (the published dataset's) to plan the steps, stores and time",
+            exp.data.format.name(),
+            exp.data.path.display()
+        );
+        return Ok(out);
+    };
+    let n = exp.data.subset.unwrap_or(size.train).min(size.train);
+    let _ = writeln!(
+        out,
+        "data: planned at the published size of {}: {n} training images{} of {}x{}x{}, {} classes (not on this machine: {})",
+        exp.data.format.name(),
+        size.test
+            .map_or(String::new(), |t| format!(" and {t} test images")),
+        shape.height,
+        shape.width,
+        shape.channels,
+        size.classes,
+        exp.data.path.display()
+    );
+    let finetune = match &exp.finetune {
+        Some(ft) if !ft.data.path.is_dir() => {
+            let _ = writeln!(
+                out,
+                "fine-tuning: its data ({}) is not on this machine; not planned",
+                ft.data.path.display()
+            );
+            None
+        }
+        _ => finetune_plan(exp, &mut out)?,
+    };
+    let input = InputShape {
+        classes: size.classes,
+        ..shape
+    };
+    plan_runs(exp, (n, input), finetune, (&device, false), &mut out)?;
+    Ok(out)
+}
+
+/// The runs of `exp` on `n` training images of shape `input`: per model the probe, steps,
+/// store and time, then the totals and the cost in sample passes.
+/// Without `timed` (no data here: this is likely not the machine that trains), no probe runs
+/// and no time is estimated.
+fn plan_runs(
+    exp: &Experiment,
+    (n, input): (usize, InputShape),
+    finetune: Option<(usize, usize)>,
+    (device, timed): (&Device, bool),
+    out: &mut String,
+) -> Result<()> {
     let batch = exp.train.batch_size;
     let full_batches = n.div_ceil(batch);
     let jobs = super::retrain::jobs(exp);
     let mut total_seconds = 0.0;
     let mut total_store = 0u64;
-    let _ = writeln!(
-        out,
-        "\nper model (probe: {PROBE_STEPS} training steps of batch {batch} on this machine):"
-    );
+    let _ = match timed {
+        true => writeln!(
+            out,
+            "\nper model (probe: {PROBE_STEPS} training steps of batch {batch} on this machine):"
+        ),
+        false => writeln!(
+            out,
+            "\nper model (not timed: the probe runs where the data is):"
+        ),
+    };
     for (m, spec) in exp.models.iter().enumerate() {
         let runs = exp.scoring_runs;
         let scoring_steps = runs * exp.train.epochs * full_batches;
@@ -70,7 +180,13 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
                 data::size_text(crate::train::drift::memory(n, input.classes))
             );
         }
-        let (params, step) = probe(spec, input, &exp.train, &device)?;
+        let (params, step) = match timed {
+            true => probe(spec, input, &exp.train, device)?,
+            false => {
+                let model = Model::new(spec, input, &device.clone().autodiff());
+                (model.trainable_params(), 0.0)
+            }
+        };
         // A fine-tuning step costs about its batch's share of a probed step.
         let finetune_seconds = finetune.map_or(0.0, |(steps, b)| {
             retrains as f64 * steps as f64 * step * b as f64 / batch as f64
@@ -79,10 +195,13 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
         total_seconds += seconds;
         let _ = writeln!(
             out,
-            "  {:<14} {:>11} parameters, {:.1} ms/step; {} {} epochs x {} batches = {} steps, dynamics store{} {}; {} retrains, {} steps; about {}",
+            "  {:<14} {:>11} parameters{}; {} {} epochs x {} batches = {} steps, dynamics store{} {}; {} retrains, {} steps{}",
             spec.name,
             params,
-            1e3 * step,
+            match timed {
+                true => format!(", {:.1} ms/step", 1e3 * step),
+                false => String::new(),
+            },
             match runs {
                 1 => "scoring run".to_string(),
                 k => format!("{k} scoring runs x"),
@@ -94,13 +213,16 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
             data::size_text(store),
             retrains,
             retrain_steps,
-            duration(seconds)
+            match timed {
+                true => format!("; about {}", duration(seconds)),
+                false => String::new(),
+            }
         );
     }
     let shards = jobs.len();
     let _ = writeln!(
         out,
-        "\ntotal: {} scoring run(s) and {} retrains ({} methods x {} ratios x {} seeds{}{}), dynamics stores {}, about {} of training on this machine (evaluation passes not included)\nresults: {}\nsplit the retrains across machines with --scores-only, then --shard I/N (up to {shards} shards), then `dynunc report`",
+        "\ntotal: {} scoring run(s) and {} retrains ({} methods x {} ratios x {} seeds{}{}), dynamics stores {}, {}\nresults: {}\nsplit the retrains across machines with --scores-only, then --shard I/N (up to {shards} shards), then `dynunc report`",
         exp.models.len() * exp.scoring_runs,
         jobs.len(),
         super::retrain::variants(exp).len(),
@@ -117,11 +239,17 @@ pub fn dry_run(path: &Path, exp: &Experiment) -> Result<String> {
             ""
         },
         data::size_text(total_store),
-        duration(total_seconds),
+        match timed {
+            true => format!(
+                "about {} of training on this machine (evaluation passes not included)",
+                duration(total_seconds)
+            ),
+            false => "training time not estimated".to_string(),
+        },
         exp.results_dir.display()
     );
-    cost_lines(exp, n, &mut out);
-    Ok(out)
+    cost_lines(exp, n, out);
+    Ok(())
 }
 
 /// What pruning costs and saves, in sample passes (samples x epochs), as the results README's

@@ -252,8 +252,53 @@ fn config_prints_a_file_without_its_data_and_names_what_is_missing() {
         "{err}"
     );
     assert!(!err.contains("shared"), "{err}");
-    // A run refuses the same file, naming the same paths.
-    let o = run_in(dir.path(), &["run", "--dry-run", file.to_str().unwrap()]);
+    // A run refuses the same file, naming the same paths; its dry run plans what it can.
+    let o = run_in(dir.path(), &["run", file.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("evaluation.real_labels: /nowhere/real.json is not a file"));
+    let o = run_in(dir.path(), &["run", "--dry-run", file.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("3 file(s) it reads are not on this machine")
+            && out.contains("evaluation.ood[0].path: /nowhere/dtd is not a folder"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_dry_run_without_the_data_plans_at_the_published_size() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let swin = format!("{root}/experiments/in1k_swin.yaml");
+    for args in [vec!["run", &swin, "--dry-run"], vec![&swin, "--dry-run"]] {
+        let o = run_in(std::path::Path::new(root), &args);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}{out}", stderr(&o));
+        for want in [
+            "planned without its data",
+            "data.path: /data/imagenet is not a folder",
+            "evaluation.real_labels: /data/imagenet/real.json is not a file",
+            "1281167 training images of 224x224x3, 1000 classes",
+            // Swin-T at 1,000 classes, the scoring run's 300 epochs of batch 1024
+            "28288354 parameters; scoring run 300 epochs x 1252 batches = 375600 steps",
+            "training time not estimated",
+        ] {
+            assert!(out.contains(want), "`{want}` missing from:\n{out}");
+        }
+    }
+    // Without a published size, it says which keys would give one.
+    let o = run_in(
+        std::path::Path::new(root),
+        &[
+            "run",
+            &format!("{root}/experiments/in21k_swin.yaml"),
+            "--dry-run",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("unknown without it") && out.contains("data.expected_images"),
+        "{out}"
+    );
 }

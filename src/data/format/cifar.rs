@@ -5,10 +5,10 @@
 //! fine label is the class) and 3,072 bytes of a 32x32 image, plane by plane (red, green,
 //! blue), row-major; images are stored HWC as every other format's.
 
-use crate::data::download::{Download, Remote, Unpack};
 use std::path::{Path, PathBuf};
 
-use super::Format;
+use super::{Format, PublishedSize};
+use crate::data::download::{Download, Remote, Unpack};
 use crate::data::{DataError, DataSpec, ImageSet, Images, InputShape, Splits, first_empty_class};
 use crate::options::Options;
 
@@ -173,6 +173,14 @@ impl Format for Cifar {
 
     fn download(&self) -> Option<&Download> {
         Some(&self.download)
+    }
+
+    fn published_size(&self, _options: &Options) -> Option<PublishedSize> {
+        Some(PublishedSize {
+            train: 50_000,
+            test: Some(10_000),
+            classes: self.classes,
+        })
     }
 
     fn ood_hint(&self) -> &'static str {

@@ -2,10 +2,10 @@
 //! not, in `data.path`. Three formats share it: `fashion_mnist` and `mnist` (10 named classes)
 //! and `idx` (any data so laid out, the classes those its training labels hold).
 
-use crate::data::download::{Download, Remote, Unpack};
 use std::path::Path;
 
-use super::Format;
+use super::{Format, PublishedSize};
+use crate::data::download::{Download, Remote, Unpack};
 use crate::data::{
     DataError, DataSpec, ImageSet, Images, InputShape, Splits, first_empty_class, idx,
 };
@@ -93,6 +93,15 @@ impl Format for Idx {
 
     fn download(&self) -> Option<&Download> {
         self.download.as_ref()
+    }
+
+    fn published_size(&self, _options: &Options) -> Option<PublishedSize> {
+        // Fashion-MNIST and MNIST: 60,000 + 10,000 images of 10 classes; `idx` any.
+        (!self.classes.is_empty()).then_some(PublishedSize {
+            train: 60_000,
+            test: Some(10_000),
+            classes: self.classes.len(),
+        })
     }
 
     fn ood_hint(&self) -> &'static str {

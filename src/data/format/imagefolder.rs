@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Format;
+use super::{Format, PublishedSize};
 use crate::data::augment::Normalize;
 use crate::data::folder::{self, BadImage};
 use crate::data::loader::Streaming;
@@ -83,6 +83,19 @@ pub static PREFETCH: Opt<usize> = Opt {
     default: || Streaming::default().prefetch,
 };
 
+/// `expected_images`.
+pub static EXPECTED_IMAGES: Opt<Option<usize>> = Opt {
+    name: "expected_images",
+    doc: "the training images the published dataset has (ImageNet-1K: 1281167), for `--dry-run` without the data; the dry run with the data says when the folder holds another count",
+    default: || None,
+};
+/// `expected_classes`.
+pub static EXPECTED_CLASSES: Opt<Option<usize>> = Opt {
+    name: "expected_classes",
+    doc: "its classes (ImageNet-1K: 1000), as `expected_images`",
+    default: || None,
+};
+
 /// The ImageFolder format.
 #[derive(Debug, Clone, Copy)]
 pub struct ImageFolder;
@@ -134,13 +147,29 @@ impl Format for ImageFolder {
             &LOADER,
             &WORKERS,
             &PREFETCH,
+            &EXPECTED_IMAGES,
+            &EXPECTED_CLASSES,
         ];
         LIST
     }
 
-    // How images are read does not change results.
+    // How images are read, and what the published dataset holds, do not change results.
     fn unpinned(&self) -> &'static [&'static str] {
-        &["loader", "workers", "prefetch"]
+        &[
+            "loader",
+            "workers",
+            "prefetch",
+            "expected_images",
+            "expected_classes",
+        ]
+    }
+
+    fn published_size(&self, options: &Options) -> Option<PublishedSize> {
+        Some(PublishedSize {
+            train: EXPECTED_IMAGES.get(options)?,
+            test: None,
+            classes: EXPECTED_CLASSES.get(options)?,
+        })
     }
 
     fn check(&self, options: &Options, at: &str, p: &mut Problems) {
@@ -167,6 +196,17 @@ impl Format for ImageFolder {
                 &format!("{at}.eval_crop"),
                 format!("{crop}: give the crop's share of the short side, in (0, 1] (0.875 standard, 1.0 the authors')"),
             );
+        }
+        if EXPECTED_IMAGES.get(options).is_some() != EXPECTED_CLASSES.get(options).is_some() {
+            p.fail(
+                &format!("{at}.expected_images"),
+                "give expected_images and expected_classes together (or neither)",
+            );
+        }
+        for opt in [&EXPECTED_IMAGES, &EXPECTED_CLASSES] {
+            if opt.get(options) == Some(0) {
+                p.fail(&format!("{at}.{}", opt.name), "0: give at least 1");
+            }
         }
         for opt in [&WORKERS, &PREFETCH] {
             if opt.given(options) == Some(0) {

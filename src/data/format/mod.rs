@@ -12,6 +12,17 @@ use super::augment::Normalize;
 use super::{DataError, DataSpec, Images, InputShape, Splits};
 use crate::options::{Declared, Options, Problems};
 
+/// What a published dataset holds, as a plan without its files uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishedSize {
+    /// Training images.
+    pub train: usize,
+    /// Test images, where known.
+    pub test: Option<usize>,
+    /// Classes.
+    pub classes: usize,
+}
+
 /// Every format, in the order help lists them.
 pub static FORMATS: &[&dyn Format] = &[
     &idx::FASHION_MNIST,
@@ -47,6 +58,11 @@ pub trait Format: Sync {
 
     /// How to obtain the data, for the message when `data.path` is missing.
     fn install_hint(&self) -> &'static str;
+
+    /// The published dataset's size, for a dry run without the data (`None`: unknown).
+    fn published_size(&self, _options: &Options) -> Option<PublishedSize> {
+        None
+    }
 
     /// The official files, for `dynunc data download` (`None`: dynunc does not fetch it).
     fn download(&self) -> Option<&super::download::Download> {
