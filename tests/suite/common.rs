@@ -60,6 +60,18 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dynunc"))
 }
 
+/// Runs `dynunc run exp.yaml` in `dir`; with `fault`, aborted right after that file operation
+/// (`DYNUNC_FAULT_AFTER_WRITES`, as `kill -9` would stop it; 0 only counts them).
+pub fn run_exp_yaml(dir: &Path, fault: Option<u64>) -> Output {
+    let mut cmd = bin();
+    cmd.current_dir(dir).args(["run", "exp.yaml"]);
+    match fault {
+        Some(n) => cmd.env("DYNUNC_FAULT_AFTER_WRITES", n.to_string()),
+        None => cmd.env_remove("DYNUNC_FAULT_AFTER_WRITES"),
+    };
+    cmd.output().unwrap()
+}
+
 /// Runs the binary with arguments in `cwd`.
 pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
     bin().current_dir(cwd).args(args).output().unwrap()

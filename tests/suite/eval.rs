@@ -259,16 +259,6 @@ fn every_epoch_case(root: &std::path::Path, name: &str, data: &std::path::Path) 
     dir
 }
 
-fn run_case(dir: &std::path::Path, fault: Option<u64>) -> std::process::Output {
-    let mut cmd = bin();
-    cmd.current_dir(dir).args(["run", "exp.yaml"]);
-    match fault {
-        Some(n) => cmd.env("DYNUNC_FAULT_AFTER_WRITES", n.to_string()),
-        None => cmd.env_remove("DYNUNC_FAULT_AFTER_WRITES"),
-    };
-    cmd.output().unwrap()
-}
-
 #[test]
 fn every_epoch_reports_the_best_epoch_and_resumes_its_history() {
     use crate::faults::{differences, operations, snapshot};
@@ -276,7 +266,7 @@ fn every_epoch_reports_the_best_epoch_and_resumes_its_history() {
     let data = p(root.path(), "data");
     write_fixture(&data, 300, 100);
     let reference = every_epoch_case(root.path(), "reference", &data);
-    let o = run_case(&reference, Some(0));
+    let o = run_exp_yaml(&reference, Some(0));
     assert!(o.status.success(), "{}", stderr(&o));
     let total = operations(&o);
     let res = reference.join("results/e");
@@ -305,15 +295,15 @@ fn every_epoch_reports_the_best_epoch_and_resumes_its_history() {
     let first = (total / 2..total)
         .find(|&k| {
             let dir = every_epoch_case(root.path(), &format!("probe{k}"), &data);
-            let o = run_case(&dir, Some(k));
+            let o = run_exp_yaml(&dir, Some(k));
             stderr(&o).contains(".accuracy.csv")
         })
         .expect("a history write in the second half of the run");
     for k in [first, first + 1] {
         let dir = every_epoch_case(root.path(), &format!("kill{k}"), &data);
-        let o = run_case(&dir, Some(k));
+        let o = run_exp_yaml(&dir, Some(k));
         assert!(!o.status.success(), "{}", stderr(&o));
-        let o = run_case(&dir, None);
+        let o = run_exp_yaml(&dir, None);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(
             differences(&want, &snapshot(&dir.join("results/e"))),

@@ -10,7 +10,6 @@ use std::process::Output;
 
 use crate::common::*;
 
-const ENV: &str = "DYNUNC_FAULT_AFTER_WRITES";
 /// The least number of file operations the tiny run must have (so the test kills it at
 /// least this often: after every one of them).
 const POINTS: u64 = 50;
@@ -28,16 +27,6 @@ fn case(root: &Path, name: &str, data: &Path) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("exp.yaml"), experiment(data)).unwrap();
     dir
-}
-
-fn run(case: &Path, fault: Option<u64>) -> Output {
-    let mut cmd = bin();
-    cmd.current_dir(case).args(["run", "exp.yaml"]);
-    match fault {
-        Some(n) => cmd.env(ENV, n.to_string()),
-        None => cmd.env_remove(ENV),
-    };
-    cmd.output().unwrap()
 }
 
 /// Drops the CSV columns named in `drop` (wall-clock times).
@@ -173,12 +162,12 @@ fn a_run_killed_after_any_file_operation_resumes_to_the_same_bytes() {
     // Two uninterrupted runs: the reference, and the proof that the snapshot leaves out only
     // what differs between equal runs.
     let reference = case(root.path(), "reference", &data);
-    let o = run(&reference, Some(0));
+    let o = run_exp_yaml(&reference, Some(0));
     assert!(o.status.success(), "{}", stderr(&o));
     let total = operations(&o);
     let want = snapshot(&reference.join("results/f"));
     let again = case(root.path(), "again", &data);
-    let o = run(&again, None);
+    let o = run_exp_yaml(&again, None);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         differences(&want, &snapshot(&again.join("results/f"))),
@@ -186,7 +175,7 @@ fn a_run_killed_after_any_file_operation_resumes_to_the_same_bytes() {
     );
     assert!(total >= POINTS, "only {total} file operations");
     // Re-running a finished experiment changes nothing.
-    let o = run(&again, None);
+    let o = run_exp_yaml(&again, None);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         differences(&want, &snapshot(&again.join("results/f"))),
@@ -204,7 +193,7 @@ fn a_run_killed_after_any_file_operation_resumes_to_the_same_bytes() {
             s.spawn(move || {
                 for (i, &k) in points.iter().enumerate().skip(worker).step_by(2) {
                     let dir = case(root, &format!("kill{k}"), data);
-                    let o = run(&dir, Some(k));
+                    let o = run_exp_yaml(&dir, Some(k));
                     if o.status.success() || o.status.code().is_some() {
                         failures.lock().unwrap().push(format!(
                             "kill point {k}: the run was not stopped by the hook (status {}): {}",
@@ -221,9 +210,9 @@ fn a_run_killed_after_any_file_operation_resumes_to_the_same_bytes() {
                     killed_at.lock().unwrap().push(what);
                     // Every fourth case is killed a second time while resuming.
                     if i % 4 == 1 {
-                        let _ = run(&dir, Some(5 + i as u64));
+                        let _ = run_exp_yaml(&dir, Some(5 + i as u64));
                     }
-                    let o = run(&dir, None);
+                    let o = run_exp_yaml(&dir, None);
                     let diff = differences(want, &snapshot(&dir.join("results/f")));
                     if !o.status.success() || !diff.is_empty() {
                         failures.lock().unwrap().push(format!(

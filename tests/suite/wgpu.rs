@@ -237,16 +237,6 @@ fn experiment(dir: &Path, data: &Path, backend: &str) -> std::path::PathBuf {
     dir.join("results/w")
 }
 
-fn run_experiment(dir: &Path, fault: Option<u64>) -> std::process::Output {
-    let mut cmd = bin();
-    cmd.current_dir(dir).args(["run", "exp.yaml"]);
-    match fault {
-        Some(n) => cmd.env("DYNUNC_FAULT_AFTER_WRITES", n.to_string()),
-        None => cmd.env_remove("DYNUNC_FAULT_AFTER_WRITES"),
-    };
-    cmd.output().unwrap()
-}
-
 /// The scores of `method` in a results folder, by sample.
 fn scores(results: &Path, method: &str) -> Vec<f32> {
     let path = results.join(format!("work/scores/{method}.csv"));
@@ -263,12 +253,12 @@ fn a_tiny_experiment_on_wgpu_agrees_with_flex() {
     write_fixture(&data, 1000, 200);
     let started = std::time::Instant::now();
     let on_gpu = experiment(&root.path().join("gpu"), &data, "wgpu");
-    let o = run_experiment(&root.path().join("gpu"), None);
+    let o = run_exp_yaml(&root.path().join("gpu"), None);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("software adapter"), "{}", stderr(&o));
     eprintln!("the wgpu run took {:.0?}", started.elapsed());
     let on_cpu = experiment(&root.path().join("cpu"), &data, "flex");
-    let o = run_experiment(&root.path().join("cpu"), None);
+    let o = run_exp_yaml(&root.path().join("cpu"), None);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = |dir: &Path| dynunc::report::read_rows(&dir.join("main.csv")).unwrap();
     let (g, c) = (rows(&on_gpu), rows(&on_cpu));
@@ -302,7 +292,7 @@ fn a_wgpu_run_killed_mid_training_resumes_to_the_uninterrupted_runs_bytes() {
     write_fixture(&data, 300, 60);
     let reference = root.path().join("reference");
     let results = experiment(&reference, &data, "wgpu");
-    let o = run_experiment(&reference, Some(0));
+    let o = run_exp_yaml(&reference, Some(0));
     assert!(o.status.success(), "{}", stderr(&o));
     let total = operations(&o);
     let want = snapshot(&results);
@@ -311,7 +301,7 @@ fn a_wgpu_run_killed_mid_training_resumes_to_the_uninterrupted_runs_bytes() {
     let k = total / 20;
     let dir = root.path().join("killed");
     let results = experiment(&dir, &data, "wgpu");
-    let o = run_experiment(&dir, Some(k));
+    let o = run_exp_yaml(&dir, Some(k));
     assert!(
         o.status.code().is_none(),
         "kill point {k} did not stop the run"
@@ -326,7 +316,7 @@ fn a_wgpu_run_killed_mid_training_resumes_to_the_uninterrupted_runs_bytes() {
         at.contains("epoch") || at.contains("checkpoint-scoring") || at.contains(".prev-"),
         "kill point {k} is not in the scoring run: {at}"
     );
-    let o = run_experiment(&dir, None);
+    let o = run_exp_yaml(&dir, None);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         differences(&want, &snapshot(&results)),
