@@ -212,6 +212,9 @@ fn validate_in(
     let models =
         model_section::validate_all(raw.model.as_ref(), raw.models.as_deref(), input, &mut p);
     let train = train_section::validate_train(&raw.train, "train", &mut p);
+    if let (Some((d, _)), Some(t)) = (&data, &train) {
+        train_section::check_crop_from(t, d, "train", &mut p);
+    }
     let dynamics = train_section::validate_dynamics(&raw.dynamics, &mut p);
     let (scoring, resolved_scoring) =
         score_section::validate(&raw.scoring, raw.train.epochs, raw.seed, &mut p);
@@ -323,6 +326,7 @@ fn finetune(
 ) -> Option<(Finetune, raw::RawFinetune)> {
     let (data, resolved_data) = data_section::validate(&ft.data, "finetune.data", p)?;
     let train = train_section::validate_train(&ft.train, "finetune.train", p)?;
+    train_section::check_crop_from(&train, &data, "finetune.train", p);
     let shape = |s: crate::data::InputShape| (s.height, s.width, s.channels);
     if let Some(a) = input.map(shape)
         && shape(data.input_shape()) != a

@@ -19,6 +19,19 @@ crate::choices! {
     }
 }
 
+crate::choices! {
+    /// `train.crop_from`: what a random-resized crop is taken from.
+    #[derive(Default)]
+    pub enum CropFrom {
+        /// The stored square (short side resized to the image size, centre crop).
+        #[default]
+        Stored = "stored",
+        /// The whole decoded file, as the official ImageNet pipeline (streamed ImageFolder
+        /// data only: the crop is drawn as each file is decoded).
+        File = "file",
+    }
+}
+
 /// Training-time augmentation.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Augment {
@@ -34,6 +47,8 @@ pub struct Augment {
     pub flip: bool,
     /// A policy applied to the cropped, flipped 8-bit image.
     pub auto_augment: AutoAugment,
+    /// Where `resized_crop` takes its crop from.
+    pub crop_from: CropFrom,
 }
 
 impl Augment {

@@ -294,5 +294,66 @@ pub fn load_one(path: &Path, resize: Resize) -> Result<Vec<u8>, String> {
     Ok(crop.into_raw())
 }
 
+/// A random-resized-crop window `(x, y, w, h)` in whole pixels of a `width x height` image,
+/// as torchvision's `RandomResizedCrop.get_params` draws it (DALI's `random_area` /
+/// `random_aspect_ratio` with 100 attempts, as the official pipeline asks): area share in
+/// `[min_area, 1]`, aspect log-uniform in `[3/4, 4/3]`; after 100 misses, the centred crop of
+/// the whole image clamped to that aspect range.
+pub fn crop_window(
+    rng: &mut dyn rand::RngCore,
+    width: u32,
+    height: u32,
+    min_area: f64,
+) -> (u32, u32, u32, u32) {
+    use rand::Rng;
+    let area = f64::from(width) * f64::from(height);
+    let (lo, hi) = ((3.0f64 / 4.0).ln(), (4.0f64 / 3.0).ln());
+    for _ in 0..100 {
+        let target = area * rng.random_range(min_area..=1.0);
+        let aspect = rng.random_range(lo..=hi).exp();
+        let w = (target * aspect).sqrt().round() as u32;
+        let h = (target / aspect).sqrt().round() as u32;
+        if (1..=width).contains(&w) && (1..=height).contains(&h) {
+            let x = rng.random_range(0..=width - w);
+            let y = rng.random_range(0..=height - h);
+            return (x, y, w, h);
+        }
+    }
+    let ratio = f64::from(width) / f64::from(height);
+    let (w, h) = if ratio < 3.0 / 4.0 {
+        (
+            width,
+            ((f64::from(width) / (3.0 / 4.0)).round() as u32).min(height),
+        )
+    } else if ratio > 4.0 / 3.0 {
+        (
+            ((f64::from(height) * 4.0 / 3.0).round() as u32).min(width),
+            height,
+        )
+    } else {
+        (width, height)
+    };
+    ((width - w) / 2, (height - h) / 2, w, h)
+}
+
+/// One file, a random-resized crop of the whole decoded image (`window` draws it from the
+/// image's width and height) resized to `size x size`: the official training view.
+pub fn load_cropped(
+    path: &Path,
+    size: usize,
+    interpolation: Interpolation,
+    window: &mut dyn FnMut(u32, u32) -> (u32, u32, u32, u32),
+) -> Result<Vec<u8>, String> {
+    let img = image::open(path).map_err(|e| e.to_string())?.to_rgb8();
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return Err("empty image".into());
+    }
+    let (x, y, cw, ch) = window(w, h);
+    let crop = image::imageops::crop_imm(&img, x, y, cw, ch).to_image();
+    let side = size as u32;
+    Ok(image::imageops::resize(&crop, side, side, interpolation.filter()).into_raw())
+}
+
 /// How an ImageFolder dataset is laid out, for error messages.
 pub const FOLDER_HINT: &str = "data.path holds train/ and val/, each with one folder per class of JPEG or PNG files (the ImageNet layout), or give data.train_list/val_list";

@@ -16,6 +16,16 @@ pub enum Images {
     Files(FileSet),
 }
 
+/// A random-resized crop taken from each whole file as it is decoded (`train.crop_from:
+/// file`): the smallest area share, and the epoch's seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FileCrop {
+    /// Smallest share of the image's area (0.08 on ImageNet).
+    pub min_area: f64,
+    /// The epoch's crop seed.
+    pub seed: u64,
+}
+
 /// Image files with labels, decoded on demand to square RGB images (the same bytes the memory
 /// loader would hold).
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +69,18 @@ impl FileSet {
 
     /// Decodes the images at `indices` (on the current rayon pool), in that order.
     pub fn decode(&self, indices: &[usize]) -> Result<ImageSet, DataError> {
+        self.decode_with(indices, None)
+    }
+
+    /// Decodes the images at `indices`: their stored view, or with `crop` a random-resized
+    /// crop of each whole file, drawn from the crop's seed and the file (the same crop
+    /// whichever thread decodes it, and whatever subset holds it).
+    pub fn decode_with(
+        &self,
+        indices: &[usize],
+        crop: Option<FileCrop>,
+    ) -> Result<ImageSet, DataError> {
+        use rand::SeedableRng;
         use rayon::prelude::*;
         let size = self.resize.size;
         let n = size * size * 3;
@@ -68,11 +90,22 @@ impl FileSet {
             .zip(indices.par_iter())
             .try_for_each(|(out, &i)| {
                 let path = self.path(i);
-                let img =
-                    folder::load_one(path, self.resize).map_err(|why| DataError::BadImage {
-                        path: path.display().to_string(),
-                        why,
-                    })?;
+                let img = match crop {
+                    None => folder::load_one(path, self.resize),
+                    Some(c) => {
+                        let file = self.index[i] as u64;
+                        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                            c.seed ^ file.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                        );
+                        folder::load_cropped(path, size, self.resize.interpolation, &mut |w, h| {
+                            folder::crop_window(&mut rng, w, h, c.min_area)
+                        })
+                    }
+                }
+                .map_err(|why| DataError::BadImage {
+                    path: path.display().to_string(),
+                    why,
+                })?;
                 out.copy_from_slice(&img);
                 Ok(())
             })?;

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
-use super::images::{FileSet, Images};
+use super::images::{FileCrop, FileSet, Images};
 use super::{DataError, ImageSet};
 
 /// How streamed images are read.
@@ -37,6 +37,9 @@ pub struct Batch<'a> {
     pub local: Cow<'a, [usize]>,
     /// Index of each sample of the batch in the full set.
     pub global: &'a [usize],
+    /// With a crop taken at decoding ([`Loader::cropped`]) and a clean view asked for: the
+    /// batch's stored views, positioned as in `set`.
+    pub clean: Option<ImageSet>,
 }
 
 impl Batch<'_> {
@@ -46,7 +49,7 @@ impl Batch<'_> {
     }
 }
 
-type Decoded = Result<ImageSet, DataError>;
+type Decoded = Result<(ImageSet, Option<ImageSet>), DataError>;
 
 /// The batches of `order` in chunks of `batch_size`.
 pub struct Loader<'a> {
@@ -58,9 +61,27 @@ pub struct Loader<'a> {
 impl<'a> Loader<'a> {
     /// Starts loading; with files, a thread begins decoding the first batches at once.
     pub fn new(images: &'a Images, order: &'a [usize], batch_size: usize) -> Self {
+        Self::cropped(images, order, batch_size, None, false)
+    }
+
+    /// As [`Loader::new`]; streamed files are decoded as `crop` says (a random-resized crop
+    /// of each whole file), and with `clean` also as stored (each batch's
+    /// [`Batch::clean`]). Images in memory are as they are.
+    pub fn cropped(
+        images: &'a Images,
+        order: &'a [usize],
+        batch_size: usize,
+        crop: Option<FileCrop>,
+        clean: bool,
+    ) -> Self {
         let stream = match images {
             Images::Memory(_) => None,
-            Images::Files(files) => Some(spawn(files.clone(), order.to_vec(), batch_size)),
+            Images::Files(files) => Some(spawn(
+                files.clone(),
+                order.to_vec(),
+                batch_size,
+                (crop, clean && crop.is_some()),
+            )),
         };
         Loader {
             images,
@@ -76,6 +97,7 @@ fn spawn(
     files: FileSet,
     order: Vec<usize>,
     batch_size: usize,
+    (crop, clean): (Option<FileCrop>, bool),
 ) -> (Receiver<Decoded>, Option<JoinHandle<()>>) {
     let Streaming { workers, prefetch } = files.streaming;
     let (tx, rx) = sync_channel(prefetch.max(1));
@@ -89,7 +111,11 @@ fn spawn(
                 .build();
             for chunk in order.chunks(batch_size.max(1)) {
                 let decoded = match &pool {
-                    Ok(pool) => pool.install(|| files.decode(chunk)),
+                    Ok(pool) => pool.install(|| {
+                        let set = files.decode_with(chunk, crop)?;
+                        let stored = clean.then(|| files.decode(chunk)).transpose()?;
+                        Ok((set, stored))
+                    }),
                     Err(e) => Err(DataError::Loader(format!("starting decode threads: {e}"))),
                 };
                 let failed = decoded.is_err();
@@ -120,12 +146,14 @@ impl<'a> Iterator for Loader<'a> {
                 set: Cow::Borrowed(set),
                 local: Cow::Borrowed(global),
                 global,
+                clean: None,
             })),
             (Images::Files(_), Some((rx, _))) => Some(match rx.recv() {
-                Ok(Ok(set)) => Ok(Batch {
+                Ok(Ok((set, clean))) => Ok(Batch {
                     set: Cow::Owned(set),
                     local: Cow::Owned((0..global.len()).collect()),
                     global,
+                    clean,
                 }),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(DataError::Loader(

@@ -17,7 +17,7 @@ use thiserror::Error;
 
 pub use format::Format;
 pub use format::imagefolder::Loading;
-pub use images::{FileSet, Images};
+pub use images::{FileCrop, FileSet, Images};
 
 use crate::options::Options;
 

@@ -19,6 +19,39 @@ use crate::data::{ImageSet, Images};
 use super::parallel::{HostBatch, Recording, loss_fns, parts, summed_grads};
 pub use super::seed::{Stream, derive_seed};
 
+/// The random-resized crop taken from each file as it is decoded (`train.crop_from: file`,
+/// streamed data), with the epoch's crop seed.
+fn file_crop(spec: &TrainSpec, set: &Images, seed: u64) -> Option<crate::data::FileCrop> {
+    match (set, spec.augment.resized_crop, spec.augment.crop_from) {
+        (Images::Files(_), Some(min_area), crate::data::augment::CropFrom::File) => {
+            Some(crate::data::FileCrop { min_area, seed })
+        }
+        _ => None,
+    }
+}
+
+/// The seeded order of `n` samples in `epoch`.
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let stream = derive_seed(seed, Stream::Order, epoch as u64);
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(stream));
+    order
+}
+
+/// The augmentation applied to each decoded batch: the experiment's, less a crop already taken
+/// from the files as they were decoded.
+fn batch_augment(spec: &TrainSpec, set: &Images) -> Option<super::Augment> {
+    let a = spec.augment;
+    match (a.is_identity(), file_crop(spec, set, 0)) {
+        (true, _) => None,
+        (false, Some(_)) => Some(super::Augment {
+            resized_crop: None,
+            ..a
+        }),
+        (false, None) => Some(a),
+    }
+}
+
 /// Builds the `[batch, C, H, W]` input tensor of `indices`.
 fn images(
     set: &ImageSet,
@@ -173,6 +206,7 @@ pub fn fit(
         o.run_start(&info)?;
     }
     let augment = (!spec.augment.is_identity()).then_some(&spec.augment);
+    let batch_augment = batch_augment(spec, set);
     let wanted = observers.iter().any(|o| o.wants_outputs());
     let recording = recording(opts, &model, augment.is_some(), wanted);
     let probabilities = wanted && observers.iter().any(|o| o.wants_probabilities());
@@ -189,17 +223,18 @@ pub fn fit(
         for o in observers.iter_mut() {
             o.epoch_start(epoch);
         }
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
-            opts.seed,
-            Stream::Order,
-            epoch as u64,
-        )));
+        let order = epoch_order(n, opts.seed, epoch);
         let mut aug_rng =
             ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, Stream::Augment, epoch as u64));
+        let crop = file_crop(
+            spec,
+            set,
+            derive_seed(opts.seed, Stream::Crop, epoch as u64),
+        );
+        let loader = Loader::cropped(set, &order, spec.batch_size, crop, recording.needs_clean());
         let mut totals = Totals::default();
         let mut pending = Pending::new(device, probabilities);
-        for (b, batch) in Loader::new(set, &order, spec.batch_size).enumerate() {
+        for (b, batch) in loader.enumerate() {
             if step >= total_steps {
                 break;
             }
@@ -211,12 +246,13 @@ pub fn fit(
                 step,
                 (total_steps, batches, warmup),
             );
-            let aug = augment.map(|a| (a, &mut aug_rng));
+            let aug = batch_augment.as_ref().map(|a| (a, &mut aug_rng));
+            let stored = batch.clean.as_ref().unwrap_or(data);
             let host = HostBatch {
                 train: host_images(data, idx, opts.norm, aug, device),
                 clean: recording
                     .needs_clean()
-                    .then(|| host_images(data, idx, opts.norm, None, device)),
+                    .then(|| host_images(stored, idx, opts.norm, None, device)),
                 norm: opts.norm,
                 targets: idx.iter().map(|&i| i64::from(data.labels[i])).collect(),
                 image: [data.channels, data.height, data.width],

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Augment, OptimizerSpec, Schedule, TrainSpec, View};
-use crate::data::augment::AutoAugment;
+use crate::data::augment::{AutoAugment, CropFrom};
 use crate::options::Problems;
 
 crate::choices! {
@@ -90,6 +90,11 @@ pub struct RawTrain {
     /// `AUTO_AUGMENT: true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_augment: Option<String>,
+    /// What `random_resized_crop` crops: `stored` (default: the stored square, short side
+    /// resized to the image size) or `file` (the whole decoded file, as the official ImageNet
+    /// pipeline; streamed ImageFolder data, `data.loader: stream`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crop_from: Option<String>,
     /// Adam/AdamW epsilon. Default: Burn's 1e-5 (PyTorch's and the official code's: 1e-8).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adam_eps: Option<f64>,
@@ -127,6 +132,7 @@ impl Default for RawTrain {
             flip: false,
             random_resized_crop: None,
             auto_augment: None,
+            crop_from: None,
             adam_eps: None,
             warmup_lr: None,
             clip_grad_norm: None,
@@ -226,10 +232,7 @@ pub fn validate_train(t: &RawTrain, at: &str, p: &mut Problems) -> Option<TrainS
         }
     }
     let padding = check_recipe(t, &path, optimizer, schedule, p);
-    let auto_augment = match &t.auto_augment {
-        None => Some(AutoAugment::None),
-        Some(name) => p.parse::<AutoAugment>(&path("auto_augment"), name),
-    };
+    let augment = augment(t, &path, padding, p);
     let weight_decay = t.weight_decay;
     Some(TrainSpec {
         epochs: t.epochs,
@@ -256,13 +259,7 @@ pub fn validate_train(t: &RawTrain, at: &str, p: &mut Problems) -> Option<TrainS
         },
         warmup_epochs: t.warmup_epochs,
         label_smoothing: t.label_smoothing as f32,
-        augment: Augment {
-            crop_padding: t.crop_padding,
-            crop_reflect: padding? == PaddingMode::Reflect,
-            resized_crop: t.random_resized_crop,
-            flip: t.flip,
-            auto_augment: auto_augment?,
-        },
+        augment: augment?,
         max_steps: None,
         details: super::optim::RecipeDetails {
             adam_eps: t.adam_eps,
@@ -271,6 +268,51 @@ pub fn validate_train(t: &RawTrain, at: &str, p: &mut Problems) -> Option<TrainS
             no_decay_on_norm_bias: !t.weight_decay_on_norm_bias,
         },
     })
+}
+
+/// The augmentation keys: crops, flip, `auto_augment`, `crop_from` (with a resized crop).
+fn augment(
+    t: &RawTrain,
+    path: &dyn Fn(&str) -> String,
+    padding: Option<PaddingMode>,
+    p: &mut Problems,
+) -> Option<Augment> {
+    let auto_augment = match &t.auto_augment {
+        None => Some(AutoAugment::None),
+        Some(name) => p.parse::<AutoAugment>(&path("auto_augment"), name),
+    };
+    let crop_from = match &t.crop_from {
+        None => Some(CropFrom::Stored),
+        Some(name) => p.parse::<CropFrom>(&path("crop_from"), name),
+    };
+    if crop_from == Some(CropFrom::File) && t.random_resized_crop.is_none() {
+        p.fail(
+            &path("crop_from"),
+            "`file` says where random_resized_crop crops from; set random_resized_crop (0.08 on ImageNet) or remove crop_from",
+        );
+    }
+    Some(Augment {
+        crop_padding: t.crop_padding,
+        crop_reflect: padding? == PaddingMode::Reflect,
+        resized_crop: t.random_resized_crop,
+        flip: t.flip,
+        auto_augment: auto_augment?,
+        crop_from: crop_from?,
+    })
+}
+
+/// `crop_from: file` needs training images decoded from their files as each batch is read:
+/// ImageFolder data with `loader: stream` (the training section at YAML path `at`).
+pub fn check_crop_from(t: &TrainSpec, data: &crate::data::DataSpec, at: &str, p: &mut Problems) {
+    if t.augment.crop_from == CropFrom::File && !data.format.streams(&data.options) {
+        p.fail(
+            &format!("{at}.crop_from"),
+            format!(
+                "`file` crops each training image from its file as it is decoded, which needs imagefolder data with `loader: stream` (this data: {}); set the data section's loader: stream, or remove crop_from",
+                data.format.name()
+            ),
+        );
+    }
 }
 
 /// The keys of the published recipes that apply to one optimizer, schedule or crop only:

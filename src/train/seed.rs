@@ -11,6 +11,8 @@ pub enum Stream {
     Order = 1,
     /// Augmentation (crops, flips) in each epoch.
     Augment = 2,
+    /// Random-resized crops taken from the files as they are decoded, in each epoch.
+    Crop = 0xc209,
     /// Weight initialisation.
     Init = 3,
     /// The Gaussian-noise OOD images.

@@ -6,6 +6,7 @@ mod common;
 mod autoaugment;
 mod cifar;
 mod cli;
+mod crop;
 mod download;
 mod end_to_end;
 mod errors;

@@ -177,6 +177,11 @@ fn shared() -> Vec<Pin> {
             json!(0.08),
             "data/build_produce.py:180-190 (area 0.08-1, aspect 3/4-4/3)",
         ),
+        (
+            "train.crop_from",
+            json!("file"),
+            "data/build_produce.py:180-190 (decoders.image_random_crop on the whole file)",
+        ),
         ("train.flip", json!(true), "data/build_produce.py:199-200"),
         (
             "train.auto_augment",

@@ -164,6 +164,10 @@ impl Format for ImageFolder {
         ]
     }
 
+    fn streams(&self, options: &Options) -> bool {
+        LOADER.get(options) == Loading::Stream
+    }
+
     fn published_size(&self, options: &Options) -> Option<PublishedSize> {
         Some(PublishedSize {
             train: EXPECTED_IMAGES.get(options)?,

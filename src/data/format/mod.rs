@@ -59,6 +59,12 @@ pub trait Format: Sync {
     /// How to obtain the data, for the message when `data.path` is missing.
     fn install_hint(&self) -> &'static str;
 
+    /// Whether its training images are always decoded from their files as batches are read
+    /// (as its options say), so that a crop can be taken from each whole file.
+    fn streams(&self, _options: &Options) -> bool {
+        false
+    }
+
     /// The published dataset's size, for a dry run without the data (`None`: unknown).
     fn published_size(&self, _options: &Options) -> Option<PublishedSize> {
         None
