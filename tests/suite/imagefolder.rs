@@ -230,6 +230,11 @@ fn an_image_folder_experiment_runs_end_to_end() {
         !readme.contains("n/a: ReaL"),
         "ReaL was requested:\n{readme}"
     );
+    // `full_data: false`: the cost table has no full-data row (it printed zeros as "-0")
+    assert!(
+        readme.contains("| pruned retrains |") && !readme.contains("full-data trainings |"),
+        "{readme}"
+    );
 }
 
 /// The streaming loader hands over exactly the bytes the memory loader holds, batch by batch,

@@ -102,6 +102,18 @@ fn class_shares_section_reads_the_kept_scores() {
             && readme.contains("| dyn_unc | 67% (class 1) / 100% | 0% (class 1) / 100% |"),
         "{readme}"
     );
+    // Retrained with another strategy only, no `top` subset was trained: no section.
+    let ccs: Vec<MainRow> = rows
+        .iter()
+        .map(|r| MainRow {
+            strategy: if r.method == "full" { "top" } else { "ccs" }.into(),
+            ..r.clone()
+        })
+        .collect();
+    dynunc::atomic::write_csv(&dir.path().join("main.csv"), &ccs).unwrap();
+    dynunc::report::folder::write(dir.path(), "test").unwrap();
+    let readme = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert!(!readme.contains("## Classes kept"), "{readme}");
 }
 
 #[test]

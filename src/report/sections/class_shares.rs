@@ -13,6 +13,19 @@ pub struct ClassShares;
 
 impl Section for ClassShares {
     fn write(&self, f: &Folder<'_>) -> Option<String> {
+        // The `top` subsets as retrained: nothing to show where no scored method used `top`.
+        let scored = |method: &str| {
+            crate::score::REGISTRY
+                .iter()
+                .any(|m| m.info().name == method && !m.info().seeded)
+        };
+        if !f
+            .rows
+            .iter()
+            .any(|r| r.strategy == "top" && scored(&r.method))
+        {
+            return None;
+        }
         let ratios: Vec<f64> = crate::report::prune_ratios(f.rows, None)
             .into_iter()
             .filter(|&p| p > 0.0)

@@ -70,6 +70,10 @@ fn tables(scoring: &ArchRow, rows: &[&MainRow]) -> String {
         ("full-data trainings", &full),
         ("pruned retrains", &retrains),
     ] {
+        // (`retrain.full_data: false` trains none: no row rather than zeros)
+        if v.is_empty() {
+            continue;
+        }
         t.row([
             name.to_string(),
             count(v),
