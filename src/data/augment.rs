@@ -183,18 +183,20 @@ fn fill_with<T>(
         pixels: Vec::with_capacity(h * w * c),
     };
     for &i in indices {
-        img.pixels.clear();
-        match aug.as_mut() {
-            None => img.pixels.extend_from_slice(set.image(i)),
+        // Without augmentation the stored pixels go out as they are, uncopied.
+        let pixels: &[u8] = match aug.as_mut() {
+            None => set.image(i),
             Some((a, rng)) => {
+                img.pixels.clear();
                 sample_view(set.image(i), (h, w, c), a, &mut **rng, &mut img.pixels);
                 if a.auto_augment == AutoAugment::ImageNet {
                     autoaugment::imagenet(&mut img, &mut **rng);
                 }
+                &img.pixels
             }
-        }
+        };
         for ch in 0..c {
-            let plane = img.pixels.iter().skip(ch).step_by(c);
+            let plane = pixels.iter().skip(ch).step_by(c);
             out.extend(plane.map(|&v| value(ch, v)));
         }
     }

@@ -274,13 +274,19 @@ pub fn check(entries: Vec<Entry>, on_bad: BadImage) -> Result<(Vec<Entry>, Skipp
     Ok((ok, skipped))
 }
 
+/// A file decoded to 8-bit RGB, refused when it holds no pixel.
+fn decode_rgb(path: &Path) -> Result<image::RgbImage, String> {
+    let img = image::open(path).map_err(|e| e.to_string())?.to_rgb8();
+    match img.width() == 0 || img.height() == 0 {
+        true => Err("empty image".into()),
+        false => Ok(img),
+    }
+}
+
 /// One file: decode, resize the short side to `resize.short`, centre-crop the square.
 pub fn load_one(path: &Path, resize: Resize) -> Result<Vec<u8>, String> {
-    let img = image::open(path).map_err(|e| e.to_string())?.to_rgb8();
+    let img = decode_rgb(path)?;
     let (w, h) = img.dimensions();
-    if w == 0 || h == 0 {
-        return Err("empty image".into());
-    }
     let size = resize.size;
     let short = resize.short.max(size) as f64;
     let scale = short / f64::from(w.min(h));
@@ -344,12 +350,8 @@ pub fn load_cropped(
     interpolation: Interpolation,
     window: &mut dyn FnMut(u32, u32) -> (u32, u32, u32, u32),
 ) -> Result<Vec<u8>, String> {
-    let img = image::open(path).map_err(|e| e.to_string())?.to_rgb8();
-    let (w, h) = img.dimensions();
-    if w == 0 || h == 0 {
-        return Err("empty image".into());
-    }
-    let (x, y, cw, ch) = window(w, h);
+    let img = decode_rgb(path)?;
+    let (x, y, cw, ch) = window(img.width(), img.height());
     let crop = image::imageops::crop_imm(&img, x, y, cw, ch).to_image();
     let side = size as u32;
     Ok(image::imageops::resize(&crop, side, side, interpolation.filter()).into_raw())

@@ -376,7 +376,6 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
     Ok((row, ood_rows))
 }
 
-/// Trains every job not already finished; returns all rows (accuracy, OOD) in job order.
 /// The OOD rows of `model` (its test logits given): MSP and energy against each OOD set.
 fn ood_rows(
     ctx: &Ctx<'_>,
@@ -412,6 +411,7 @@ fn ood_rows(
     Ok(rows)
 }
 
+/// Trains every job not already finished; returns all rows (accuracy, OOD) in job order.
 pub(crate) fn all(ctx: &Ctx<'_>, scores: &[Scores]) -> Result<(Vec<MainRow>, Vec<OodRow>)> {
     std::fs::create_dir_all(&ctx.retrain_work)
         .with_context(|| format!("creating {}", ctx.retrain_work.display()))?;

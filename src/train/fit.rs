@@ -22,12 +22,10 @@ pub use super::seed::{Stream, derive_seed};
 /// The random-resized crop taken from each file as it is decoded (`train.crop_from: file`,
 /// streamed data), with the epoch's crop seed.
 fn file_crop(spec: &TrainSpec, set: &Images, seed: u64) -> Option<crate::data::FileCrop> {
-    match (set, spec.augment.resized_crop, spec.augment.crop_from) {
-        (Images::Files(_), Some(min_area), crate::data::augment::CropFrom::File) => {
-            Some(crate::data::FileCrop { min_area, seed })
-        }
-        _ => None,
-    }
+    let min_area = spec.augment.resized_crop?;
+    let from_files = matches!(set, Images::Files(_))
+        && spec.augment.crop_from == crate::data::augment::CropFrom::File;
+    from_files.then_some(crate::data::FileCrop { min_area, seed })
 }
 
 /// The seeded order of `n` samples in `epoch`.
@@ -42,14 +40,11 @@ fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 /// from the files as they were decoded.
 fn batch_augment(spec: &TrainSpec, set: &Images) -> Option<super::Augment> {
     let a = spec.augment;
-    match (a.is_identity(), file_crop(spec, set, 0)) {
-        (true, _) => None,
-        (false, Some(_)) => Some(super::Augment {
-            resized_crop: None,
-            ..a
-        }),
-        (false, None) => Some(a),
-    }
+    let taken = file_crop(spec, set, 0).is_some();
+    (!a.is_identity()).then_some(super::Augment {
+        resized_crop: a.resized_crop.filter(|_| !taken),
+        ..a
+    })
 }
 
 /// Builds the `[batch, C, H, W]` input tensor of `indices`.
@@ -205,10 +200,9 @@ pub fn fit(
     for o in observers.iter_mut() {
         o.run_start(&info)?;
     }
-    let augment = (!spec.augment.is_identity()).then_some(&spec.augment);
     let batch_augment = batch_augment(spec, set);
     let wanted = observers.iter().any(|o| o.wants_outputs());
-    let recording = recording(opts, &model, augment.is_some(), wanted);
+    let recording = recording(opts, &model, batch_augment.is_some(), wanted);
     let probabilities = wanted && observers.iter().any(|o| o.wants_probabilities());
     let devices = loss_fns(spec, device, &opts.replicas);
     // A mean cross-entropy of 100 x ln(classes) (230 for 10 classes, ~100x a fresh model's)

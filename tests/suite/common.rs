@@ -60,6 +60,14 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dynunc"))
 }
 
+/// A folder `root/name` holding `yaml` as its `exp.yaml` (for [`run_exp_yaml`]).
+pub fn exp_case(root: &Path, name: &str, yaml: &str) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("exp.yaml"), yaml).unwrap();
+    dir
+}
+
 /// Runs `dynunc run exp.yaml` in `dir`; with `fault`, aborted right after that file operation
 /// (`DYNUNC_FAULT_AFTER_WRITES`, as `kill -9` would stop it; 0 only counts them).
 pub fn run_exp_yaml(dir: &Path, fault: Option<u64>) -> Output {

@@ -249,14 +249,11 @@ fn every_retrain_is_fine_tuned_on_the_second_dataset() {
 
 /// A tiny experiment evaluating after every epoch, in its own folder under `root`.
 fn every_epoch_case(root: &std::path::Path, name: &str, data: &std::path::Path) -> PathBuf {
-    let dir = root.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
     let yaml = format!(
         "name: e\nbackend: flex\ndata:\n  path: {}\nmodel:\n  arch: mlp\n  hidden: 16\ntrain:\n  epochs: 4\n  batch_size: 50\nscoring:\n  methods: [dyn_unc]\n  window: 2\nretrain:\n  prune_ratios: [0.5]\n  seeds: [0]\nevaluation:\n  every_epoch: true\noutput:\n  dir: results\n",
         data.display()
     );
-    std::fs::write(dir.join("exp.yaml"), yaml).unwrap();
-    dir
+    exp_case(root, name, &yaml)
 }
 
 #[test]

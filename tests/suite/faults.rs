@@ -23,10 +23,7 @@ fn experiment(data: &Path) -> String {
 
 /// A folder holding the experiment file, its results written below it.
 fn case(root: &Path, name: &str, data: &Path) -> PathBuf {
-    let dir = root.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("exp.yaml"), experiment(data)).unwrap();
-    dir
+    exp_case(root, name, &experiment(data))
 }
 
 /// Drops the CSV columns named in `drop` (wall-clock times).

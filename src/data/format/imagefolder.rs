@@ -207,15 +207,14 @@ impl Format for ImageFolder {
                 "give expected_images and expected_classes together (or neither)",
             );
         }
-        for opt in [&EXPECTED_IMAGES, &EXPECTED_CLASSES] {
-            if opt.get(options) == Some(0) {
-                p.fail(&format!("{at}.{}", opt.name), "0: give at least 1");
-            }
-        }
-        for opt in [&WORKERS, &PREFETCH] {
-            if opt.given(options) == Some(0) {
-                p.fail(&format!("{at}.{}", opt.name), "0: give at least 1");
-            }
+        let counts = [
+            (WORKERS.name, WORKERS.given(options)),
+            (PREFETCH.name, PREFETCH.given(options)),
+            (EXPECTED_IMAGES.name, EXPECTED_IMAGES.get(options)),
+            (EXPECTED_CLASSES.name, EXPECTED_CLASSES.get(options)),
+        ];
+        for (name, _) in counts.iter().filter(|(_, v)| *v == Some(0)) {
+            p.fail(&format!("{at}.{name}"), "0: give at least 1");
         }
     }
 
