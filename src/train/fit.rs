@@ -23,9 +23,13 @@ pub use super::seed::{Stream, derive_seed};
 /// streamed data), with the epoch's crop seed.
 fn file_crop(spec: &TrainSpec, set: &Images, seed: u64) -> Option<crate::data::FileCrop> {
     let min_area = spec.augment.resized_crop?;
-    let from_files = matches!(set, Images::Files(_))
-        && spec.augment.crop_from == crate::data::augment::CropFrom::File;
-    from_files.then_some(crate::data::FileCrop { min_area, seed })
+    crops_files(spec, set).then_some(crate::data::FileCrop { min_area, seed })
+}
+
+/// Whether `train.crop_from: file` takes the crop from `set`'s files (streamed data).
+fn crops_files(spec: &TrainSpec, set: &Images) -> bool {
+    matches!(set, Images::Files(_))
+        && spec.augment.crop_from == crate::data::augment::CropFrom::File
 }
 
 /// The seeded order of `n` samples in `epoch`.
@@ -40,7 +44,7 @@ fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 /// from the files as they were decoded.
 fn batch_augment(spec: &TrainSpec, set: &Images) -> Option<super::Augment> {
     let a = spec.augment;
-    let taken = file_crop(spec, set, 0).is_some();
+    let taken = crops_files(spec, set);
     (!a.is_identity()).then_some(super::Augment {
         resized_crop: a.resized_crop.filter(|_| !taken),
         ..a
