@@ -42,6 +42,8 @@ pub struct Experiment {
     pub models: Vec<ModelSpec>,
     /// Training of the scoring run and of the retrains.
     pub train: TrainSpec,
+    /// Each model's training (of `models`, in order): its own `train:` over the experiment's.
+    pub model_train: Vec<TrainSpec>,
     /// What the recorder sees.
     pub view: View,
     /// Whether the recorded pass is the training-mode one (`dynamics.mode: train`).
@@ -80,6 +82,13 @@ pub struct Experiment {
     pub resolved: RawExperiment,
 }
 
+impl Experiment {
+    /// The training of model `m` (of `models`): its own `train:` over the experiment's.
+    pub fn train_of(&self, m: usize) -> &TrainSpec {
+        &self.model_train[m]
+    }
+}
+
 impl fmt::Debug for Experiment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Experiment")
@@ -89,9 +98,22 @@ impl fmt::Debug for Experiment {
     }
 }
 
+crate::choices! {
+    /// The classifier a fine-tuned model starts with.
+    pub enum FinetuneHead {
+        /// Newly initialised for the second dataset's classes.
+        Fresh = "fresh",
+        /// Each class's row copied from the pre-trained classifier's row of the class with the
+        /// same name (ImageNet-21K -> 1K by WordNet id).
+        Mapped = "mapped",
+    }
+}
+
 /// `finetune:`, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finetune {
+    /// The new classifier.
+    pub head: FinetuneHead,
     /// The second dataset.
     pub data: DataSpec,
     /// Its training.
@@ -220,8 +242,12 @@ fn validate_in(
         score_section::validate(&raw.scoring, raw.train.epochs, raw.seed, &mut p);
     let retrain = retrain::validate(&raw.retrain, raw.scoring.class_balanced, &mut p);
     if let Some(models) = &models {
-        across_sections(models, dynamics, &raw.retrain.targets, &mut p);
+        across_sections(models, dynamics, &raw.retrain, &mut p);
     }
+    let model_train = match (&models, &train, &data) {
+        (Some(m), Some(t), Some((d, _))) => model_trains(&raw, m, t, d, &mut p),
+        _ => None,
+    };
     let format = data.as_ref().map(|(d, _)| d.format);
     let evaluation = eval_section::validate(&raw.evaluation, format, &mut p);
     let finetune = raw
@@ -234,6 +260,7 @@ fn validate_in(
         Some((data, resolved_data)),
         Some(models),
         Some(train),
+        Some(model_train),
         Some((view, record_train_mode)),
         Some(retrain),
         true,
@@ -242,6 +269,7 @@ fn validate_in(
         data,
         models,
         train,
+        model_train,
         dynamics,
         retrain,
         p.is_empty(),
@@ -268,6 +296,7 @@ fn validate_in(
         data,
         models,
         train,
+        model_train,
         view,
         record_train_mode,
         methods: scoring.methods,
@@ -295,11 +324,12 @@ fn validate_in(
 fn across_sections(
     models: &[ModelSpec],
     dynamics: Option<(View, bool)>,
-    targets: &[String],
+    retrain: &retrain::RawRetrain,
     p: &mut Problems,
 ) {
+    let scores = |name: &String| retrain.sources.is_empty() || retrain.sources.contains(name);
     if dynamics == Some((View::Clean, true)) {
-        for (i, m) in models.iter().enumerate() {
+        for (i, m) in models.iter().enumerate().filter(|(_, m)| scores(&m.name)) {
             if matches!(m.arch, crate::train::Arch::ResNet(_)) {
                 p.fail(
                 "dynamics.mode",
@@ -313,7 +343,65 @@ fn across_sections(
         }
     }
     let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
-    retrain::check_targets(targets, &names, p);
+    retrain::check_names("targets", &retrain.targets, &names, p);
+    retrain::check_names("sources", &retrain.sources, &names, p);
+}
+
+/// Each model's training: the experiment's `train:` with the keys of the model's own `train:`
+/// replacing its own, validated under the model's path. A model that scores keeps the
+/// experiment's epochs (its dynamics and the scorers' windows are laid out over them).
+fn model_trains(
+    raw: &RawExperiment,
+    models: &[ModelSpec],
+    train: &TrainSpec,
+    data: &DataSpec,
+    p: &mut Problems,
+) -> Option<Vec<TrainSpec>> {
+    let raws: Vec<(String, Option<&raw::RawModel>)> = match (&raw.model, &raw.models) {
+        (_, Some(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("models[{i}]"), Some(m)))
+            .collect(),
+        (m, None) => vec![("model".into(), m.as_ref())],
+    };
+    let mut out = Vec::new();
+    for ((at, m), spec) in raws.into_iter().zip(models) {
+        let Some(own) = m.and_then(|m| m.train.as_ref()) else {
+            out.push(train.clone());
+            continue;
+        };
+        let at = format!("{at}.train");
+        let Some(keys) = own.as_object() else {
+            p.fail(&at, "give a section of `train:` keys");
+            return None;
+        };
+        let mut merged = serde_json::to_value(&raw.train).expect("a train section serialises");
+        for (k, v) in keys {
+            merged[k] = v.clone();
+        }
+        let t: train_section::RawTrain = match serde_json::from_value(merged) {
+            Ok(t) => t,
+            Err(e) => {
+                p.fail(&at, format!("{e}; it takes the keys of `train:`"));
+                return None;
+            }
+        };
+        let t = train_section::validate_train(&t, &at, p)?;
+        train_section::check_crop_from(&t, data, &at, p);
+        let scores = raw.retrain.sources.is_empty() || raw.retrain.sources.contains(&spec.name);
+        if t.epochs != train.epochs && scores {
+            p.fail(
+                &format!("{at}.epochs"),
+                format!(
+                    "{} against train.epochs {}: a model that scores records its dynamics over the experiment's epochs; list the scoring models in retrain.sources to train {} only on their subsets with its own epochs",
+                    t.epochs, train.epochs, spec.name
+                ),
+            );
+        }
+        out.push(t);
+    }
+    Some(out)
 }
 
 /// `finetune:`: its `data:` and `train:` checked as the experiment's are, under `finetune.`;
@@ -324,7 +412,9 @@ fn finetune(
     input: Option<crate::data::InputShape>,
     p: &mut Problems,
 ) -> Option<(Finetune, raw::RawFinetune)> {
+    let head = p.parse::<FinetuneHead>("finetune.head", &ft.head);
     let (data, resolved_data) = data_section::validate(&ft.data, "finetune.data", p)?;
+    let head = head?;
     let train = train_section::validate_train(&ft.train, "finetune.train", p)?;
     train_section::check_crop_from(&train, &data, "finetune.train", p);
     let shape = |s: crate::data::InputShape| (s.height, s.width, s.channels);
@@ -342,8 +432,9 @@ fn finetune(
         return None;
     }
     let resolved = raw::RawFinetune {
+        head: ft.head.clone(),
         data: resolved_data,
         train: ft.train.clone(),
     };
-    Some((Finetune { data, train }, resolved))
+    Some((Finetune { head, data, train }, resolved))
 }

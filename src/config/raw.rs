@@ -54,17 +54,31 @@ pub struct RawExperiment {
     pub output: RawOutput,
 }
 
-/// `finetune:` after each retrain, the network gets a freshly initialised classifier for the
-/// second dataset's classes and trains on it (the paper's ImageNet-21K pre-training, then
-/// ImageNet-1K fine-tuning); its test accuracy is reported beside the retrain's own. The
-/// images must have the shape of the experiment's data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// `finetune:` after each retrain, the network gets a classifier for the second dataset's
+/// classes and trains on it (the paper's ImageNet-21K pre-training, then ImageNet-1K
+/// fine-tuning); its test accuracy is reported beside the retrain's own. The images must have
+/// the shape of the experiment's data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawFinetune {
+    /// The new classifier: `fresh` (default: newly initialised) or `mapped` (each class's row
+    /// taken from the pre-trained classifier's row of the class of the same folder name, as
+    /// the authors' `utils.py` maps ImageNet-21K's head to ImageNet-1K's).
+    pub head: String,
     /// The second dataset: the keys and defaults of `data:`.
     pub data: RawData,
     /// Its training: the keys and defaults of `train:`.
     pub train: RawTrain,
+}
+
+impl Default for RawFinetune {
+    fn default() -> Self {
+        Self {
+            head: "fresh".into(),
+            data: RawData::default(),
+            train: RawTrain::default(),
+        }
+    }
 }
 
 impl Default for RawExperiment {

@@ -33,6 +33,11 @@ pub struct RawRetrain {
     /// large model).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// The models that score, by name: default every model. A model left out only retrains
+    /// on the others' subsets (the paper's cross-architecture table: Swin-T's scores
+    /// retrained on ConvNeXt-T and ResNet-50).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
     /// The strategies' option sections, by strategy name.
     #[serde(flatten)]
     pub options: BTreeMap<String, Json>,
@@ -47,6 +52,7 @@ impl Default for RawRetrain {
             full_data: true,
             strategies: vec!["top".into()],
             targets: Vec::new(),
+            sources: Vec::new(),
             options: BTreeMap::new(),
         }
     }
@@ -79,9 +85,21 @@ pub struct RetrainSpec {
     pub options: Vec<(&'static str, Vec<(u64, Options)>)>,
     /// Names of the models retrained on; empty: every model.
     pub targets: Vec<String>,
+    /// Names of the models that score; empty: every model.
+    pub sources: Vec<String>,
 }
 
 impl RetrainSpec {
+    /// Whether the model named `name` scores (`retrain.sources`).
+    pub fn scores(&self, name: &str) -> bool {
+        self.sources.is_empty() || self.sources.iter().any(|s| s == name)
+    }
+
+    /// Whether the model named `name` is retrained on (`retrain.targets`).
+    pub fn retrains(&self, name: &str) -> bool {
+        self.targets.is_empty() || self.targets.iter().any(|s| s == name)
+    }
+
     /// The options of `strategy` at `prune_ratio` (its defaults when none were given).
     pub fn options(&self, strategy: &dyn Strategy, prune_ratio: f64) -> Options {
         self.options
@@ -210,7 +228,7 @@ pub fn validate(r: &RawRetrain, class_balanced: bool, p: &mut Problems) -> Optio
             ),
             None => p.fail(
                 &format!("retrain.{key}"),
-                "unknown key; retrain takes prune_ratios, seeds, budget, full_data, strategies, targets and a section of options per listed strategy (`dynunc select --help` lists them)",
+                "unknown key; retrain takes prune_ratios, seeds, budget, full_data, strategies, targets, sources and a section of options per listed strategy (`dynunc select --help` lists them)",
             ),
         }
     }
@@ -246,15 +264,17 @@ pub fn validate(r: &RawRetrain, class_balanced: bool, p: &mut Problems) -> Optio
         strategies,
         options,
         targets: r.targets.clone(),
+        sources: r.sources.clone(),
     })
 }
 
-/// `retrain.targets`: each the name of one of `models`, none twice.
-pub fn check_targets(targets: &[String], models: &[String], p: &mut Problems) {
+/// `retrain.targets` or `retrain.sources` (`key`): each the name of one of `models`, none
+/// twice.
+pub fn check_names(key: &str, targets: &[String], models: &[String], p: &mut Problems) {
     for (i, t) in targets.iter().enumerate() {
         if !models.contains(t) {
             p.fail(
-                &format!("retrain.targets[{i}]"),
+                &format!("retrain.{key}[{i}]"),
                 format!(
                     "`{t}` names no model; the models are: {}",
                     models.join(", ")
@@ -262,7 +282,7 @@ pub fn check_targets(targets: &[String], models: &[String], p: &mut Problems) {
             );
         } else if targets[..i].contains(t) {
             p.fail(
-                &format!("retrain.targets[{i}]"),
+                &format!("retrain.{key}[{i}]"),
                 format!("`{t}` is listed twice"),
             );
         }

@@ -171,6 +171,25 @@ pub fn read_list(list: &Path, base: &Path) -> Result<Vec<Entry>, DataError> {
     Ok(out)
 }
 
+/// The class names a file list implies: each label's folder name, when every file of a label
+/// lies in one folder and no two labels share one (the ImageNet lists: `/n01440764/x.JPEG 0`);
+/// `None` otherwise.
+pub fn names_from_folders(entries: &[Entry]) -> Option<Vec<String>> {
+    let classes = entries.iter().map(|e| e.label as usize + 1).max()?;
+    let mut names: Vec<Option<String>> = vec![None; classes];
+    for e in entries {
+        let folder = e.path.parent()?.file_name()?.to_string_lossy();
+        match &names[e.label as usize] {
+            None => names[e.label as usize] = Some(folder.into_owned()),
+            Some(n) if *n == folder => {}
+            Some(_) => return None,
+        }
+    }
+    let names: Vec<String> = names.into_iter().collect::<Option<_>>()?;
+    let distinct: std::collections::HashSet<&String> = names.iter().collect();
+    (distinct.len() == names.len()).then_some(names)
+}
+
 /// Decodes `entries` in parallel, each brought to a square by `resize` (RGB). Returns the set
 /// (labels as given, `classes` classes) and the files skipped with their reason.
 pub fn decode(

@@ -156,6 +156,10 @@ pub struct Splits {
     pub test_name_rank: Vec<usize>,
     /// ImageFolder: files left out as unreadable (`on_bad_image: skip`), with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// The model outputs the test labels stand for, when the test split has fewer classes
+    /// than training (ImageNet-21K evaluated on ImageNet-1K's validation set: test label `k`
+    /// is training class `test_columns[k]`); empty when the splits share their classes.
+    pub test_columns: Vec<u32>,
 }
 
 /// Problems loading data.
@@ -285,6 +289,7 @@ pub(crate) fn memory_splits(
         train_files: Vec::new(),
         test_name_rank: Vec::new(),
         skipped: Vec::new(),
+        test_columns: Vec::new(),
     })
 }
 

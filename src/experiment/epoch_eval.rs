@@ -14,6 +14,8 @@ use crate::train::{Model, Observer, RunInfo, TrainError, evaluate};
 /// Evaluates the model on the test set after each epoch (an observer of the retraining).
 pub(crate) struct EpochEval<'a> {
     test: &'a Images,
+    /// [`crate::data::Splits::test_columns`].
+    columns: &'a [u32],
     norm: Normalize,
     device: &'a Device,
     /// `epoch,test_acc` per line, epochs from 1.
@@ -26,12 +28,14 @@ impl<'a> EpochEval<'a> {
     /// Keeps its history at `path`.
     pub(crate) fn new(
         test: &'a Images,
+        columns: &'a [u32],
         norm: Normalize,
         device: &'a Device,
         path: PathBuf,
     ) -> Self {
         Self {
             test,
+            columns,
             norm,
             device,
             path,
@@ -100,7 +104,13 @@ impl Observer for EpochEval<'_> {
     }
 
     fn epoch_model(&mut self, epoch: usize, model: &Model) -> Result<(), TrainError> {
-        let (acc, _) = evaluate(&model.clone().valid(), self.test, self.norm, self.device)?;
+        let (acc, _) = evaluate(
+            &model.clone().valid(),
+            self.test,
+            self.columns,
+            self.norm,
+            self.device,
+        )?;
         self.accuracies.truncate(epoch);
         self.accuracies.push(acc);
         let mut text = String::from("epoch,test_acc\n");

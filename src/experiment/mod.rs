@@ -94,6 +94,8 @@ pub struct FinetuneData {
     pub norm: Normalize,
     /// Its classes (the new classifier's outputs).
     pub classes: usize,
+    /// `finetune.head: mapped`: the pre-trained classifier's row of each of its classes.
+    pub head_rows: Option<Vec<usize>>,
 }
 
 /// What was loaded, for the log: counts, shape, classes, how images are held, where from.
@@ -106,17 +108,20 @@ fn splits_line(splits: &Splits, path: &Path) -> String {
         splits.train.classes(),
         splits.train.describe(),
         path.display()
-    )
+    ) + &match splits.test_columns.len() {
+        0 => String::new(),
+        n => format!(
+            "; evaluated on the outputs of the {n} classes of its validation folder (matched to training classes by folder name)"
+        ),
+    }
 }
 
 /// Loads the fine-tuning data and checks its images have the shape the models take.
-fn load_finetune(
-    exp: &Experiment,
-    train: &data::Images,
-) -> Result<Option<(FinetuneData, Skipped)>> {
+fn load_finetune(exp: &Experiment, pre: &Splits) -> Result<Option<(FinetuneData, Skipped)>> {
     let Some(ft) = &exp.finetune else {
         return Ok(None);
     };
+    let train = &pre.train;
     let splits = data::load(&ft.data, exp.seed).context("finetune.data")?;
     if splits.train.shape() != train.shape() {
         let ((c, h, w), (fc, fh, fw)) = (train.shape(), splits.train.shape());
@@ -131,10 +136,39 @@ fn load_finetune(
         FinetuneData {
             norm: ft.data.format.normalisation(&splits),
             classes: splits.train.classes().max(splits.test.classes()),
+            head_rows: match ft.head {
+                crate::config::FinetuneHead::Fresh => None,
+                crate::config::FinetuneHead::Mapped => {
+                    Some(mapped_rows(&pre.class_names, &splits.class_names)?)
+                }
+            },
             splits,
         },
         skipped,
     )))
+}
+
+/// For `finetune.head: mapped`: the pre-training class of each fine-tuning class, by name.
+fn mapped_rows(pre: &[String], fine: &[String]) -> Result<Vec<usize>> {
+    let index: std::collections::HashMap<&str, usize> = pre
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let missing: Vec<&str> = fine
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !index.contains_key(n))
+        .collect();
+    if let Some(first) = missing.first() {
+        bail!(
+            "finetune.head: mapped: {} of the fine-tuning data's {} classes are not among the {} pre-training classes (the first: `{first}`); classes are matched by folder name (ImageNet-1K's WordNet ids among ImageNet-21K's), so give both datasets class folders named alike, or set finetune.head: fresh",
+            missing.len(),
+            fine.len(),
+            pre.len()
+        );
+    }
+    Ok(fine.iter().map(|n| index[n.as_str()]).collect())
 }
 
 /// What `run_info.yaml` records about how a results folder was made (the fields `report` uses).
@@ -353,7 +387,7 @@ struct Extras {
 /// unreadable in `skipped_images.txt`.
 fn load_extras(exp: &Experiment, splits: &Splits, dir: &Path) -> Result<Extras> {
     let (ood, ood_skipped) = load_ood(exp, &splits.train)?;
-    let (finetune, ft_skipped) = match load_finetune(exp, &splits.train)? {
+    let (finetune, ft_skipped) = match load_finetune(exp, splits)? {
         Some((f, s)) => (Some(f), s),
         None => (None, Vec::new()),
     };
@@ -410,6 +444,11 @@ fn score_models(ctx: &Ctx<'_>, dir: &Path) -> Result<Vec<scoring::Scores>> {
     let mut scored_from = Vec::new();
     let main = ctx.opts.shard.is_none();
     for (m, spec) in ctx.exp.models.iter().enumerate() {
+        // A model outside retrain.sources only retrains: it has no scores (and none is read).
+        if !ctx.exp.retrain.scores(&spec.name) {
+            scores.push(scoring::Scores::default());
+            continue;
+        }
         let (s, row) = scoring::scores(ctx, m)?;
         let suffix = report::folder::suffix(several, &spec.name);
         if let Some(dyn_unc) = s.get("dyn_unc")

@@ -149,81 +149,35 @@ fn plan_runs(
     (device, timed): (&Device, bool),
     out: &mut String,
 ) -> Result<()> {
-    let batch = exp.train.batch_size;
-    let full_batches = n.div_ceil(batch);
     let jobs = super::retrain::jobs(exp);
     let mut total_seconds = 0.0;
     let mut total_store = 0u64;
     let _ = match timed {
         true => writeln!(
             out,
-            "\nper model (probe: {PROBE_STEPS} training steps of batch {batch} on this machine):"
+            "\nper model (probe: {PROBE_STEPS} training steps of its batch on this machine):"
         ),
         false => writeln!(
             out,
             "\nper model (not timed: the probe runs where the data is):"
         ),
     };
-    for (m, spec) in exp.models.iter().enumerate() {
-        let runs = exp.scoring_runs;
-        let scoring_steps = runs * exp.train.epochs * full_batches;
-        let retrain_steps = retrain_steps(exp, &jobs, m, n);
-        let retrains = jobs.iter().filter(|j| j.target == m).count();
-        let fields = super::scoring::recorded_fields(exp);
-        let store = runs as u64 * store_size(n as u64, exp.train.epochs as u64, fields);
-        total_store += store;
-        if fields.contains(Field::Drift) {
-            let _ = writeln!(
-                out,
-                "  {:<14} recording `drift` (tdds) keeps every sample's previous softmax: {} in memory, and that much again on disk beside the store while the run lasts",
-                spec.name,
-                data::size_text(crate::train::drift::memory(n, input.classes))
-            );
-        }
-        let (params, step) = match timed {
-            true => probe(spec, input, &exp.train, device)?,
-            false => {
-                let model = Model::new(spec, input, &device.clone().autodiff());
-                (model.trainable_params(), 0.0)
-            }
-        };
-        // A fine-tuning step costs about its batch's share of a probed step.
-        let finetune_seconds = finetune.map_or(0.0, |(steps, b)| {
-            retrains as f64 * steps as f64 * step * b as f64 / batch as f64
-        });
-        let seconds = step * (scoring_steps + retrain_steps) as f64 + finetune_seconds;
+    for m in 0..exp.models.len() {
+        let (seconds, store) =
+            plan_model(exp, m, (n, input), finetune, (device, timed), &jobs, out)?;
         total_seconds += seconds;
-        let _ = writeln!(
-            out,
-            "  {:<14} {:>11} parameters{}; {} {} epochs x {} batches = {} steps, dynamics store{} {}; {} retrains, {} steps{}",
-            spec.name,
-            params,
-            match timed {
-                true => format!(", {:.1} ms/step", 1e3 * step),
-                false => String::new(),
-            },
-            match runs {
-                1 => "scoring run".to_string(),
-                k => format!("{k} scoring runs x"),
-            },
-            exp.train.epochs,
-            full_batches,
-            scoring_steps,
-            if runs > 1 { "s" } else { "" },
-            data::size_text(store),
-            retrains,
-            retrain_steps,
-            match timed {
-                true => format!("; about {}", duration(seconds)),
-                false => String::new(),
-            }
-        );
+        total_store += store;
     }
     let shards = jobs.len();
+    let scoring_models = exp
+        .models
+        .iter()
+        .filter(|m| exp.retrain.scores(&m.name))
+        .count();
     let _ = writeln!(
         out,
         "\ntotal: {} scoring run(s) and {} retrains ({} methods x {} ratios x {} seeds{}{}), dynamics stores {}, {}\nresults: {}\nsplit the retrains across machines with --scores-only, then --shard I/N (up to {shards} shards), then `dynunc report`",
-        exp.models.len() * exp.scoring_runs,
+        scoring_models * exp.scoring_runs,
         jobs.len(),
         super::retrain::variants(exp).len(),
         exp.retrain.prune_ratios.len(),
@@ -250,6 +204,82 @@ fn plan_runs(
     );
     cost_lines(exp, n, out);
     Ok(())
+}
+
+/// Model `m`'s line of the plan (its probe, scoring run(s), store, retrains); its estimated
+/// seconds and dynamics store bytes.
+fn plan_model(
+    exp: &Experiment,
+    m: usize,
+    (n, input): (usize, InputShape),
+    finetune: Option<(usize, usize)>,
+    (device, timed): (&Device, bool),
+    jobs: &[super::retrain::Job],
+    out: &mut String,
+) -> Result<(f64, u64)> {
+    let spec = &exp.models[m];
+    let train = exp.train_of(m);
+    let full_batches = n.div_ceil(train.batch_size);
+    let runs = match exp.retrain.scores(&spec.name) {
+        true => exp.scoring_runs,
+        false => 0,
+    };
+    let scoring_steps = runs * train.epochs * full_batches;
+    let retrain_steps = retrain_steps(exp, jobs, m, n);
+    let retrains = jobs.iter().filter(|j| j.target == m).count();
+    let fields = super::scoring::recorded_fields(exp);
+    let store = runs as u64 * store_size(n as u64, train.epochs as u64, fields);
+    if fields.contains(Field::Drift) && runs > 0 {
+        let _ = writeln!(
+            out,
+            "  {:<14} recording `drift` (tdds) keeps every sample's previous softmax: {} in memory, and that much again on disk beside the store while the run lasts",
+            spec.name,
+            data::size_text(crate::train::drift::memory(n, input.classes))
+        );
+    }
+    let (params, step) = match timed {
+        true => probe(spec, input, train, device)?,
+        false => {
+            let model = Model::new(spec, input, &device.clone().autodiff());
+            (model.trainable_params(), 0.0)
+        }
+    };
+    // A fine-tuning step costs about its batch's share of a probed step.
+    let finetune_seconds = finetune.map_or(0.0, |(steps, b)| {
+        retrains as f64 * steps as f64 * step * b as f64 / train.batch_size as f64
+    });
+    let seconds = step * (scoring_steps + retrain_steps) as f64 + finetune_seconds;
+    let _ = writeln!(
+        out,
+        "  {:<14} {:>11} parameters{}; {}; {} retrains, {} steps of batch {}{}",
+        spec.name,
+        params,
+        match timed {
+            true => format!(", {:.1} ms/step", 1e3 * step),
+            false => String::new(),
+        },
+        match runs {
+            0 => "no scoring run (not in retrain.sources)".to_string(),
+            r => format!(
+                "{} {} epochs x {full_batches} batches = {scoring_steps} steps, dynamics store{} {}",
+                match r {
+                    1 => "scoring run".to_string(),
+                    k => format!("{k} scoring runs x"),
+                },
+                train.epochs,
+                if r > 1 { "s" } else { "" },
+                data::size_text(store),
+            ),
+        },
+        retrains,
+        retrain_steps,
+        train.batch_size,
+        match timed {
+            true => format!("; about {}", duration(seconds)),
+            false => String::new(),
+        }
+    );
+    Ok((seconds, store))
 }
 
 /// What pruning costs and saves, in sample passes (samples x epochs), as the results README's
@@ -304,14 +334,15 @@ cost in sample passes: one full-data training {full:.0}; the scoring run(s) of e
 
 /// The optimizer steps of model number `m`'s retrains among `jobs`, for `n` training samples.
 fn retrain_steps(exp: &Experiment, jobs: &[super::retrain::Job], m: usize, n: usize) -> usize {
-    let batch = exp.train.batch_size;
+    let train = exp.train_of(m);
+    let batch = train.batch_size;
     jobs.iter()
         .filter(|j| j.target == m)
         .map(|j| {
             let kept = crate::select::kept_count(n, 1.0 - j.prune_ratio);
             match exp.retrain.budget {
-                Budget::EqualEpochs => exp.train.epochs * kept.div_ceil(batch),
-                Budget::EqualIterations => exp.train.epochs * n.div_ceil(batch),
+                Budget::EqualEpochs => train.epochs * kept.div_ceil(batch),
+                Budget::EqualIterations => train.epochs * n.div_ceil(batch),
             }
         })
         .sum()
@@ -326,8 +357,15 @@ fn finetune_plan(exp: &Experiment, out: &mut String) -> Result<Option<(usize, us
     let steps = ft.train.epochs * ft_n.div_ceil(ft.train.batch_size);
     let _ = writeln!(
         out,
-        "fine-tuning: after every retrain, a new {}-class classifier and {} epoch(s) on {} ({} training, {} test images): {} steps of batch {}",
-        ft_input.classes,
+        "fine-tuning: after every retrain, {} and {} epoch(s) on {} ({} training, {} test images): {} steps of batch {}",
+        match ft.head {
+            crate::config::FinetuneHead::Fresh =>
+                format!("a new {}-class classifier", ft_input.classes),
+            crate::config::FinetuneHead::Mapped => format!(
+                "a {}-class classifier of the pre-trained rows of its classes (by name)",
+                ft_input.classes
+            ),
+        },
         ft.train.epochs,
         ft.data.path.display(),
         ft_n,

@@ -139,8 +139,7 @@ pub(crate) fn jobs(exp: &Experiment) -> Vec<Job> {
         names: (models[source].name.clone(), models[target].name.clone()),
     };
     let mut jobs = Vec::new();
-    let targets =
-        (0..models.len()).filter(|&t| r.targets.is_empty() || r.targets.contains(&models[t].name));
+    let targets = (0..models.len()).filter(|&t| r.retrains(&models[t].name));
     for target in targets {
         if r.full_data {
             jobs.extend(
@@ -157,8 +156,13 @@ pub(crate) fn jobs(exp: &Experiment) -> Vec<Job> {
                     false => r.strategies.clone(),
                 };
                 for strategy in strategies {
-                    for source in 0..models.len() {
-                        if seeded(method.scorer) && source != target {
+                    for (source, model) in models.iter().enumerate() {
+                        // A model outside retrain.sources has no scores to give.
+                        let skip = match seeded(method.scorer) {
+                            true => source != target,
+                            false => !r.scores(&model.name),
+                        };
+                        if skip {
                             continue;
                         }
                         for &seed in &r.seeds {
@@ -258,8 +262,8 @@ fn remove_checkpoints(ctx: &Ctx<'_>, job: &Job) -> Result<()> {
     Ok(())
 }
 
-/// Gives the retrained `model` a new classifier for the fine-tuning data's classes, trains it
-/// on that data and returns its test accuracy there.
+/// Gives the retrained `model` a classifier for the fine-tuning data's classes (new, or its
+/// own rows of those classes), trains it on that data and returns its test accuracy there.
 fn finetune(
     ctx: &Ctx<'_>,
     ft: &super::FinetuneData,
@@ -274,8 +278,13 @@ fn finetune(
         .expect("fine-tuning data implies its spec")
         .train;
     let device = ctx.device.clone().autodiff();
-    let head_seed = derive_seed(job.seed, Stream::FinetuneHead, 0);
-    let model = model.with_classes_seeded(ft.classes, head_seed, &device);
+    let model = match &ft.head_rows {
+        Some(rows) => model.with_class_rows(rows),
+        None => {
+            let head_seed = derive_seed(job.seed, Stream::FinetuneHead, 0);
+            model.with_classes_seeded(ft.classes, head_seed, &device)
+        }
+    };
     let opts = FitOptions::new(spec, ft.norm, format!("{label} fine-tune"))
         .seed(job.seed)
         .recording(ctx.exp.view, ctx.exp.record_train_mode)
@@ -290,7 +299,13 @@ fn finetune(
         &mut [&mut progress],
     )
     .context("fine-tuning")?;
-    let (acc, _) = evaluate(&model.valid(), &ft.splits.test, ft.norm, &ctx.device)?;
+    let (acc, _) = evaluate(
+        &model.valid(),
+        &ft.splits.test,
+        &ft.splits.test_columns,
+        ft.norm,
+        &ctx.device,
+    )?;
     Ok(acc)
 }
 
@@ -299,10 +314,10 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
     let started = Instant::now();
     let kept = subset(ctx, scores, job)?;
     let data = ctx.splits.train.take(&kept);
-    let full_batches = ctx.splits.train.len().div_ceil(exp.train.batch_size);
-    let mut spec = exp.train.clone();
+    let mut spec = exp.train_of(job.target).clone();
+    let full_batches = ctx.splits.train.len().div_ceil(spec.batch_size);
     if exp.retrain.budget == Budget::EqualIterations {
-        spec.max_steps = Some(exp.train.epochs * full_batches);
+        spec.max_steps = Some(spec.epochs * full_batches);
     }
     let batches = data.len().div_ceil(spec.batch_size);
     let steps = spec.max_steps.unwrap_or(spec.epochs * batches);
@@ -325,7 +340,13 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
         .replicas(ctx.autodiff_replicas());
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let history = checkpoint_path(ctx, job, ".accuracy.csv");
-    let mut epochs = EpochEval::new(&ctx.splits.test, ctx.norm, &ctx.device, history);
+    let mut epochs = EpochEval::new(
+        &ctx.splits.test,
+        &ctx.splits.test_columns,
+        ctx.norm,
+        &ctx.device,
+        history,
+    );
     let observers: &mut [&mut dyn Observer] = match ctx.exp.eval_every_epoch {
         true => &mut [&mut progress, &mut epochs],
         false => &mut [&mut progress],
@@ -342,7 +363,13 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
         None => None,
     };
     let model = model.valid();
-    let (acc, test_logits) = evaluate(&model, &ctx.splits.test, ctx.norm, &ctx.device)?;
+    let (acc, test_logits) = evaluate(
+        &model,
+        &ctx.splits.test,
+        &ctx.splits.test_columns,
+        ctx.norm,
+        &ctx.device,
+    )?;
     let classes = test_logits.len() / ctx.splits.test.len().max(1);
     let ood_rows = ood_rows(ctx, job, &model, &test_logits, classes)?;
     let best = ctx.exp.eval_every_epoch.then(|| epochs.best()).flatten();
@@ -386,7 +413,7 @@ fn ood_rows(
 ) -> Result<Vec<OodRow>> {
     let mut rows = Vec::new();
     for (name, set) in &ctx.ood {
-        let (_, logits) = evaluate(model, set, ctx.norm, &ctx.device)?;
+        let (_, logits) = evaluate(model, set, &ctx.splits.test_columns, ctx.norm, &ctx.device)?;
         for score in [OodScore::Msp, OodScore::Energy] {
             let m = ood::metrics(
                 &score.scores(test_logits, classes),

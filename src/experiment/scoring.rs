@@ -21,6 +21,7 @@ use crate::train::{Checkpoint, Model, Observer, evaluate, fit};
 
 /// The scores of each method (and each of its prefixes) that does not depend on the retrain
 /// seed.
+#[derive(Default)]
 pub(crate) struct Scores {
     /// `(method variant, one score per training sample)`.
     pub by_method: Vec<(Variant, Vec<f32>)>,
@@ -223,7 +224,7 @@ fn record(ctx: &Ctx<'_>, run: Run) -> Result<ArchRow> {
     let mut progress = Progress::new(ctx.opts.log_epochs);
     let start_epoch = checkpoint.epochs_done()?.unwrap_or(0);
     let seed = run.seed(ctx);
-    let opts = FitOptions::new(&exp.train, ctx.norm, label.clone())
+    let opts = FitOptions::new(exp.train_of(run.model), ctx.norm, label.clone())
         .seed(seed)
         .recording(exp.view, exp.record_train_mode)
         .checkpoint(checkpoint.clone())
@@ -250,6 +251,7 @@ fn record(ctx: &Ctx<'_>, run: Run) -> Result<ArchRow> {
     let (acc, _) = evaluate(
         &burn::module::Module::valid(&net),
         &ctx.splits.test,
+        &ctx.splits.test_columns,
         ctx.norm,
         &ctx.device,
     )?;
@@ -436,7 +438,7 @@ fn mean_scores(
                 Some(p) => p.suffix()[1..].to_string(),
             },
             epochs_used,
-            epochs_planned: ctx.exp.train.epochs,
+            epochs_planned: ctx.exp.train_of(run.model).epochs,
             stop: why,
         });
     }

@@ -284,10 +284,13 @@ pub fn fit(
     Ok(model)
 }
 
-/// Top-1 accuracy of `model` (without autodiff) on `set`, and the logits (row-major).
+/// Top-1 accuracy of `model` (without autodiff) on `set`, and the logits (row-major); with
+/// `columns` (a test split of fewer classes, [`crate::data::Splits::test_columns`]), both
+/// over those outputs only.
 pub fn evaluate(
     model: &Model,
     set: &Images,
+    columns: &[u32],
     norm: Normalize,
     device: &Device,
 ) -> Result<(f64, Vec<f32>), TrainError> {
@@ -302,11 +305,12 @@ pub fn evaluate(
         let values = data
             .as_slice::<f32>()
             .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
+        let values = crate::eval::restrict(values, values.len() / idx.len(), columns);
         let classes = values.len() / idx.len();
         for (row, &i) in values.chunks_exact(classes).zip(idx) {
             correct += usize::from(crate::eval::argmax(row) == batch.set.labels[i]);
         }
-        all.extend_from_slice(values);
+        all.extend_from_slice(&values);
     }
     Ok((correct as f64 / set.len().max(1) as f64, all))
 }

@@ -461,9 +461,6 @@ fn dry_run_prints_the_plan_without_training() {
     assert!(!out.join("plan").exists(), "a dry run writes nothing");
 }
 
-/// `finetune:` trains every retrained model on a second dataset (here 4 classes) with a new
-/// classifier: every row has its fine-tuned accuracy, the results have its table, the dry
-/// run plans it, and its problems are reported under `finetune.`.
 /// Every method's scores retrained with each strategy: `random` once, the others with `top`
 /// and `ccs`; rows carry the strategy, tables show `method+ccs`; a bad cutoff is named.
 #[test]

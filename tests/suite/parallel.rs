@@ -64,6 +64,7 @@ fn train(model: Model, replicas: usize) -> (Keep, Vec<f32>) {
     let (_, logits) = dynunc::train::evaluate(
         &burn::module::Module::valid(&model),
         &Images::from(probe),
+        &[],
         norm,
         &Device::flex(),
     )

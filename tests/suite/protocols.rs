@@ -168,6 +168,58 @@ fn resnet50() -> Vec<Pin> {
     ]
 }
 
+/// `configs/swin-tiny-21k.yaml` (K) and, under `finetune.`, `swin-tiny-21kto1k.yaml` (F).
+fn in21k() -> Vec<Pin> {
+    let mut pins = vec![
+        (
+            "data.val_path",
+            json!("/data/imagenet/val"),
+            "K:21 (ImageNet-1K val)",
+        ),
+        ("data.interpolation", json!("bicubic"), "K:23"),
+        (
+            "data.eval_crop",
+            json!(1.0),
+            "data/build_produce.py:110-111",
+        ),
+        ("model.drop_path", json!(0.1), "K:33"),
+        ("finetune.head", json!("mapped"), "utils.py:100-109"),
+        ("finetune.data.interpolation", json!("bicubic"), "F:23"),
+    ];
+    // Both configs set the same keys on the same lines: (key, K's value, F's value, line).
+    let keys: [(&str, Value, Value, &str); 14] = [
+        ("epochs", json!(90), json!(30), "52"),
+        ("batch_size", json!(1024), json!(1024), "16"),
+        ("optimizer", json!("adamw"), json!("adamw"), "66"),
+        ("lr", json!(1e-3), json!(4e-5), "50"),
+        ("adam_eps", json!(1e-8), json!(1e-8), "64"),
+        ("weight_decay", json!(0.05), json!(1e-8), "71"),
+        (
+            "weight_decay_on_norm_bias",
+            json!(false),
+            json!(false),
+            "optimizer.py 60",
+        ),
+        ("schedule", json!("cosine"), json!("cosine"), "57"),
+        ("min_lr", json!(1e-5), json!(4e-7), "59"),
+        ("warmup_epochs", json!(5), json!(5), "69"),
+        ("warmup_lr", json!(1e-6), json!(4e-8), "70"),
+        ("clip_grad_norm", json!(5.0), json!(5.0), "51"),
+        ("label_smoothing", json!(0.1), json!(0.1), "35"),
+        ("auto_augment", json!("imagenet"), json!("imagenet"), "6"),
+    ];
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    for (key, k, f, line) in keys {
+        pins.push((leak(format!("train.{key}")), k, leak(format!("K:{line}"))));
+        pins.push((
+            leak(format!("finetune.train.{key}")),
+            f,
+            leak(format!("F:{line}")),
+        ));
+    }
+    pins
+}
+
 /// What every official recipe shares: the training augmentation (`AUTO_AUGMENT: true` at line 6
 /// of each config; the pipeline in `data/build_produce.py`) and the evaluation after every epoch.
 fn shared() -> Vec<Pin> {
@@ -196,9 +248,48 @@ fn shared() -> Vec<Pin> {
     ]
 }
 
+/// The value at a dotted path (`models.1.train.lr`: a number indexes a list).
 fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
-    path.split('.')
-        .fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
+    path.split('.').fold(v, |v, k| {
+        match k.parse::<usize>() {
+            Ok(i) => v.get(i),
+            Err(_) => v.get(k),
+        }
+        .unwrap_or(&Value::Null)
+    })
+}
+
+/// Swin-T's recipe scores; ConvNeXt-T (C = `convnext-tiny-1k.yaml`) and ResNet-50 (R =
+/// `resnet50-1k-90.yaml`) retrain with their own, as given in their `train:` sections.
+fn cross_arch() -> Vec<Pin> {
+    let mut pins: Vec<Pin> = swin()
+        .into_iter()
+        .filter(|(k, _, _)| k.starts_with("train.") || k.starts_with("data."))
+        .collect();
+    pins.extend([
+        (
+            "retrain.sources",
+            json!(["swin_tiny"]),
+            "the cross-architecture table",
+        ),
+        (
+            "retrain.targets",
+            json!(["convnext_tiny", "resnet50"]),
+            "the same",
+        ),
+        ("models.1.train.batch_size", json!(2048), "C:16"),
+        ("models.1.train.lr", json!(0.008), "C:49"),
+        ("models.1.train.min_lr", json!(2e-6), "C:58"),
+        ("models.1.train.clip_grad_norm", Value::Null, "C:50 (empty)"),
+        ("models.2.train.epochs", json!(90), "R:51"),
+        ("models.2.train.optimizer", json!("sgd"), "R:65"),
+        ("models.2.train.lr", json!(0.8), "R:49"),
+        ("models.2.train.nesterov", json!(true), "optimizer.py:38"),
+        ("models.2.train.weight_decay", json!(1e-4), "R:70"),
+        ("models.2.train.schedule", json!("step"), "R:56"),
+        ("models.2.train.label_smoothing", json!(0.0), "R:34"),
+    ]);
+    pins
 }
 
 #[test]
@@ -208,6 +299,8 @@ fn the_shipped_imagenet_files_resolve_to_the_official_recipes() {
         ("in1k_swin.yaml", swin()),
         ("in1k_convnext.yaml", convnext()),
         ("in1k_resnet50.yaml", resnet50()),
+        ("in21k_swin.yaml", in21k()),
+        ("in1k_cross_arch.yaml", cross_arch()),
     ] {
         let path = std::path::Path::new(root).join("experiments").join(file);
         let (exp, _missing) = dynunc::config::load_offline(&path).unwrap();

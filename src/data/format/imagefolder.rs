@@ -46,6 +46,12 @@ pub static VAL_LIST: Opt<Option<String>> = Opt {
     doc: "validation file list (relative to `path/val`)",
     default: || None,
 };
+/// `val_path`.
+pub static VAL_PATH: Opt<Option<String>> = Opt {
+    name: "val_path",
+    doc: "validation class folders elsewhere than `path/val`; their classes may be a subset of the training classes, matched by folder name (ImageNet-21K evaluated on ImageNet-1K's val/, as the authors' WordNet-id mapping): the model is then evaluated on those classes' outputs only",
+    default: || None,
+};
 /// `on_bad_image`.
 pub static ON_BAD_IMAGE: Opt<BadImage> = Opt {
     name: "on_bad_image",
@@ -105,6 +111,7 @@ struct Settings {
     image_size: usize,
     train_list: Option<PathBuf>,
     val_list: Option<PathBuf>,
+    val_path: Option<PathBuf>,
     on_bad_image: BadImage,
     interpolation: folder::Interpolation,
     eval_crop: f64,
@@ -119,6 +126,7 @@ impl Settings {
             image_size: IMAGE_SIZE.get(o),
             train_list: TRAIN_LIST.get(o).map(PathBuf::from),
             val_list: VAL_LIST.get(o).map(PathBuf::from),
+            val_path: VAL_PATH.get(o).map(PathBuf::from),
             on_bad_image: ON_BAD_IMAGE.get(o),
             interpolation: INTERPOLATION.get(o),
             eval_crop: EVAL_CROP.get(o),
@@ -141,6 +149,7 @@ impl Format for ImageFolder {
             &IMAGE_SIZE,
             &TRAIN_LIST,
             &VAL_LIST,
+            &VAL_PATH,
             &ON_BAD_IMAGE,
             &INTERPOLATION,
             &EVAL_CROP,
@@ -193,6 +202,14 @@ impl Format for ImageFolder {
             {
                 p.missing(&format!("{at}.{key}"), format!("{l} is not a file"));
             }
+        }
+        if let Some(v) = VAL_PATH.get(options)
+            && !Path::new(&v).is_dir()
+        {
+            p.missing(
+                &format!("{at}.val_path"),
+                format!("{v} is not a folder; give the validation split's class folders"),
+            );
         }
         let crop = EVAL_CROP.get(options);
         if !(crop > 0.0 && crop <= 1.0) {
@@ -327,34 +344,42 @@ struct FolderEntries {
     /// Class folder names (empty with file lists).
     names: Vec<String>,
     classes: usize,
+    /// The training class of each validation class, when validation has fewer (`val_path`).
+    val_columns: Vec<u32>,
 }
 
 /// The training and validation files of ImageFolder data (class folders or lists).
 fn folder_entries(spec: &DataSpec, set: &Settings) -> Result<FolderEntries, DataError> {
     let split = |list: &Option<PathBuf>,
-                 sub: &str|
+                 base: PathBuf|
      -> Result<(Vec<folder::Entry>, Vec<String>), DataError> {
-        let base = spec.path.join(sub);
         match list {
             Some(l) => Ok((folder::read_list(l, &base)?, Vec::new())),
             None => folder::scan(&base),
         }
     };
-    let (train, names) = split(&set.train_list, "train")?;
-    let (val, val_names) = split(&set.val_list, "val")?;
-    if !names.is_empty() && !val_names.is_empty() && names != val_names {
-        return Err(DataError::Corrupt {
-            path: spec.path.join("val").display().to_string(),
-            what: format!(
-                "its {} class folders differ from the {} of train/; both splits need the same classes",
-                val_names.len(),
-                names.len()
-            ),
-        });
-    }
+    let (train, names) = split(&set.train_list, spec.path.join("train"))?;
+    let val_dir = set
+        .val_path
+        .clone()
+        .unwrap_or_else(|| spec.path.join("val"));
+    let (val, val_names) = split(&set.val_list, val_dir.clone())?;
+    let val_columns = match names.is_empty() || val_names.is_empty() || names == val_names {
+        true => Vec::new(),
+        false => matched_columns(&names, &val_names, &val_dir, set.val_path.is_some())?,
+    };
+    // A training list names its classes by their files' folders, where that is unambiguous.
+    let names = match names.is_empty() {
+        true => folder::names_from_folders(&train).unwrap_or_default(),
+        false => names,
+    };
     let classes = train
         .iter()
-        .chain(&val)
+        .chain(if val_columns.is_empty() {
+            &val[..]
+        } else {
+            &[]
+        })
         .map(|e| e.label as usize + 1)
         .max()
         .unwrap_or(0);
@@ -379,7 +404,56 @@ fn folder_entries(spec: &DataSpec, set: &Settings) -> Result<FolderEntries, Data
         val,
         names,
         classes,
+        val_columns,
     })
+}
+
+/// For validation class folders that differ from the training ones: the training class of
+/// each validation class, matched by name, when `val_path` allows a subset.
+fn matched_columns(
+    names: &[String],
+    val_names: &[String],
+    val_dir: &Path,
+    subset_allowed: bool,
+) -> Result<Vec<u32>, DataError> {
+    let index: std::collections::HashMap<&str, u32> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u32))
+        .collect();
+    let missing: Vec<&String> = val_names
+        .iter()
+        .filter(|n| !index.contains_key(n.as_str()))
+        .collect();
+    let path = val_dir.display().to_string();
+    if let Some(first) = missing.first() {
+        let hint = match first.as_str() {
+            // data/build_produce.py:36 of the authors' code: 21841 + n04399382 classes.
+            "n04399382" => {
+                "; ImageNet-21K's Fall 2011 release lacks ImageNet-1K's n04399382 (teddy bear): the authors add it to the 21K training classes (21,841 + 1), copy ImageNet-1K's train/n04399382 there"
+            }
+            _ => "",
+        };
+        return Err(DataError::Invalid {
+            path,
+            what: format!(
+                "{} of its {} class folders are not training classes (the first: `{first}`){hint}; validation classes must be training classes, matched by folder name",
+                missing.len(),
+                val_names.len()
+            ),
+        });
+    }
+    if !subset_allowed {
+        return Err(DataError::Invalid {
+            path,
+            what: format!(
+                "its {} class folders differ from the {} of train/; give both splits the same classes, or, to evaluate on a subset of the classes (ImageNet-21K on ImageNet-1K's validation set), name the folder in data.val_path",
+                val_names.len(),
+                names.len()
+            ),
+        });
+    }
+    Ok(val_names.iter().map(|n| index[n.as_str()]).collect())
 }
 
 /// Whether `images` ImageFolder images are streamed from their files rather than decoded
@@ -425,6 +499,7 @@ fn load_folder(spec: &DataSpec, set: &Settings, seed: u64) -> Result<Splits, Dat
         val: val_entries,
         names,
         classes,
+        val_columns,
     } = folder_entries(spec, set)?;
     let labels = |e: &[folder::Entry]| e.iter().map(|e| e.label).collect::<Vec<_>>();
     let train_pick = subset_of(
@@ -445,14 +520,20 @@ fn load_folder(spec: &DataSpec, set: &Settings, seed: u64) -> Result<Splits, Dat
     let chosen = |all: &[folder::Entry], pick: &[usize]| -> Vec<folder::Entry> {
         pick.iter().map(|&i| all[i].clone()).collect()
     };
-    let read = |entries, resize| open_files(set, entries, resize, classes, stream);
+    let read = |entries, resize, classes| open_files(set, entries, resize, classes, stream);
     let (train, skip_train) = read(
         chosen(&train_entries, &train_pick),
         folder::Resize::train(set.image_size, set.interpolation),
+        classes,
     )?;
+    let test_classes = match val_columns.len() {
+        0 => classes,
+        n => n,
+    };
     let (test, skip_val) = read(
         chosen(&val_entries, &test_pick),
         folder::Resize::eval(set.image_size, set.eval_crop, set.interpolation),
+        test_classes,
     )?;
     let bad: std::collections::HashSet<PathBuf> = skip_train
         .iter()
@@ -480,7 +561,7 @@ fn load_folder(spec: &DataSpec, set: &Settings, seed: u64) -> Result<Splits, Dat
         train,
         train_source_index: decoded(&train_entries, &train_pick),
         test,
-        class_names: if names.is_empty() {
+        class_names: if names.len() != classes {
             (0..classes).map(|c| c.to_string()).collect()
         } else {
             names
@@ -495,5 +576,6 @@ fn load_folder(spec: &DataSpec, set: &Settings, seed: u64) -> Result<Splits, Dat
             .chain(skip_val)
             .map(|(e, why)| (e.path, why))
             .collect(),
+        test_columns: val_columns,
     })
 }

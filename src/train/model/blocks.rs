@@ -35,6 +35,21 @@ pub fn linear(inputs: usize, outputs: usize, bias: bool, device: &Device) -> Lin
     layer
 }
 
+/// `layer` keeping only the outputs `outputs`, in that order (a classifier's rows of the
+/// classes a fine-tuning dataset shares with the pre-training one).
+pub fn select_outputs(layer: Linear, outputs: &[usize]) -> Linear {
+    let weight = layer.weight.val();
+    let index: Vec<i64> = outputs.iter().map(|&o| o as i64).collect();
+    let index =
+        Tensor::<1, Int>::from_data(TensorData::new(index, [outputs.len()]), &weight.device());
+    Linear {
+        weight: Param::from_tensor(weight.select(1, index.clone()).detach()),
+        bias: layer
+            .bias
+            .map(|b| Param::from_tensor(b.val().select(0, index).detach())),
+    }
+}
+
 /// Inputs of a linear layer (Burn stores the weight as `[inputs, outputs]`).
 pub fn linear_inputs(layer: &Linear) -> usize {
     layer.weight.val().dims()[0]

@@ -227,6 +227,15 @@ impl Model {
         each_model!(self, m => m.with_classes(classes, device).into())
     }
 
+    /// The network whose classifier keeps only the outputs `rows`, in that order
+    /// (`finetune.head: mapped`: each fine-tuning class starts from the pre-trained row of
+    /// the class of the same name); every other weight is kept.
+    pub fn with_class_rows(self, rows: &[usize]) -> Self {
+        each_model!(self, m => m
+            .map_classifier(|l| blocks::select_outputs(l, rows))
+            .into())
+    }
+
     /// Logits for a batch of images `[batch, channels, height, width]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         each_model!(self, m => m.forward(x))

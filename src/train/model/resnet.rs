@@ -193,6 +193,14 @@ impl ResNet {
         self.fc.forward(global_avg_pool(x))
     }
 
+    /// The network with its classifier replaced by `f` of it.
+    pub fn map_classifier(self, f: impl FnOnce(Linear) -> Linear) -> Self {
+        Self {
+            fc: f(self.fc),
+            ..self
+        }
+    }
+
     /// The network with a freshly initialised classifier for `classes` classes.
     pub fn with_classes(self, classes: usize, device: &Device) -> Self {
         let inputs = super::blocks::linear_inputs(&self.fc);

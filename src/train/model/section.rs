@@ -20,6 +20,10 @@ pub struct RawModel {
     /// Preset name: `cnn` (default), `mlp`, `resnet18`, `resnet50`, `convnext_tiny`,
     /// `swin_tiny`, or the small-input `resnet_mini`, `convnext_mini`, `swin_mini`.
     pub arch: String,
+    /// This model's own training (the keys of `train:`, each given one replacing the
+    /// experiment's), for a model trained to another recipe (cross-architecture retrains).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train: Option<Json>,
     /// The family's shape keys, checked against its declarations.
     #[serde(flatten)]
     pub options: BTreeMap<String, Json>,
@@ -30,6 +34,7 @@ impl Default for RawModel {
         Self {
             name: None,
             arch: "cnn".into(),
+            train: None,
             options: BTreeMap::new(),
         }
     }

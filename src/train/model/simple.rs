@@ -32,6 +32,13 @@ impl Head {
         self.out.forward(self.act.forward(self.hidden.forward(x)))
     }
 
+    fn map_classifier(self, f: impl FnOnce(Linear) -> Linear) -> Self {
+        Self {
+            out: f(self.out),
+            ..self
+        }
+    }
+
     fn with_classes(self, classes: usize, device: &Device) -> Self {
         let hidden = super::blocks::linear_inputs(&self.out);
         Self {
@@ -65,6 +72,13 @@ impl Mlp {
     pub fn with_classes(self, classes: usize, device: &Device) -> Self {
         Self {
             head: self.head.with_classes(classes, device),
+        }
+    }
+
+    /// The network with its output layer replaced by `f` of it.
+    pub fn map_classifier(self, f: impl FnOnce(Linear) -> Linear) -> Self {
+        Self {
+            head: self.head.map_classifier(f),
         }
     }
 }
@@ -126,6 +140,14 @@ impl Cnn {
     pub fn with_classes(self, classes: usize, device: &Device) -> Self {
         Self {
             head: self.head.with_classes(classes, device),
+            ..self
+        }
+    }
+
+    /// The network with its output layer replaced by `f` of it.
+    pub fn map_classifier(self, f: impl FnOnce(Linear) -> Linear) -> Self {
+        Self {
+            head: self.head.map_classifier(f),
             ..self
         }
     }

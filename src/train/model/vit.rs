@@ -112,6 +112,14 @@ impl Vit {
         }
     }
 
+    /// The network with its classifier replaced by `f` of it.
+    pub fn map_classifier(self, f: impl FnOnce(Linear) -> Linear) -> Self {
+        Self {
+            head: f(self.head),
+            ..self
+        }
+    }
+
     /// The network with a freshly initialised classifier for `classes` classes.
     pub fn with_classes(self, classes: usize, device: &Device) -> Self {
         Self {
