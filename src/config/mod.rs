@@ -114,6 +114,8 @@ crate::choices! {
 pub struct Finetune {
     /// The new classifier.
     pub head: FinetuneHead,
+    /// ImageNet-ReaL labels of its validation images.
+    pub real_labels: Option<PathBuf>,
     /// The second dataset.
     pub data: DataSpec,
     /// Its training.
@@ -415,6 +417,9 @@ fn finetune(
     let head = p.parse::<FinetuneHead>("finetune.head", &ft.head);
     let (data, resolved_data) = data_section::validate(&ft.data, "finetune.data", p)?;
     let head = head?;
+    if let Some(real) = &ft.real_labels {
+        crate::eval::section::check_real_labels(real, Some(data.format), "finetune.real_labels", p);
+    }
     let train = train_section::validate_train(&ft.train, "finetune.train", p)?;
     train_section::check_crop_from(&train, &data, "finetune.train", p);
     let shape = |s: crate::data::InputShape| (s.height, s.width, s.channels);
@@ -433,8 +438,18 @@ fn finetune(
     }
     let resolved = raw::RawFinetune {
         head: ft.head.clone(),
+        real_labels: ft.real_labels.clone(),
         data: resolved_data,
         train: ft.train.clone(),
     };
-    Some((Finetune { head, data, train }, resolved))
+    let real_labels = ft.real_labels.as_ref().map(PathBuf::from);
+    Some((
+        Finetune {
+            head,
+            real_labels,
+            data,
+            train,
+        },
+        resolved,
+    ))
 }

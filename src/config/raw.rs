@@ -65,6 +65,11 @@ pub struct RawFinetune {
     /// taken from the pre-trained classifier's row of the class of the same folder name, as
     /// the authors' `utils.py` maps ImageNet-21K's head to ImageNet-1K's).
     pub head: String,
+    /// ImageNet-ReaL labels of the second dataset's validation images (`real.json`): the
+    /// fine-tuned model's ReaL accuracy beside its top-1, as the authors' 21K -> 1K config
+    /// reports it. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real_labels: Option<String>,
     /// The second dataset: the keys and defaults of `data:`.
     pub data: RawData,
     /// Its training: the keys and defaults of `train:`.
@@ -75,6 +80,7 @@ impl Default for RawFinetune {
     fn default() -> Self {
         Self {
             head: "fresh".into(),
+            real_labels: None,
             data: RawData::default(),
             train: RawTrain::default(),
         }

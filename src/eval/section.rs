@@ -51,24 +51,29 @@ pub struct Evaluation {
     pub every_epoch: bool,
 }
 
+/// A `real_labels` key at `at`: a file, for ImageNet-like data (`format`, when known).
+pub fn check_real_labels(real: &str, format: Option<&dyn Format>, at: &str, p: &mut Problems) {
+    if !Path::new(real).is_file() {
+        p.missing(
+            at,
+            format!("{real} is not a file; give the path of ImageNet-ReaL's real.json (github.com/google-research/reassessed-imagenet), or remove the key"),
+        );
+    }
+    if let Some(f) = format.filter(|f| !f.has_real_labels()) {
+        p.fail(
+            at,
+            format!(
+                "ReaL labels index the 50,000 ImageNet validation images, but the test split is {}; remove the key (the results README reports ReaL as n/a)",
+                f.name()
+            ),
+        );
+    }
+}
+
 /// Checks `evaluation:` for data in `format` (`None` when `data.dataset` is unknown).
 pub fn validate(ev: &RawEvaluation, format: Option<&dyn Format>, p: &mut Problems) -> Evaluation {
     if let Some(real) = &ev.real_labels {
-        if !Path::new(real).is_file() {
-            p.missing(
-                "evaluation.real_labels",
-                format!("{real} is not a file; give the path of ImageNet-ReaL's real.json (github.com/google-research/reassessed-imagenet), or remove the key"),
-            );
-        }
-        if let Some(f) = format.filter(|f| !f.has_real_labels()) {
-            p.fail(
-                "evaluation.real_labels",
-                format!(
-                    "ReaL labels index the 50,000 ImageNet validation images, but the test split is {}; remove the key (the results README reports ReaL as n/a)",
-                    f.name()
-                ),
-            );
-        }
+        check_real_labels(real, format, "evaluation.real_labels", p);
     }
     for (i, set) in ev.ood.iter().enumerate() {
         if set.name.is_empty()

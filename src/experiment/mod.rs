@@ -96,6 +96,8 @@ pub struct FinetuneData {
     pub classes: usize,
     /// `finetune.head: mapped`: the pre-trained classifier's row of each of its classes.
     pub head_rows: Option<Vec<usize>>,
+    /// `finetune.real_labels`, loaded.
+    pub real: Option<crate::eval::real::RealLabels>,
 }
 
 /// What was loaded, for the log: counts, shape, classes, how images are held, where from.
@@ -136,6 +138,11 @@ fn load_finetune(exp: &Experiment, pre: &Splits) -> Result<Option<(FinetuneData,
         FinetuneData {
             norm: ft.data.format.normalisation(&splits),
             classes: splits.train.classes().max(splits.test.classes()),
+            real: ft
+                .real_labels
+                .as_deref()
+                .map(|path| load_real(path, &splits, "finetune.real_labels"))
+                .transpose()?,
             head_rows: match ft.head {
                 crate::config::FinetuneHead::Fresh => None,
                 crate::config::FinetuneHead::Mapped => {
@@ -376,6 +383,21 @@ fn write_run_info(exp: &Experiment, splits: &Splits, why: &str, dir: &Path) -> R
     Ok(info)
 }
 
+/// The ImageNet-ReaL labels at `path` (the key `key`), checked to cover `splits`' validation
+/// images.
+fn load_real(path: &Path, splits: &Splits, key: &str) -> Result<crate::eval::real::RealLabels> {
+    let labels = crate::eval::real::RealLabels::load(path)?;
+    let val = splits.test_name_rank.iter().max().map_or(0, |&r| r + 1);
+    if labels.0.len() < val {
+        bail!(
+            "{key}: {} has {} label lists but the validation folder has {val} images; ReaL labels belong to the 50,000 ILSVRC-2012 validation images, in file-name order",
+            path.display(),
+            labels.0.len()
+        );
+    }
+    Ok(labels)
+}
+
 /// What every trained model is evaluated on besides the test split.
 struct Extras {
     ood: Vec<(String, data::Images)>,
@@ -413,21 +435,11 @@ fn load_extras(exp: &Experiment, splits: &Splits, dir: &Path) -> Result<Extras> 
             eprintln!("  {}: {why}", p.display());
         }
     }
-    let real = match &exp.real_labels {
-        None => None,
-        Some(path) => {
-            let labels = crate::eval::real::RealLabels::load(path)?;
-            let val = splits.test_name_rank.iter().max().map_or(0, |&r| r + 1);
-            if labels.0.len() < val {
-                bail!(
-                    "evaluation.real_labels: {} has {} label lists but the validation folder has {val} images; ReaL labels belong to the 50,000 ILSVRC-2012 validation images, in file-name order",
-                    path.display(),
-                    labels.0.len()
-                );
-            }
-            Some(labels)
-        }
-    };
+    let real = exp
+        .real_labels
+        .as_deref()
+        .map(|path| load_real(path, splits, "evaluation.real_labels"))
+        .transpose()?;
     Ok(Extras {
         ood,
         finetune,

@@ -263,14 +263,15 @@ fn remove_checkpoints(ctx: &Ctx<'_>, job: &Job) -> Result<()> {
 }
 
 /// Gives the retrained `model` a classifier for the fine-tuning data's classes (new, or its
-/// own rows of those classes), trains it on that data and returns its test accuracy there.
+/// own rows of those classes), trains it on that data and returns its test accuracy there
+/// (and its ReaL accuracy, with `finetune.real_labels`).
 fn finetune(
     ctx: &Ctx<'_>,
     ft: &super::FinetuneData,
     model: crate::train::Model,
     job: &Job,
     label: &str,
-) -> Result<f64> {
+) -> Result<(f64, Option<f64>)> {
     let spec = &ctx
         .exp
         .finetune
@@ -299,14 +300,17 @@ fn finetune(
         &mut [&mut progress],
     )
     .context("fine-tuning")?;
-    let (acc, _) = evaluate(
+    let (acc, logits) = evaluate(
         &model.valid(),
         &ft.splits.test,
         &ft.splits.test_columns,
         ft.norm,
         &ctx.device,
     )?;
-    Ok(acc)
+    Ok((
+        acc,
+        ft.real.as_ref().map(|r| real_acc(r, &logits, &ft.splits)),
+    ))
 }
 
 fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Vec<OodRow>)> {
@@ -387,20 +391,32 @@ fn train_one(ctx: &Ctx<'_>, scores: &[Scores], job: &Job) -> Result<(MainRow, Ve
         epochs: steps.div_ceil(batches.max(1)),
         steps,
         test_acc: acc,
-        real_acc: ctx.real.as_ref().map(|real| {
-            let predictions: Vec<(usize, u32)> = test_logits
-                .chunks_exact(classes.max(1))
-                .zip(&ctx.splits.test_name_rank)
-                .map(|(row, &rank)| (rank, crate::eval::argmax(row)))
-                .collect();
-            real.accuracy_of(&predictions).0
-        }),
-        finetune_acc,
+        real_acc: ctx
+            .real
+            .as_ref()
+            .map(|real| real_acc(real, &test_logits, &ctx.splits)),
+        finetune_acc: finetune_acc.map(|f| f.0),
+        finetune_real_acc: finetune_acc.and_then(|f| f.1),
         best_acc: best.map(|b| b.0),
         best_epoch: best.map(|b| b.1),
         wall_seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     };
     Ok((row, ood_rows))
+}
+
+/// ImageNet-ReaL accuracy of the test `logits` of `splits` (row-major).
+fn real_acc(
+    real: &crate::eval::real::RealLabels,
+    logits: &[f32],
+    splits: &crate::data::Splits,
+) -> f64 {
+    let classes = logits.len() / splits.test.len().max(1);
+    let predictions: Vec<(usize, u32)> = logits
+        .chunks_exact(classes.max(1))
+        .zip(&splits.test_name_rank)
+        .map(|(row, &rank)| (rank, crate::eval::argmax(row)))
+        .collect();
+    real.accuracy_of(&predictions).0
 }
 
 /// The OOD rows of `model` (its test logits given): MSP and energy against each OOD set.

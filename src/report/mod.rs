@@ -299,6 +299,16 @@ pub fn finetune_table(rows: &[MainRow]) -> Option<String> {
     )
 }
 
+/// ImageNet-ReaL accuracy after fine-tuning, per method and prune ratio (mean ± std over
+/// seeds), when the rows have it (`finetune.real_labels`).
+pub fn finetune_real_table(rows: &[MainRow]) -> Option<String> {
+    accuracy_table(
+        rows,
+        "After fine-tuning, its ImageNet-ReaL accuracy in % (`finetune.real_labels`), mean ± std over seeds",
+        |r| r.finetune_real_acc,
+    )
+}
+
 /// The best test accuracy over the epochs, per method and prune ratio (mean ± std over seeds),
 /// when the rows have it (`evaluation.every_epoch`).
 pub fn best_epoch_table(rows: &[MainRow]) -> Option<String> {
@@ -313,6 +323,7 @@ pub fn best_epoch_table(rows: &[MainRow]) -> Option<String> {
 fn extra_tables(rows: &[MainRow]) -> String {
     real_table(rows).unwrap_or_default()
         + &finetune_table(rows).unwrap_or_default()
+        + &finetune_real_table(rows).unwrap_or_default()
         + &best_epoch_table(rows).unwrap_or_default()
 }
 

@@ -67,6 +67,9 @@ pub struct MainRow {
     /// Test accuracy after fine-tuning on `finetune.data` (empty without `finetune:`).
     #[serde(default)]
     pub finetune_acc: Option<f64>,
+    /// ImageNet-ReaL accuracy after fine-tuning (`finetune.real_labels`; empty without it).
+    #[serde(default)]
+    pub finetune_real_acc: Option<f64>,
     /// The best test accuracy over the epochs (`evaluation.every_epoch`; empty without it).
     #[serde(default)]
     pub best_acc: Option<f64>,
@@ -224,6 +227,11 @@ pub fn check_rows(rows: &[MainRow], path: &Path) -> Result<(), String> {
                 "finetune_acc",
                 r.finetune_acc.unwrap_or(0.0),
                 r.finetune_acc.is_none_or(unit),
+            ),
+            (
+                "finetune_real_acc",
+                r.finetune_real_acc.unwrap_or(0.0),
+                r.finetune_real_acc.is_none_or(unit),
             ),
             (
                 "best_acc",

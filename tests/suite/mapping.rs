@@ -27,7 +27,11 @@ fn a_mapped_classifier_gives_the_pre_trained_logits_of_its_classes() {
         let spec = ModelSpec::preset(name).unwrap();
         let m = Model::new(&spec, InputShape::MNIST, &device);
         let x = Tensor::<4>::random([3, 1, 28, 28], Distribution::Default, &device);
-        let before = m.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let before = m
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let rows = [7usize, 2, 9];
         let after = m.with_class_rows(&rows).forward(x);
         assert_eq!(after.dims(), [3, 3], "{name}");
@@ -78,7 +82,8 @@ fn drop_class(root: &std::path::Path, split: &str, class: &str) {
 }
 
 /// The 21K recipe in small: pre-training on three classes, evaluated on a validation folder
-/// of two of them (`data.val_path`), fine-tuned on those two with the mapped classifier; a
+/// of two of them (`data.val_path`), fine-tuned on those two with the mapped classifier and
+/// its ReaL accuracy measured (`finetune.real_labels`); a
 /// validation class the training lacks, a subset without `val_path`, and a fine-tuning class
 /// the pre-training lacks are each refused, naming the class and the fix.
 #[test]
@@ -90,12 +95,17 @@ fn pre_training_is_evaluated_and_fine_tuned_through_the_class_names() {
     write_image_folder(&one_k, 6, false);
     drop_class(&one_k, "train", "bee");
     drop_class(&one_k, "val", "bee");
+    // ReaL labels of the 1K validation files, in file-name order (ant_*, then cat_*): each
+    // file's own class, so the fine-tuned ReaL accuracy must equal its top-1 exactly.
+    let real_json = p(dir.path(), "real.json");
+    std::fs::write(&real_json, "[[0],[0],[0],[1],[1],[1]]").unwrap();
     let out = p(dir.path(), "results");
     let yaml = |val: &str, head: &str| {
         format!(
-            "name: map\nbackend: flex\ndata:\n  dataset: imagefolder\n  path: {pre}\n  image_size: 16\n{val}model:\n  arch: resnet_mini\n  widths: [4, 8]\n  depths: [1, 1]\ntrain:\n  epochs: 2\n  batch_size: 6\nscoring:\n  methods: [dyn_unc]\n  window: 2\nretrain:\n  prune_ratios: [0.5]\n  seeds: [0]\n  full_data: false\nfinetune:\n  head: {head}\n  data:\n    dataset: imagefolder\n    path: {one_k}\n    image_size: 16\n  train:\n    epochs: 1\n    batch_size: 6\noutput:\n  dir: {out}\n",
+            "name: map\nbackend: flex\ndata:\n  dataset: imagefolder\n  path: {pre}\n  image_size: 16\n{val}model:\n  arch: resnet_mini\n  widths: [4, 8]\n  depths: [1, 1]\ntrain:\n  epochs: 2\n  batch_size: 6\nscoring:\n  methods: [dyn_unc]\n  window: 2\nretrain:\n  prune_ratios: [0.5]\n  seeds: [0]\n  full_data: false\nfinetune:\n  head: {head}\n  real_labels: {real}\n  data:\n    dataset: imagefolder\n    path: {one_k}\n    image_size: 16\n  train:\n    epochs: 1\n    batch_size: 6\noutput:\n  dir: {out}\n",
             pre = pre.display(),
             one_k = one_k.display(),
+            real = real_json.display(),
             out = out.display()
         )
     };
@@ -133,6 +143,7 @@ fn pre_training_is_evaluated_and_fine_tuned_through_the_class_names() {
             "{r:?}"
         );
         assert!(r.finetune_acc.is_some(), "{r:?}");
+        assert_eq!(r.finetune_real_acc, r.finetune_acc, "{r:?}");
     }
 
     // The pre-training's own val/ (three classes) with one class more than training.

@@ -184,6 +184,11 @@ fn in21k() -> Vec<Pin> {
         ),
         ("model.drop_path", json!(0.1), "K:33"),
         ("finetune.head", json!("mapped"), "utils.py:100-109"),
+        (
+            "finetune.real_labels",
+            json!("/data/imagenet/real.json"),
+            "F:28 (REAL_LABEL: true)",
+        ),
         ("finetune.data.interpolation", json!("bicubic"), "F:23"),
     ];
     // Both configs set the same keys on the same lines: (key, K's value, F's value, line).

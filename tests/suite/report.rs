@@ -20,6 +20,7 @@ fn row(method: &str, prune_ratio: f64, seed: u64, test_acc: f64) -> MainRow {
         test_acc,
         real_acc: None,
         finetune_acc: None,
+        finetune_real_acc: None,
         best_acc: None,
         best_epoch: None,
         wall_seconds: 0.0,
