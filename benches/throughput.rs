@@ -1,12 +1,14 @@
 //! Training throughput, side by side in one run (`cargo bench --bench throughput`):
 //!
-//! - dynunc's `cnn` preset (the small CNN; `DYNUNC_BENCH_MODEL=resnet18` for ResNet-18)
-//!   on Fashion-MNIST, batch 128, Adam, on flex (`DYNUNC_BENCH_BACKEND=wgpu` for the GPU): one
-//!   pass over `DYNUNC_BENCH_IMAGES` images (default 60,000, one epoch) without and with the
-//!   dynamics recorder, alternating with the same model in PyTorch
+//! - a dynunc preset on Fashion-MNIST (`DYNUNC_BENCH_MODEL`: `cnn`, the default, `resnet18`,
+//!   `resnet_mini`, `convnext_mini`, `swin_mini`, or `all` for each in turn and a summary
+//!   table), batch 128, Adam, on flex (`DYNUNC_BENCH_BACKEND=wgpu` for the GPU): one pass over
+//!   `DYNUNC_BENCH_IMAGES` images (default 60,000 for `cnn`, 3,840 for the others) without
+//!   and with the dynamics recorder, alternating with the same model in PyTorch
 //!   (`benches/pytorch/train.py`, run by `DYNUNC_PYTHON`, default `python3`; where PyTorch
-//!   is absent the benchmark says so and measures dynunc alone), and the time spent inside the
-//!   recorder, timed around each of its calls;
+//!   is absent the benchmark says so and measures dynunc alone; both sides' parameter counts
+//!   are printed and must agree), and the time spent inside the recorder, timed around each
+//!   of its calls;
 //! - with `DYNUNC_BENCH_INPUT=imagenet`: seeded random 224x224x3 images of 1,000 classes
 //!   (default 2,048 per pass) for any ImageNet preset (`resnet18`, `resnet50`,
 //!   `convnext_tiny`, `swin_tiny`), against torchvision's or timm's model in
@@ -89,6 +91,9 @@ impl<O: Observer> Observer for Timed<O> {
     }
 }
 
+/// The Fashion-MNIST presets the benchmark compares with PyTorch (`all`: each in turn).
+const FMNIST_MODELS: &[&str] = &["cnn", "resnet18", "resnet_mini", "convnext_mini", "swin_mini"];
+
 /// What is measured: the backend (`DYNUNC_BENCH_BACKEND`: flex, default, or wgpu, which
 /// needs `--features wgpu`), the input (`DYNUNC_BENCH_INPUT`: fmnist, default, or imagenet)
 /// and the model preset (`DYNUNC_BENCH_MODEL`: cnn, default, or resnet18 on fmnist;
@@ -115,17 +120,18 @@ impl Setup {
             }
         };
         let (default, models): (&str, &[&str]) = match imagenet {
-            false => ("cnn", &["cnn", "resnet18"]),
+            false => ("cnn", FMNIST_MODELS),
             true => (
                 "resnet18",
                 &["resnet18", "resnet50", "convnext_tiny", "swin_tiny"],
             ),
         };
         let model = std::env::var("DYNUNC_BENCH_MODEL").unwrap_or_else(|_| default.into());
-        if !models.contains(&model.as_str()) {
+        if !models.contains(&model.as_str()) && !(model == "all" && !imagenet) {
             return Err(format!(
-                "DYNUNC_BENCH_MODEL={model}: give one of {}",
-                models.join(", ")
+                "DYNUNC_BENCH_MODEL={model}: give one of {}{}",
+                models.join(", "),
+                if imagenet { "" } else { ", all" }
             ));
         }
         let choice = match std::env::var("DYNUNC_BENCH_BACKEND").as_deref() {
@@ -177,7 +183,8 @@ impl Setup {
                 classes: input.classes,
             });
         }
-        let images = env_usize("DYNUNC_BENCH_IMAGES", 60_000);
+        let default = if self.model == "cnn" { 60_000 } else { 3_840 };
+        let images = env_usize("DYNUNC_BENCH_IMAGES", default);
         let spec = DataSpec::new(&dynunc::data::format::idx::FASHION_MNIST, data_dir());
         let splits = dynunc::data::load(&spec, 0)
             .map_err(|e| format!("{e} (set DYNUNC_FMNIST to the IDX folder)"))?;
@@ -238,8 +245,9 @@ fn dynunc_pass(
     (seconds, recorder.map_or(0.0, |r| r.seconds))
 }
 
-/// PyTorch's images per second, or why there is none.
-fn pytorch_pass(setup: &Setup, images: usize) -> Result<(f64, String), String> {
+/// PyTorch's images per second, a note on its version and threads, and its model's
+/// parameter count; or why there is none.
+fn pytorch_pass(setup: &Setup, images: usize) -> Result<(f64, String, u64), String> {
     let python = std::env::var("DYNUNC_PYTHON").unwrap_or_else(|_| "python3".into());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pytorch");
     let mut cmd = Command::new(&python);
@@ -271,6 +279,7 @@ fn pytorch_pass(setup: &Setup, images: usize) -> Result<(f64, String), String> {
             "torch {} on {} ({} threads)",
             v["torch"], v["device"], v["threads"]
         ),
+        v["params"].as_u64().unwrap_or(0),
     ))
 }
 
@@ -283,6 +292,8 @@ struct Rounds {
     inside: Vec<f64>,
     torch: Vec<f64>,
     torch_note: String,
+    /// PyTorch's model's parameter count (0: not measured).
+    torch_params: u64,
 }
 
 fn measure(setup: &Setup, set: &ImageSet, norm: Normalize, rounds: usize) -> Rounds {
@@ -301,9 +312,10 @@ fn measure(setup: &Setup, set: &ImageSet, norm: Normalize, rounds: usize) -> Rou
         r.recorded.push(n as f64 / seconds);
         r.inside.push(in_recorder / seconds);
         match pytorch_pass(setup, n) {
-            Ok((ips, note)) => {
+            Ok((ips, note, params)) => {
                 r.torch.push(ips);
                 r.torch_note = note;
+                r.torch_params = params;
             }
             Err(why) if round == 0 => {
                 r.torch_note = format!(
@@ -336,17 +348,53 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let set = match setup.images() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("throughput benchmark skipped: {e}");
-            return;
-        }
+    let models: Vec<String> = match setup.model.as_str() {
+        "all" => FMNIST_MODELS.iter().map(|m| m.to_string()).collect(),
+        one => vec![one.to_string()],
     };
+    let mut summary = Vec::new();
+    for model in models {
+        let setup = Setup {
+            model,
+            device: setup.device.clone(),
+            backend: setup.backend.clone(),
+            ..setup
+        };
+        let set = match setup.images() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("throughput benchmark skipped: {e}");
+                return;
+            }
+        };
+        summary.push(one_model(&setup, &set, rounds));
+        if !setup.imagenet && summary.len() == 1 && setup.model == "cnn" {
+            data_loading_table(&set, Normalize::fit(&set), set.len());
+        }
+    }
+    if summary.len() > 1 {
+        println!(
+            "\n| model | parameters (dynunc / PyTorch) | dynunc img/s (recording) | PyTorch img/s | PyTorch is Nx dynunc |\n|---|---:|---:|---:|---:|"
+        );
+        for row in &summary {
+            println!("{row}");
+        }
+    }
+}
+
+/// One model's rounds and table; returns its summary line.
+fn one_model(setup: &Setup, set: &ImageSet, rounds: usize) -> String {
     let n = set.len();
-    let norm = Normalize::fit(&set);
+    let norm = Normalize::fit(set);
+    let params = Model::seeded(
+        &ModelSpec::preset(&setup.model).unwrap(),
+        setup.input(),
+        0,
+        &setup.device.clone().autodiff(),
+    )
+    .trainable_params();
     println!(
-        "{} preset, batch {}, Adam, {n} {} images per pass, {rounds} rounds, {} compute threads (rayon); backend: {}",
+        "\n{} preset ({params} parameters), batch {}, Adam, {n} {} images per pass, {rounds} rounds, {} compute threads (rayon); backend: {}",
         setup.model,
         setup.batch,
         if setup.imagenet {
@@ -357,7 +405,7 @@ fn main() {
         rayon::current_num_threads(),
         setup.backend
     );
-    let r = measure(&setup, &set, norm, rounds);
+    let r = measure(setup, set, norm, rounds);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let (p, rec) = (mean(&r.plain), mean(&r.recorded));
     println!("\n| what | images/s | ratio |\n|---|---:|---:|");
@@ -378,18 +426,30 @@ fn main() {
     );
     if r.torch.is_empty() {
         println!("| PyTorch | – | {} |", r.torch_note);
-    } else {
-        let t = mean(&r.torch);
-        println!(
-            "| PyTorch, same model ({}) | {t:.0} | {:.2} (PyTorch is {:.2}x dynunc with the recorder) |",
-            r.torch_note,
-            t / rec,
-            t / rec
+        return format!(
+            "| {} | {params} / – | {rec:.0} | – | – |",
+            setup.model
         );
     }
-    if !setup.imagenet {
-        data_loading_table(&set, norm, n);
+    let t = mean(&r.torch);
+    println!(
+        "| PyTorch, same model ({}) | {t:.0} | {:.2} (PyTorch is {:.2}x dynunc with the recorder) |",
+        r.torch_note,
+        t / rec,
+        t / rec
+    );
+    if r.torch_params != params as u64 && !setup.imagenet {
+        println!(
+            "warning: PyTorch's {} has {} parameters against dynunc's {params}: the models differ",
+            setup.model, r.torch_params
+        );
     }
+    format!(
+        "| {} | {params} / {} | {rec:.0} | {t:.0} | {:.2} |",
+        setup.model,
+        r.torch_params,
+        t / rec
+    )
 }
 
 /// Data loading alone: IDX batches from memory, JPEG decoding, the streaming loader.
