@@ -1,7 +1,7 @@
 //! Convolution and max pooling on flex, where the CNNs spend their training time: Burn's
 //! operations beside dynunc's (`train::ops`: the convolution with Burn's forward and a backward
 //! as im2col + matrix products on the host; max pooling with the argmax kept), forward alone and
-//! forward + backward, at the small CNN's layers and at ResNet-style layers (batch 128). Prints
+//! forward + backward, at the small CNN's layers, ResNet-style and ConvNeXt's depthwise layers. Prints
 //! ms per batch, the ratio, and the largest relative difference of output and gradients.
 //! `cargo bench --bench conv`.
 
@@ -32,10 +32,20 @@ fn relative<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
 }
 
 /// One layer: name, input `[n, c, h, w]`, output channels, kernel, stride, padding, whether
-/// the input needs a gradient (not for a network's first layer).
-type Layer = (&'static str, [usize; 4], usize, usize, usize, usize, bool);
+/// the input needs a gradient (not for a network's first layer), groups (the channels for a
+/// depthwise layer).
+type Layer = (
+    &'static str,
+    [usize; 4],
+    usize,
+    usize,
+    usize,
+    usize,
+    bool,
+    usize,
+);
 
-const LAYERS: [Layer; 6] = [
+const LAYERS: [Layer; 9] = [
     (
         "cnn conv 1->32, 28x28",
         [128, 1, 28, 28],
@@ -44,6 +54,7 @@ const LAYERS: [Layer; 6] = [
         1,
         1,
         false,
+        1,
     ),
     (
         "cnn conv 32->64, 14x14",
@@ -53,9 +64,19 @@ const LAYERS: [Layer; 6] = [
         1,
         1,
         true,
+        1,
     ),
-    ("conv 3->32, 28x28", [128, 3, 28, 28], 32, 3, 1, 1, true),
-    ("resnet 64->64, 14x14", [128, 64, 14, 14], 64, 3, 1, 1, true),
+    ("conv 3->32, 28x28", [128, 3, 28, 28], 32, 3, 1, 1, true, 1),
+    (
+        "resnet 64->64, 14x14",
+        [128, 64, 14, 14],
+        64,
+        3,
+        1,
+        1,
+        true,
+        1,
+    ),
     (
         "resnet 64->128 stride 2, 14x14",
         [128, 64, 14, 14],
@@ -64,6 +85,7 @@ const LAYERS: [Layer; 6] = [
         2,
         1,
         true,
+        1,
     ),
     (
         "resnet 1x1 64->128 stride 2",
@@ -73,6 +95,37 @@ const LAYERS: [Layer; 6] = [
         2,
         0,
         true,
+        1,
+    ),
+    (
+        "convnext_mini depthwise 7x7, 32 ch, 14x14",
+        [128, 32, 14, 14],
+        32,
+        7,
+        1,
+        3,
+        true,
+        32,
+    ),
+    (
+        "convnext_mini depthwise 7x7, 64 ch, 7x7",
+        [128, 64, 7, 7],
+        64,
+        7,
+        1,
+        3,
+        true,
+        64,
+    ),
+    (
+        "convnext_tiny depthwise 7x7, 96 ch, 56x56 (batch 16)",
+        [16, 96, 56, 56],
+        96,
+        7,
+        1,
+        3,
+        true,
+        96,
     ),
 ];
 
@@ -80,20 +133,23 @@ fn main() {
     let device = Device::flex().autodiff();
     let no_dx = Tensor::<4>::zeros([1, 1, 1, 1], &Device::flex());
     println!(
-        "| layer (batch 128) | forward (both) | Burn fwd+bwd | dynunc fwd+bwd | ratio | rel. diff out / dx / dW / db |"
+        "| layer (batch 128 unless said) | forward (both) | Burn fwd+bwd | dynunc fwd+bwd | ratio | rel. diff out / dx / dW / db |"
     );
     println!("|---|---:|---:|---:|---:|---|");
-    for (name, [n, cin, h, w], cout, k, stride, pad, input_grad) in LAYERS {
+    for (name, [n, cin, h, w], cout, k, stride, pad, input_grad, groups) in LAYERS {
         device.seed(0);
         let mut x = Tensor::<4>::random([n, cin, h, w], Distribution::Default, &device);
         if input_grad {
             x = x.require_grad();
         }
-        let weight =
-            Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 0.1), &device)
-                .require_grad();
+        let weight = Tensor::<4>::random(
+            [cout, cin / groups, k, k],
+            Distribution::Normal(0.0, 0.1),
+            &device,
+        )
+        .require_grad();
         let bias = Tensor::<1>::zeros([cout], &device).require_grad();
-        let options = ConvOptions::new([stride; 2], [pad; 2], [1; 2], 1);
+        let options = ConvOptions::new([stride; 2], [pad; 2], [1; 2], groups);
         assert!(conv::uses_host_backward(&x, &weight, &options));
         let stock = |x: Tensor<4>, w: Tensor<4>, b: Tensor<1>| {
             burn::tensor::module::conv2d(x, w, Some(b), options.clone())

@@ -92,7 +92,13 @@ impl<O: Observer> Observer for Timed<O> {
 }
 
 /// The Fashion-MNIST presets the benchmark compares with PyTorch (`all`: each in turn).
-const FMNIST_MODELS: &[&str] = &["cnn", "resnet18", "resnet_mini", "convnext_mini", "swin_mini"];
+const FMNIST_MODELS: &[&str] = &[
+    "cnn",
+    "resnet18",
+    "resnet_mini",
+    "convnext_mini",
+    "swin_mini",
+];
 
 /// What is measured: the backend (`DYNUNC_BENCH_BACKEND`: flex, default, or wgpu, which
 /// needs `--features wgpu`), the input (`DYNUNC_BENCH_INPUT`: fmnist, default, or imagenet)
@@ -426,10 +432,7 @@ fn one_model(setup: &Setup, set: &ImageSet, rounds: usize) -> String {
     );
     if r.torch.is_empty() {
         println!("| PyTorch | – | {} |", r.torch_note);
-        return format!(
-            "| {} | {params} / – | {rec:.0} | – | – |",
-            setup.model
-        );
+        return format!("| {} | {params} / – | {rec:.0} | – | – |", setup.model);
     }
     let t = mean(&r.torch);
     println!(

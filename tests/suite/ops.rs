@@ -87,6 +87,35 @@ fn cases() -> Vec<Case> {
             groups: 2,
             ..case("groups 2 (Burn's operation)", [2, 4, 6, 6], 4)
         },
+        // Depthwise (one filter per channel): the host's own backward.
+        Case {
+            kernel: [7, 7],
+            padding: [(3, 3), (3, 3)],
+            groups: 5,
+            ..case("depthwise 7x7 same, ConvNeXt's", [3, 5, 9, 8], 5)
+        },
+        Case {
+            kernel: [3, 2],
+            padding: [(0, 2), (1, 0)],
+            groups: 3,
+            bias: false,
+            ..case("depthwise 3x2, uneven padding", [2, 3, 5, 6], 3)
+        },
+        Case {
+            kernel: [7, 7],
+            padding: [(3, 3), (3, 3)],
+            groups: 4,
+            ..case(
+                "depthwise 7x7 on a 2x2 map (kernel past every edge)",
+                [2, 4, 2, 2],
+                4,
+            )
+        },
+        Case {
+            stride: [2, 2],
+            groups: 4,
+            ..case("depthwise stride 2 (Burn's operation)", [2, 4, 6, 6], 4)
+        },
     ]
 }
 
@@ -134,9 +163,10 @@ fn run(c: &Case, host: bool) -> [Option<Values>; 4] {
         .bias
         .then(|| random([c.out_channels], 1.0, 3, &d).require_grad());
     let options = ConvOptions::new_with_padding(c.stride, c.padding, c.dilation, c.groups);
+    let depthwise = c.groups == cin && c.out_channels == cin && c.stride == [1, 1];
     assert_eq!(
         conv::uses_host_backward(&x, &weight, &options),
-        c.groups == 1,
+        c.groups == 1 || depthwise,
         "{}: which path",
         c.what
     );

@@ -3,8 +3,10 @@
 //!
 //! Burn 0.22 computes a convolution's weight gradient as another convolution with the batch and
 //! channel axes swapped and its input gradient as a transposed convolution; on flex these take
-//! 3-5x the forward pass. Grouped convolutions keep Burn's.
+//! 3-5x the forward pass. Depthwise convolutions (one filter per channel, stride 1, ConvNeXt's)
+//! get their own backward (`depthwise`); other grouped convolutions keep Burn's.
 
+pub mod depthwise;
 pub mod host;
 
 use burn::backend::autodiff::NodeId;
@@ -63,11 +65,19 @@ pub fn uses_host_backward(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptio
     lifts(x, weight, options).is_some()
 }
 
-/// Both operands on flex, at least one tracked, one group: the host backward applies.
+/// Both operands on flex, at least one tracked, one group or depthwise: the host backward
+/// applies.
 fn lifts(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<(Lift, Lift)> {
+    let [_, channels, _, _] = x.dims();
+    let [filters, per_group, _, _] = weight.dims();
+    let depthwise = options.groups == channels
+        && filters == channels
+        && per_group == 1
+        && options.stride == [1, 1]
+        && options.dilation == [1, 1];
     match (Lift::of(x)?, Lift::of(weight)?) {
         (Lift::Constant, Lift::Constant) => None,
-        _ if options.groups != 1 => None,
+        _ if options.groups != 1 && !depthwise => None,
         lifts => Some(lifts),
     }
 }
@@ -101,7 +111,8 @@ fn host_conv(
     }
 }
 
-/// The backward of [`host_conv`]: [`host::input_grad`] and [`host::weight_grad`].
+/// The backward of [`host_conv`]: [`host::input_grad`] and [`host::weight_grad`], or their
+/// [`depthwise`] forms.
 #[derive(Debug)]
 struct HostBackward;
 
@@ -120,12 +131,20 @@ impl Backward<Flex, 2> for HostBackward {
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
         let geometry = geometry(&x, &weight, &dy, &options);
+        let depthwise = options.groups != 1;
+        debug_assert!(!depthwise || depthwise::applies(&geometry, options.groups));
         if let Some(node) = node_x {
-            let dx = host::input_grad(&geometry, f32s(&weight), f32s(&dy));
+            let dx = match depthwise {
+                true => depthwise::input_grad(&geometry, f32s(&weight), f32s(&dy)),
+                false => host::input_grad(&geometry, f32s(&weight), f32s(&dy)),
+            };
             grads.register::<Flex>(node.id, from_vec(dx, x.shape()));
         }
         if let Some(node) = node_weight {
-            let dw = host::weight_grad(&geometry, f32s(&x), f32s(&dy));
+            let dw = match depthwise {
+                true => depthwise::weight_grad(&geometry, f32s(&x), f32s(&dy)),
+                false => host::weight_grad(&geometry, f32s(&x), f32s(&dy)),
+            };
             grads.register::<Flex>(node.id, from_vec(dw, weight.shape()));
         }
     }
