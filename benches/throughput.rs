@@ -133,7 +133,8 @@ impl Setup {
             ),
         };
         let model = std::env::var("DYNUNC_BENCH_MODEL").unwrap_or_else(|_| default.into());
-        if !models.contains(&model.as_str()) && !(model == "all" && !imagenet) {
+        let all = model == "all" && !imagenet;
+        if !models.contains(&model.as_str()) && !all {
             return Err(format!(
                 "DYNUNC_BENCH_MODEL={model}: give one of {}{}",
                 models.join(", "),
