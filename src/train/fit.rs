@@ -180,6 +180,7 @@ pub fn fit(
     device: &Device,
     observers: &mut [&mut dyn Observer],
 ) -> Result<Model, TrainError> {
+    super::memory::retain_freed_memory();
     let spec = opts.spec;
     let n = set.len();
     let batches = n.div_ceil(spec.batch_size);

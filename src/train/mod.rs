@@ -5,6 +5,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod drift;
 pub mod fit;
+pub mod memory;
 pub mod model;
 pub mod observer;
 pub mod ops;

@@ -306,3 +306,31 @@ fn relu_after_pooling_equals_relu_before() {
     let after = run(relu(max_pool::forward(&pool, x.clone())));
     assert_eq!(before, after);
 }
+
+/// GELU on the host: output and input gradient bit-equal to Burn's (the same formulas), over
+/// random values, the extremes (far tails, zero, tiny) and more elements than one parallel
+/// task holds; without autodiff the operation is Burn's.
+#[test]
+fn host_gelu_equals_burns_bit_for_bit() {
+    use burn::tensor::activation;
+    use dynunc::train::ops::gelu;
+    let d = Device::flex().autodiff();
+    for (shape, seed) in [([2usize, 3, 5, 7], 4u64), ([4, 64, 14, 14], 5)] {
+        let mut x = values(random(shape, 3.0, seed, &d));
+        x[..8].copy_from_slice(&[0.0, -0.0, 1e-30, -1e-30, 12.0, -12.0, 40.0, -40.0]);
+        let x = Tensor::<4>::from_data(TensorData::new(x, shape), &d).require_grad();
+        assert!(gelu::runs_on_host(&x));
+        let run = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+            let y = f(x.clone());
+            let grads = ramp_loss(y.clone(), 13).backward();
+            (values(y.inner()), values(x.grad(&grads).unwrap()))
+        };
+        let (y_burn, dx_burn) = run(&|x| activation::gelu(x));
+        let (y_host, dx_host) = run(&|x| gelu::gelu(x));
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&y_host), bits(&y_burn), "{shape:?}: output");
+        assert_eq!(bits(&dx_host), bits(&dx_burn), "{shape:?}: input gradient");
+    }
+    let plain = Tensor::<2>::ones([2, 2], &Device::flex());
+    assert!(!gelu::runs_on_host(&plain));
+}

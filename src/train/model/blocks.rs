@@ -9,7 +9,7 @@ use burn::prelude::*;
 
 use crate::train::ops::conv;
 use burn::tensor::Distribution;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::softmax;
 
 /// The initialisation of ConvNeXt and Swin: truncated normal, std 0.02 (here: normal, std
 /// 0.02; the truncation at ±2 std changes 5% of the draws and nothing measurable).
@@ -229,7 +229,7 @@ impl FeedForward {
 
     /// Applies it on the last dimension.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
+        self.fc2.forward(crate::train::ops::gelu::gelu(self.fc1.forward(x)))
     }
 }
 

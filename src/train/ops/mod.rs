@@ -1,6 +1,7 @@
 //! Operations with a backward pass dynunc writes itself, for Burn's flex CPU backend: the
-//! convolution (`conv`) and max pooling (`max_pool`), where Burn 0.22's own backward passes on
-//! flex take most of a CNN's training step (`benches/conv.rs`, `benches/RESULTS.md`).
+//! convolution (`conv`, depthwise included), max pooling (`max_pool`) and GELU (`gelu`), where
+//! Burn 0.22's own backward passes on flex take most of a training step (`benches/conv.rs`,
+//! `benches/RESULTS.md`).
 //!
 //! Each registers its backward with Burn's autodiff graph (the extension point Burn's own
 //! operations use) and is tested equal to Burn's operation for the output and every gradient
@@ -8,6 +9,7 @@
 //! gradient checkpointing) takes Burn's operation unchanged.
 
 pub mod conv;
+pub mod gelu;
 pub mod max_pool;
 
 use burn::backend::flex::{Flex, FlexTensor};
