@@ -1,4 +1,4 @@
-//! Convolution and max pooling on flex, where the CNNs spend their training time: Burn's
+//! Convolution, max pooling and GELU on flex, where the CNNs spend their training time: Burn's
 //! operations beside dynunc's (`train::ops`: the convolution with Burn's forward and a backward
 //! as im2col + matrix products on the host; max pooling with the argmax kept), forward alone and
 //! forward + backward, at the small CNN's layers, ResNet-style and ConvNeXt's depthwise layers. Prints
@@ -206,6 +206,54 @@ fn main() {
         );
     }
     max_pools(&device);
+    gelus(&device);
+}
+
+/// GELU at the feed-forward layers of convnext_mini and swin_mini (4x the width).
+fn gelus(device: &Device) {
+    use burn::tensor::activation;
+    use dynunc::train::ops::gelu;
+    println!();
+    println!("| GELU | Burn fwd+bwd | dynunc fwd+bwd | ratio | bit-equal (output, gradient) |");
+    println!("|---|---:|---:|---:|---|");
+    let cases = [
+        (
+            "convnext_mini stage 1, [128, 14, 14, 128]",
+            [128, 14, 14, 128],
+        ),
+        ("convnext_mini stage 2, [128, 7, 7, 256]", [128, 7, 7, 256]),
+    ];
+    for (name, shape) in cases {
+        device.seed(0);
+        let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 2.0), device).require_grad();
+        type Act<'a> = &'a dyn Fn(Tensor<4>) -> Tensor<4>;
+        let run = |f: Act| {
+            let y = f(x.clone());
+            let g = (y.clone() * y.clone()).sum().backward();
+            (y.inner(), x.grad(&g).unwrap())
+        };
+        let both = |f: Act| {
+            let (y, dx) = run(f);
+            y.sum().into_scalar::<f32>() + dx.sum().into_scalar::<f32>()
+        };
+        let stock = |x: Tensor<4>| activation::gelu(x);
+        let ours = |x: Tensor<4>| gelu::gelu(x);
+        let (ys, xs) = run(&stock);
+        let (yo, xo) = run(&ours);
+        let equal =
+            ys.equal(yo).all().into_scalar::<bool>() && xs.equal(xo).all().into_scalar::<bool>();
+        let mut t = [0.0f64; 2];
+        for _ in 0..2 {
+            t[0] += ms(6, &|| both(&stock)) / 2.0;
+            t[1] += ms(6, &|| both(&ours)) / 2.0;
+        }
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms | {:.2}x | {equal} |",
+            t[0],
+            t[1],
+            t[0] / t[1]
+        );
+    }
 }
 
 /// Max pooling at the small CNN's two pooling layers and ResNet's stem.

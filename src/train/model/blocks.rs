@@ -229,7 +229,8 @@ impl FeedForward {
 
     /// Applies it on the last dimension.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.fc2.forward(crate::train::ops::gelu::gelu(self.fc1.forward(x)))
+        self.fc2
+            .forward(crate::train::ops::gelu::gelu(self.fc1.forward(x)))
     }
 }
 
