@@ -334,3 +334,74 @@ fn host_gelu_equals_burns_bit_for_bit() {
     let plain = Tensor::<2>::ones([2, 2], &Device::flex());
     assert!(!gelu::runs_on_host(&plain));
 }
+
+/// Batch norm while training as one host operation: output, input/gamma/beta gradients and the
+/// running statistics it leaves, against Burn's `BatchNorm::forward` (within 1e-5 of the
+/// largest value), on a map with an offset and spread per channel; evaluation is Burn's.
+#[test]
+fn host_batch_norm_equals_burns() {
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
+    use dynunc::train::ops::batch_norm;
+    let d = Device::flex().autodiff();
+    for (shape, seed) in [
+        ([3usize, 4, 5, 6], 7u64),
+        ([16, 8, 1, 1], 8),
+        ([2, 3, 9, 9], 9),
+    ] {
+        let c = shape[1];
+        let gamma = random([c], 1.0, seed + 10, &d).add_scalar(1.0);
+        let beta = random([c], 1.0, seed + 20, &d);
+        // A fresh layer per run: clones would share the running statistics.
+        let layer = || {
+            let mut bn = BatchNormConfig::new(c).init(&d);
+            bn.gamma = Param::from_tensor(gamma.clone().detach());
+            bn.beta = Param::from_tensor(beta.clone().detach());
+            bn
+        };
+        let offsets = random([1, c, 1, 1], 5.0, seed + 30, &d);
+        let x = (random(shape, 2.0, seed, &d) + offsets).require_grad();
+        let run = |host: bool| {
+            let layer = layer();
+            assert!(batch_norm::runs_on_host(&layer, &x));
+            let y = match host {
+                true => batch_norm::forward(&layer, x.clone()),
+                false => layer.forward(x.clone()),
+            };
+            let grads = ramp_loss(y.clone(), 11).backward();
+            vec![
+                values(y.inner()),
+                values(x.grad(&grads).unwrap()),
+                values(layer.gamma.grad(&grads).unwrap()),
+                values(layer.beta.grad(&grads).unwrap()),
+                values(layer.running_mean.value_sync()),
+                values(layer.running_var.value_sync()),
+            ]
+        };
+        let (stock, host) = (run(false), run(true));
+        let names = [
+            "output",
+            "dx",
+            "dgamma",
+            "dbeta",
+            "running mean",
+            "running var",
+        ];
+        for ((what, a), b) in names.iter().zip(&stock).zip(&host) {
+            let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let diff = a
+                .iter()
+                .zip(b)
+                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(
+                scale > 0.0 && diff <= 1e-5 * scale,
+                "{shape:?}: {what} differs by {diff} (scale {scale})"
+            );
+        }
+    }
+    let eval = BatchNormConfig::new(2).init(&Device::flex());
+    assert!(!batch_norm::runs_on_host(
+        &eval,
+        &Tensor::<4>::ones([1, 2, 2, 2], &Device::flex())
+    ));
+}

@@ -159,7 +159,7 @@ impl ChannelNorm {
     /// Normalises `x`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Self::Batch(bn) => bn.forward(x),
+            Self::Batch(bn) => crate::train::ops::batch_norm::forward(bn, x),
             Self::Layer(ln) => ln.forward(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2]),
         }
     }

@@ -1,5 +1,6 @@
 //! Operations with a backward pass dynunc writes itself, for Burn's flex CPU backend: the
-//! convolution (`conv`, depthwise included), max pooling (`max_pool`) and GELU (`gelu`), where
+//! convolution (`conv`, depthwise included), max pooling (`max_pool`), GELU (`gelu`) and batch
+//! norm (`batch_norm`), where
 //! Burn 0.22's own backward passes on flex take most of a training step (`benches/conv.rs`,
 //! `benches/RESULTS.md`).
 //!
@@ -8,6 +9,7 @@
 //! (`tests/suite/ops.rs`). Anything that is not an `f32` flex tensor (wgpu, other float types,
 //! gradient checkpointing) takes Burn's operation unchanged.
 
+pub mod batch_norm;
 pub mod conv;
 pub mod gelu;
 pub mod max_pool;

@@ -1,0 +1,206 @@
+//! Batch norm while training on flex, as one operation: per channel the batch mean and
+//! (biased) variance, the normalised output, and a backward pass from the kept normalised
+//! values. Burn 0.22 composes both passes from tensor operations that swap the batch and channel
+//! axes (a layout copy each) and read the activation several times; ResNet's every convolution
+//! is followed by one.
+//!
+//! The running statistics are updated as Burn's `BatchNorm::forward` updates them (momentum,
+//! biased variance), so a model trained this way evaluates as one trained by Burn's. Outputs and
+//! gradients agree with Burn's within float rounding (`tests/suite/ops.rs`).
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::Flex;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, TensorMetadata};
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use rayon::prelude::*;
+
+use super::{Lift, contiguous, f32s, from_vec};
+
+/// `bn.forward(x)`, as one host operation while training on flex.
+pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    if !runs_on_host(bn, &x) {
+        return bn.forward(x);
+    }
+    let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+    let (lx, lg, lb) = (
+        Lift::of(&x).expect("checked"),
+        Lift::of(&gamma).expect("checked"),
+        Lift::of(&beta).expect("checked"),
+    );
+    let device = x.device();
+    let (y, mean, variance) = host_batch_norm(
+        [lx.tracked(x), lg.tracked(gamma), lb.tracked(beta)],
+        bn.epsilon,
+    );
+    let stat = |v: Vec<f32>| {
+        let n = v.len();
+        Tensor::<1>::from_data(TensorData::new(v, [n]), &device)
+    };
+    let m = bn.momentum;
+    let running_mean = bn.running_mean.value_sync().to_device(&device);
+    let running_var = bn.running_var.value_sync().to_device(&device);
+    let running_mean = running_mean
+        .mul_scalar(1.0 - m)
+        .add(stat(mean).mul_scalar(m));
+    let running_var = running_var
+        .mul_scalar(1.0 - m)
+        .add(stat(variance).mul_scalar(m));
+    bn.running_mean.update(running_mean.detach());
+    bn.running_var.update(running_var.detach());
+    Tensor::from_primitive::<Autodiff<Flex>>(y)
+}
+
+/// Whether [`forward`] runs on the host: training (autodiff, the layer not frozen), flex
+/// `f32` operands, something tracked.
+pub fn runs_on_host(bn: &BatchNorm, x: &Tensor<4>) -> bool {
+    let lifts = [
+        Lift::of(x),
+        Lift::of(&bn.gamma.val()),
+        Lift::of(&bn.beta.val()),
+    ];
+    x.device().is_autodiff()
+        && bn.training.is_enabled()
+        && lifts.iter().all(Option::is_some)
+        && lifts.contains(&Some(Lift::Tracked))
+}
+
+/// Per channel of `[n, c, h, w]` values: the mean and biased variance (two passes, `f64` sums).
+fn statistics(x: &[f32], [n, c, hw]: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
+    let count = (n * hw) as f64;
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let planes = || (0..n).map(move |s| &x[(s * c + ch) * hw..][..hw]);
+            let sum: f64 = planes().flatten().map(|&v| v as f64).sum();
+            let mean = sum / count;
+            let sq: f64 = planes().flatten().map(|&v| (v as f64 - mean).powi(2)).sum();
+            (mean as f32, (sq / count) as f32)
+        })
+        .unzip()
+}
+
+/// The forward pass: output, batch mean, batch variance.
+fn host_batch_norm(
+    [x, gamma, beta]: [FloatTensor<Autodiff<Flex>>; 3],
+    epsilon: f64,
+) -> (FloatTensor<Autodiff<Flex>>, Vec<f32>, Vec<f32>) {
+    let prep = NormBackward
+        .prepare::<NoCheckpointing>([x.node(), gamma.node(), beta.node()])
+        .compute_bound()
+        .stateful();
+    let input = contiguous(x.into_primitive());
+    let gamma = contiguous(gamma.into_primitive());
+    let beta = contiguous(beta.into_primitive());
+    let shape = input.shape();
+    let [n, c, h, w] = shape.dims::<4>();
+    let hw = h * w;
+    let values = f32s(&input);
+    let (mean, variance) = statistics(values, [n, c, hw]);
+    let inv_std: Vec<f32> = variance
+        .iter()
+        .map(|&v| 1.0 / (v + epsilon as f32).sqrt())
+        .collect();
+    let (g, b) = (f32s(&gamma), f32s(&beta));
+    let mut normalised = vec![0.0f32; values.len()];
+    let mut y = vec![0.0f32; values.len()];
+    normalised
+        .par_chunks_mut(hw)
+        .zip(y.par_chunks_mut(hw))
+        .zip(values.par_chunks(hw))
+        .enumerate()
+        .for_each(|(plane, ((xh, y), x))| {
+            let ch = plane % c;
+            let (m, s) = (mean[ch], inv_std[ch]);
+            for ((xh, y), &x) in xh.iter_mut().zip(y.iter_mut()).zip(x) {
+                *xh = (x - m) * s;
+                *y = *xh * g[ch] + b[ch];
+            }
+        });
+    let y = from_vec(y, shape);
+    let out = match prep {
+        OpsKind::Tracked(prep) => {
+            let state = Kept {
+                normalised: Arc::new(normalised),
+                inv_std: Arc::new(inv_std),
+                gamma: Arc::new(g.to_vec()),
+                dims: [n, c, hw],
+            };
+            prep.finish(state, y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    (out, mean, variance)
+}
+
+/// What the backward pass needs from the forward.
+#[derive(Debug, Clone)]
+struct Kept {
+    normalised: Arc<Vec<f32>>,
+    inv_std: Arc<Vec<f32>>,
+    gamma: Arc<Vec<f32>>,
+    dims: [usize; 3],
+}
+
+/// The backward of [`host_batch_norm`]: per channel `dβ = Σ dy`, `dγ = Σ dy x̂`, and
+/// `dx = γ / σ (dy - (Σ dy + x̂ Σ dy x̂) / m)` over the channel's `m` values.
+#[derive(Debug)]
+struct NormBackward;
+
+impl Backward<Flex, 3> for NormBackward {
+    type State = Kept;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let k = ops.state;
+        let [n, c, hw] = k.dims;
+        let dy_values = f32s(&dy);
+        let (sum_dy, sum_dy_xh): (Vec<f32>, Vec<f32>) = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let (mut a, mut b) = (0.0f64, 0.0f64);
+                for s in 0..n {
+                    let at = (s * c + ch) * hw;
+                    for (&d, &xh) in dy_values[at..at + hw]
+                        .iter()
+                        .zip(&k.normalised[at..at + hw])
+                    {
+                        a += d as f64;
+                        b += (d * xh) as f64;
+                    }
+                }
+                (a as f32, b as f32)
+            })
+            .unzip();
+        if let Some(node) = node_x {
+            let m = (n * hw) as f32;
+            let mut dx = vec![0.0f32; dy_values.len()];
+            dx.par_chunks_mut(hw)
+                .zip(dy_values.par_chunks(hw))
+                .zip(k.normalised.par_chunks(hw))
+                .enumerate()
+                .for_each(|(plane, ((dx, dy), xh))| {
+                    let ch = plane % c;
+                    let scale = k.gamma[ch] * k.inv_std[ch];
+                    let (a, b) = (sum_dy[ch] / m, sum_dy_xh[ch] / m);
+                    for ((dx, &d), &xh) in dx.iter_mut().zip(dy).zip(xh) {
+                        *dx = scale * (d - a - xh * b);
+                    }
+                });
+            grads.register::<Flex>(node.id, from_vec(dx, dy.shape()));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, from_vec(sum_dy_xh, [c].into()));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, from_vec(sum_dy, [c].into()));
+        }
+    }
+}
