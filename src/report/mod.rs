@@ -255,8 +255,16 @@ pub fn results_markdown(rows: &[MainRow]) -> String {
             .filter(|r| r.arch == *a && r.source() == a)
             .cloned()
             .collect();
+        // A model outside retrain.sources has only rows that read no scores.
+        let scored = own
+            .iter()
+            .any(|r| r.method != "random" && r.method != "full");
+        let title = match scored {
+            true => format!("Scored and retrained on {a}"),
+            false => format!("Retrained on {a}: subsets that need no scores (random, full data)"),
+        };
         out.push_str(&format!(
-            "## Scored and retrained on {a}\n\n{}{}\n",
+            "## {title}\n\n{}{}\n",
             markdown_table(&own),
             extra_tables(&own)
         ));

@@ -57,6 +57,12 @@ fn a_target_only_model_retrains_on_the_scorers_subsets_with_its_own_recipe() {
     got.sort();
     let row = |m: &str, s: &str| (m.to_string(), s.to_string(), "other".to_string(), 2, 4);
     assert_eq!(got, vec![row("dyn_unc", "scorer"), row("random", "other")]);
+    let readme = std::fs::read_to_string(out.join("x/README.md")).unwrap();
+    assert!(
+        readme.contains("## Retrained on other: subsets that need no scores")
+            && !readme.contains("Scored and retrained on other"),
+        "{readme}"
+    );
 }
 
 #[test]
