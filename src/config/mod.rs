@@ -329,9 +329,9 @@ fn across_sections(
     retrain: &retrain::RawRetrain,
     p: &mut Problems,
 ) {
-    let scores = |name: &String| retrain.sources.is_empty() || retrain.sources.contains(name);
     if dynamics == Some((View::Clean, true)) {
-        for (i, m) in models.iter().enumerate().filter(|(_, m)| scores(&m.name)) {
+        let scoring = models.iter().enumerate();
+        for (i, m) in scoring.filter(|(_, m)| retrain::selects(&retrain.sources, &m.name)) {
             if matches!(m.arch, crate::train::Arch::ResNet(_)) {
                 p.fail(
                 "dynamics.mode",
@@ -391,8 +391,7 @@ fn model_trains(
         };
         let t = train_section::validate_train(&t, &at, p)?;
         train_section::check_crop_from(&t, data, &at, p);
-        let scores = raw.retrain.sources.is_empty() || raw.retrain.sources.contains(&spec.name);
-        if t.epochs != train.epochs && scores {
+        if t.epochs != train.epochs && retrain::selects(&raw.retrain.sources, &spec.name) {
             p.fail(
                 &format!("{at}.epochs"),
                 format!(

@@ -92,12 +92,12 @@ pub struct RetrainSpec {
 impl RetrainSpec {
     /// Whether the model named `name` scores (`retrain.sources`).
     pub fn scores(&self, name: &str) -> bool {
-        self.sources.is_empty() || self.sources.iter().any(|s| s == name)
+        selects(&self.sources, name)
     }
 
     /// Whether the model named `name` is retrained on (`retrain.targets`).
     pub fn retrains(&self, name: &str) -> bool {
-        self.targets.is_empty() || self.targets.iter().any(|s| s == name)
+        selects(&self.targets, name)
     }
 
     /// The options of `strategy` at `prune_ratio` (its defaults when none were given).
@@ -266,6 +266,12 @@ pub fn validate(r: &RawRetrain, class_balanced: bool, p: &mut Problems) -> Optio
         targets: r.targets.clone(),
         sources: r.sources.clone(),
     })
+}
+
+/// Whether a list of model names (`retrain.sources`, `retrain.targets`) selects the model
+/// `name`: an empty list selects every model.
+pub fn selects(list: &[String], name: &str) -> bool {
+    list.is_empty() || list.iter().any(|s| s == name)
 }
 
 /// `retrain.targets` or `retrain.sources` (`key`): each the name of one of `models`, none

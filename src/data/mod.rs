@@ -327,6 +327,24 @@ pub fn load_ood(
     spec.format.load_ood(spec, dir, classes)
 }
 
+/// The position among `known` of each of `names`, matched by name (class folders: WordNet ids);
+/// when some are not there, how many and the first of them.
+pub fn match_names<'a>(
+    known: &[String],
+    names: &'a [String],
+) -> Result<Vec<usize>, (usize, &'a str)> {
+    let index: std::collections::HashMap<&str, usize> = known
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut missing = names.iter().filter(|n| !index.contains_key(n.as_str()));
+    if let Some(first) = missing.next() {
+        return Err((1 + missing.count(), first.as_str()));
+    }
+    Ok(names.iter().map(|n| index[n.as_str()]).collect())
+}
+
 /// The first of `classes` classes that no label names (each label is below `classes`).
 pub(crate) fn first_empty_class(
     labels: impl Iterator<Item = u32>,

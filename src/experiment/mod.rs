@@ -157,25 +157,13 @@ fn load_finetune(exp: &Experiment, pre: &Splits) -> Result<Option<(FinetuneData,
 
 /// For `finetune.head: mapped`: the pre-training class of each fine-tuning class, by name.
 fn mapped_rows(pre: &[String], fine: &[String]) -> Result<Vec<usize>> {
-    let index: std::collections::HashMap<&str, usize> = pre
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
-    let missing: Vec<&str> = fine
-        .iter()
-        .map(String::as_str)
-        .filter(|n| !index.contains_key(n))
-        .collect();
-    if let Some(first) = missing.first() {
-        bail!(
-            "finetune.head: mapped: {} of the fine-tuning data's {} classes are not among the {} pre-training classes (the first: `{first}`); classes are matched by folder name (ImageNet-1K's WordNet ids among ImageNet-21K's), so give both datasets class folders named alike, or set finetune.head: fresh",
-            missing.len(),
+    data::match_names(pre, fine).map_err(|(missing, first)| {
+        anyhow::anyhow!(
+            "finetune.head: mapped: {missing} of the fine-tuning data's {} classes are not among the {} pre-training classes (the first: `{first}`); classes are matched by folder name (ImageNet-1K's WordNet ids among ImageNet-21K's), so give both datasets class folders named alike, or set finetune.head: fresh",
             fine.len(),
             pre.len()
-        );
-    }
-    Ok(fine.iter().map(|n| index[n.as_str()]).collect())
+        )
+    })
 }
 
 /// What `run_info.yaml` records about how a results folder was made (the fields `report` uses).

@@ -184,6 +184,20 @@ fn run(c: &Case, host: bool) -> [Option<Values>; 4] {
     ]
 }
 
+/// `a` and `b` (Burn's and dynunc's values of `what`) differ by at most 1e-5 of the largest
+/// `|a|`, which is not zero.
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+    assert!(
+        scale > 0.0 && diff <= 1e-5 * scale,
+        "{what} differs by {diff} (scale {scale})"
+    );
+}
+
 #[test]
 fn host_backward_equals_burns_conv2d() {
     for c in cases() {
@@ -205,16 +219,7 @@ fn host_backward_equals_burns_conv2d() {
             assert_eq!(b.is_some(), expected, "{}: host {what}", c.what);
             let (Some(a), Some(b)) = (a, b) else { continue };
             assert_eq!(a.len(), b.len(), "{}: {what} length", c.what);
-            let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let diff = a
-                .iter()
-                .zip(b)
-                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert!(
-                scale > 0.0 && diff <= 1e-5 * scale,
-                "{}: {what} differs by {diff} (scale {scale})",
-                c.what
-            );
+            assert_close(a, b, &format!("{}: {what}", c.what));
         }
     }
 }
@@ -388,15 +393,7 @@ fn host_batch_norm_equals_burns() {
             "running var",
         ];
         for ((what, a), b) in names.iter().zip(&stock).zip(&host) {
-            let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let diff = a
-                .iter()
-                .zip(b)
-                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert!(
-                scale > 0.0 && diff <= 1e-5 * scale,
-                "{shape:?}: {what} differs by {diff} (scale {scale})"
-            );
+            assert_close(a, b, &format!("{shape:?}: {what}"));
         }
     }
     let eval = BatchNormConfig::new(2).init(&Device::flex());

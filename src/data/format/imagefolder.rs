@@ -416,33 +416,26 @@ fn matched_columns(
     val_dir: &Path,
     subset_allowed: bool,
 ) -> Result<Vec<u32>, DataError> {
-    let index: std::collections::HashMap<&str, u32> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i as u32))
-        .collect();
-    let missing: Vec<&String> = val_names
-        .iter()
-        .filter(|n| !index.contains_key(n.as_str()))
-        .collect();
     let path = val_dir.display().to_string();
-    if let Some(first) = missing.first() {
-        let hint = match first.as_str() {
-            // data/build_produce.py:36 of the authors' code: 21841 + n04399382 classes.
-            "n04399382" => {
-                "; ImageNet-21K's Fall 2011 release lacks ImageNet-1K's n04399382 (teddy bear): the authors add it to the 21K training classes (21,841 + 1), copy ImageNet-1K's train/n04399382 there"
-            }
-            _ => "",
-        };
-        return Err(DataError::Invalid {
-            path,
-            what: format!(
-                "{} of its {} class folders are not training classes (the first: `{first}`){hint}; validation classes must be training classes, matched by folder name",
-                missing.len(),
-                val_names.len()
-            ),
-        });
-    }
+    let columns = match crate::data::match_names(names, val_names) {
+        Ok(columns) => columns,
+        Err((missing, first)) => {
+            let hint = match first {
+                // data/build_produce.py:36 of the authors' code: 21841 + n04399382 classes.
+                "n04399382" => {
+                    "; ImageNet-21K's Fall 2011 release lacks ImageNet-1K's n04399382 (teddy bear): the authors add it to the 21K training classes (21,841 + 1), copy ImageNet-1K's train/n04399382 there"
+                }
+                _ => "",
+            };
+            return Err(DataError::Invalid {
+                path,
+                what: format!(
+                    "{missing} of its {} class folders are not training classes (the first: `{first}`){hint}; validation classes must be training classes, matched by folder name",
+                    val_names.len()
+                ),
+            });
+        }
+    };
     if !subset_allowed {
         return Err(DataError::Invalid {
             path,
@@ -453,7 +446,7 @@ fn matched_columns(
             ),
         });
     }
-    Ok(val_names.iter().map(|n| index[n.as_str()]).collect())
+    Ok(columns.into_iter().map(|c| c as u32).collect())
 }
 
 /// Whether `images` ImageFolder images are streamed from their files rather than decoded

@@ -25,15 +25,10 @@ use super::{Lift, contiguous, f32s, from_vec};
 
 /// `bn.forward(x)`, as one host operation while training on flex.
 pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    if !runs_on_host(bn, &x) {
+    let Some([lx, lg, lb]) = lifts(bn, &x) else {
         return bn.forward(x);
-    }
+    };
     let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
-    let (lx, lg, lb) = (
-        Lift::of(&x).expect("checked"),
-        Lift::of(&gamma).expect("checked"),
-        Lift::of(&beta).expect("checked"),
-    );
     let device = x.device();
     let (y, mean, variance) = host_batch_norm(
         [lx.tracked(x), lg.tracked(gamma), lb.tracked(beta)],
@@ -60,15 +55,20 @@ pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 /// Whether [`forward`] runs on the host: training (autodiff, the layer not frozen), flex
 /// `f32` operands, something tracked.
 pub fn runs_on_host(bn: &BatchNorm, x: &Tensor<4>) -> bool {
+    lifts(bn, x).is_some()
+}
+
+/// How `x`, gamma and beta reach the host operation; `None` where Burn's runs.
+fn lifts(bn: &BatchNorm, x: &Tensor<4>) -> Option<[Lift; 3]> {
+    if !(x.device().is_autodiff() && bn.training.is_enabled()) {
+        return None;
+    }
     let lifts = [
-        Lift::of(x),
-        Lift::of(&bn.gamma.val()),
-        Lift::of(&bn.beta.val()),
+        Lift::of(x)?,
+        Lift::of(&bn.gamma.val())?,
+        Lift::of(&bn.beta.val())?,
     ];
-    x.device().is_autodiff()
-        && bn.training.is_enabled()
-        && lifts.iter().all(Option::is_some)
-        && lifts.contains(&Some(Lift::Tracked))
+    lifts.contains(&Lift::Tracked).then_some(lifts)
 }
 
 /// Per channel of `[n, c, h, w]` values: the mean and biased variance (two passes, `f64` sums).

@@ -7,17 +7,24 @@
 //! those pairs and `dw[c, ky, kx]` is the sum over samples and outputs of `dy · x` along them.
 //! Each pair of rows is a contiguous slice product, which the compiler vectorises.
 
+use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
 use super::host::ConvGeometry;
 
-/// Whether [`input_grad`] and [`weight_grad`] apply: one filter per channel, stride 1, no
-/// dilation.
-pub fn applies(g: &ConvGeometry, groups: usize) -> bool {
-    groups == g.in_channels
-        && groups == g.out_channels
-        && g.stride == [1, 1]
-        && g.dilation == [1, 1]
+/// Whether [`input_grad`] and [`weight_grad`] apply to a convolution of `channels` input
+/// channels, a weight of `[filters, per_group, kh, kw]` and `options`: one filter per
+/// channel, stride 1, no dilation.
+pub fn applies(
+    channels: usize,
+    [filters, per_group, _, _]: [usize; 4],
+    options: &ConvOptions<2>,
+) -> bool {
+    options.groups == channels
+        && filters == channels
+        && per_group == 1
+        && options.stride == [1, 1]
+        && options.dilation == [1, 1]
 }
 
 /// For kernel offset `k` along an axis of `in_len` inputs and `out_len` outputs with `pad`
@@ -28,6 +35,25 @@ fn span(k: usize, pad: usize, in_len: usize, out_len: usize) -> (usize, usize, i
     let lo = (-shift).max(0) as usize;
     let hi = ((in_len as isize - shift).max(0) as usize).min(out_len);
     (lo.min(hi), hi, shift)
+}
+
+/// For kernel offset `(ky, kx)`: each output row's span that reads inside the input (a range
+/// of a plane's output values) and where the input it reads starts (in a plane's input
+/// values); rows in order, none when the offset reads outside every column.
+fn row_pairs(
+    g: &ConvGeometry,
+    ky: usize,
+    kx: usize,
+) -> impl Iterator<Item = (std::ops::Range<usize>, usize)> {
+    let ([h, w], [oh, ow]) = (g.input, g.output);
+    let (y_lo, y_hi, y_shift) = span(ky, g.padding[0], h, oh);
+    let (x_lo, x_hi, x_shift) = span(kx, g.padding[1], w, ow);
+    let rows = if x_lo == x_hi { 0..0 } else { y_lo..y_hi };
+    rows.map(move |oy| {
+        let iy = (oy as isize + y_shift) as usize;
+        let ix = (x_lo as isize + x_shift) as usize;
+        (oy * ow + x_lo..oy * ow + x_hi, iy * w + ix)
+    })
 }
 
 /// `dL/dx` from `weight` `[c, 1, kh, kw]` and `dy`.
@@ -43,18 +69,11 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
         .for_each(|(plane, (dx, dy))| {
             let filter = &weight[(plane % c) * kh * kw..][..kh * kw];
             for ky in 0..kh {
-                let (y_lo, y_hi, y_shift) = span(ky, g.padding[0], h, oh);
                 for kx in 0..kw {
-                    let (x_lo, x_hi, x_shift) = span(kx, g.padding[1], w, ow);
-                    if x_lo == x_hi {
-                        continue;
-                    }
                     let f = filter[ky * kw + kx];
-                    for oy in y_lo..y_hi {
-                        let iy = (oy as isize + y_shift) as usize;
-                        let ix = (x_lo as isize + x_shift) as usize;
-                        let src = &dy[oy * ow + x_lo..oy * ow + x_hi];
-                        let dst = &mut dx[iy * w + ix..][..src.len()];
+                    for (out, at) in row_pairs(g, ky, kx) {
+                        let src = &dy[out];
+                        let dst = &mut dx[at..][..src.len()];
                         for (d, &s) in dst.iter_mut().zip(src) {
                             *d += f * s;
                         }
@@ -80,20 +99,14 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 let x = &x[plane * h * w..][..h * w];
                 let dy = &dy[plane * oh * ow..][..oh * ow];
                 for ky in 0..kh {
-                    let (y_lo, y_hi, y_shift) = span(ky, g.padding[0], h, oh);
                     for kx in 0..kw {
-                        let (x_lo, x_hi, x_shift) = span(kx, g.padding[1], w, ow);
-                        if x_lo == x_hi {
-                            continue;
-                        }
-                        let ix = (x_lo as isize + x_shift) as usize;
-                        let mut sum = 0.0f32;
-                        for oy in y_lo..y_hi {
-                            let iy = (oy as isize + y_shift) as usize;
-                            let a = &dy[oy * ow + x_lo..oy * ow + x_hi];
-                            let b = &x[iy * w + ix..][..a.len()];
-                            sum += a.iter().zip(b).map(|(p, q)| p * q).sum::<f32>();
-                        }
+                        let sum: f32 = row_pairs(g, ky, kx)
+                            .map(|(out, at)| {
+                                let a = &dy[out];
+                                let b = &x[at..][..a.len()];
+                                a.iter().zip(b).map(|(p, q)| p * q).sum::<f32>()
+                            })
+                            .sum();
                         dw[ky * kw + kx] += sum;
                     }
                 }

@@ -68,13 +68,7 @@ pub fn uses_host_backward(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptio
 /// Both operands on flex, at least one tracked, one group or depthwise: the host backward
 /// applies.
 fn lifts(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<(Lift, Lift)> {
-    let [_, channels, _, _] = x.dims();
-    let [filters, per_group, _, _] = weight.dims();
-    let depthwise = options.groups == channels
-        && filters == channels
-        && per_group == 1
-        && options.stride == [1, 1]
-        && options.dilation == [1, 1];
+    let depthwise = depthwise::applies(x.dims()[1], weight.dims(), options);
     match (Lift::of(x)?, Lift::of(weight)?) {
         (Lift::Constant, Lift::Constant) => None,
         _ if options.groups != 1 && !depthwise => None,
@@ -131,8 +125,8 @@ impl Backward<Flex, 2> for HostBackward {
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
         let geometry = geometry(&x, &weight, &dy, &options);
+        // `lifts` lets a grouped convolution through only when it is depthwise.
         let depthwise = options.groups != 1;
-        debug_assert!(!depthwise || depthwise::applies(&geometry, options.groups));
         if let Some(node) = node_x {
             let dx = match depthwise {
                 true => depthwise::input_grad(&geometry, f32s(&weight), f32s(&dy)),
