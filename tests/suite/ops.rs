@@ -1,5 +1,5 @@
-//! dynunc's host operations (`train::ops`) against Burn's own: the convolution (Burn's forward,
-//! an im2col + matrix-product backward) for output, input, weight and bias gradients, and max
+//! dynunc's host operations (`train::ops`) against Burn's own: the convolution (im2col + matrix
+//! products, forward and backward) for output, input, weight and bias gradients, and max
 //! pooling for output and input gradient, over the shapes the models use and some they do not.
 
 use burn::nn::PaddingConfig2d;
@@ -81,6 +81,10 @@ fn cases() -> Vec<Case> {
             stride: [2, 2],
             bias: false,
             ..case("deep layer, 2x2 output", [8, 6, 4, 4], 5)
+        },
+        Case {
+            stride: [2, 2],
+            ..case("deep layer with bias, 1x1 output", [9, 6, 2, 2], 7)
         },
         // Grouped: Burn's own operation on both sides.
         Case {
@@ -184,16 +188,16 @@ fn run(c: &Case, host: bool) -> [Option<Values>; 4] {
     ]
 }
 
-/// `a` and `b` (Burn's and dynunc's values of `what`) differ by at most 1e-5 of the largest
-/// `|a|`, which is not zero.
-fn assert_close(a: &[f32], b: &[f32], what: &str) {
+/// `a` and `b` (Burn's and dynunc's values of `what`) differ by at most `tolerance` times the
+/// largest `|a|`, which is not zero: 1e-6 for outputs, 1e-5 for gradients.
+fn assert_close(a: &[f32], b: &[f32], tolerance: f32, what: &str) {
     let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let diff = a
         .iter()
         .zip(b)
         .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
     assert!(
-        scale > 0.0 && diff <= 1e-5 * scale,
+        scale > 0.0 && diff <= tolerance * scale,
         "{what} differs by {diff} (scale {scale})"
     );
 }
@@ -219,19 +223,33 @@ fn host_backward_equals_burns_conv2d() {
             assert_eq!(b.is_some(), expected, "{}: host {what}", c.what);
             let (Some(a), Some(b)) = (a, b) else { continue };
             assert_eq!(a.len(), b.len(), "{}: {what} length", c.what);
-            assert_close(a, b, &format!("{}: {what}", c.what));
+            let tolerance = if *what == "output" { 1e-6 } else { 1e-5 };
+            assert_close(a, b, tolerance, &format!("{}: {what}", c.what));
         }
     }
 }
 
-/// Without autodiff (evaluation), the operation is Burn's.
+/// Without autodiff (evaluation), the host forward runs and equals Burn's output; a hand case.
 #[test]
-fn inference_takes_burns_operation() {
+fn inference_equals_burns_conv2d() {
     let d = Device::flex();
+    for c in cases() {
+        let [_, cin, ..] = c.input;
+        let x = random(c.input, 1.0, 1, &d);
+        let kernel = [c.out_channels, cin / c.groups, c.kernel[0], c.kernel[1]];
+        let weight = random(kernel, 0.5, 2, &d);
+        let bias = c.bias.then(|| random([c.out_channels], 1.0, 3, &d));
+        let options = ConvOptions::new_with_padding(c.stride, c.padding, c.dilation, c.groups);
+        assert!(!conv::uses_host_backward(&x, &weight, &options));
+        let stock =
+            burn::tensor::module::conv2d(x.clone(), weight.clone(), bias.clone(), options.clone());
+        let host = conv::conv2d(x, weight, bias, options);
+        assert_eq!(host.dims(), stock.dims(), "{}: shape", c.what);
+        assert_close(&values(stock), &values(host), 1e-6, c.what);
+    }
     let x = Tensor::<4>::ones([1, 2, 5, 5], &d);
     let w = Tensor::<4>::ones([3, 2, 3, 3], &d);
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    assert!(!conv::uses_host_backward(&x, &w, &options));
     let y = values(conv::conv2d(x, w, None, options));
     // The centre sees 2 channels x 9 ones; a corner 2 x 4.
     assert_eq!(y[12], 18.0);
@@ -393,7 +411,7 @@ fn host_batch_norm_equals_burns() {
             "running var",
         ];
         for ((what, a), b) in names.iter().zip(&stock).zip(&host) {
-            assert_close(a, b, &format!("{shape:?}: {what}"));
+            assert_close(a, b, 1e-5, &format!("{shape:?}: {what}"));
         }
     }
     let eval = BatchNormConfig::new(2).init(&Device::flex());

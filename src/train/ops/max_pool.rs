@@ -6,6 +6,7 @@
 //! NaN wins a window, as in Burn and PyTorch. Dilation, ceil mode and `Same` padding keep
 //! Burn's operation.
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -229,6 +230,9 @@ impl PoolGeometry {
             self.planes * out_len,
             "pooling output gradient length"
         );
+        if self.kernel == [2, 2] && self.stride == [2, 2] && self.padding == [0, 0] {
+            return self.backward_2x2(argmax, dy);
+        }
         let mut dx = vec![0.0; self.planes * plane];
         if out_len == 0 || plane == 0 {
             return dx;
@@ -241,6 +245,50 @@ impl PoolGeometry {
                     dx[i as usize] += g;
                 }
             });
+        dx
+    }
+}
+
+impl PoolGeometry {
+    /// [`PoolGeometry::backward`] for 2x2 windows at stride 2 without padding: the windows do
+    /// not overlap, so each input's gradient is written once, its window's gradient or zero
+    /// (no zero-filled buffer, no scattered additions); an odd last row or column is zero.
+    fn backward_2x2(&self, argmax: &[u32], dy: &[f32]) -> Vec<f32> {
+        let [h, w] = self.input;
+        let [out_h, out_w] = self.output;
+        let out_len = out_h * out_w;
+        // Each plane below is written through its windows: there must be one per 2x2 block.
+        assert!(
+            (out_h, out_w) == (h / 2, w / 2) && argmax.len() == dy.len(),
+            "2x2 pooling geometry"
+        );
+        let mut dx: Vec<f32> = Vec::with_capacity(self.planes * h * w);
+        let planes = dx.spare_capacity_mut()[..self.planes * h * w].par_chunks_mut((h * w).max(1));
+        let zero = MaybeUninit::new(0.0);
+        planes
+            .zip(argmax.par_chunks(out_len.max(1)))
+            .zip(dy.par_chunks(out_len.max(1)))
+            .for_each(|((dx, argmax), dy)| {
+                for oh in 0..out_h {
+                    let (top, bottom) = dx[2 * oh * w..][..2 * w].split_at_mut(w);
+                    let first = 2 * oh * w;
+                    let outs = dy[oh * out_w..][..out_w]
+                        .iter()
+                        .zip(&argmax[oh * out_w..][..out_w]);
+                    let windows = top.chunks_exact_mut(2).zip(bottom.chunks_exact_mut(2));
+                    for (ow, ((t, b), (&g, &at))) in windows.zip(outs).enumerate() {
+                        let at = at as usize - (first + 2 * ow);
+                        let pick = |i: usize| MaybeUninit::new(if at == i { g } else { 0.0 });
+                        [t[0], t[1], b[0], b[1]] = [pick(0), pick(1), pick(w), pick(w + 1)];
+                    }
+                    top[2 * out_w..].fill(zero);
+                    bottom[2 * out_w..].fill(zero);
+                }
+                dx[2 * out_h * w..].fill(zero);
+            });
+        // SAFETY: every plane's rows `0..2 * out_h` are written window by window plus their odd
+        // last column, and the rows after them are filled: all `planes * h * w` values.
+        unsafe { dx.set_len(self.planes * h * w) };
         dx
     }
 }
@@ -299,6 +347,17 @@ mod tests {
         // Ties keep the first: [4 4; 4 4] -> index 2.
         let (_, argmax) = g.forward(&[0.0, 0.0, 4.0, 4.0, 0.0, 0.0, 4.0, 4.0]);
         assert_eq!(argmax, vec![0, 2]);
+        // The backward writes each window's gradient where its maximum was, zero elsewhere;
+        // a 3x5 plane's last row and column belong to no window.
+        assert_eq!(
+            g.backward(&[1, 7], &[1.5, -2.0]),
+            vec![0.0, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0, -2.0]
+        );
+        let g = PoolGeometry::new([1, 3, 5], [2, 2], [2, 2], [(0, 0), (0, 0)]).unwrap();
+        let dx = g.backward(&[6, 2], &[3.0, 4.0]);
+        let mut expected = vec![0.0; 15];
+        (expected[6], expected[2]) = (3.0, 4.0);
+        assert_eq!(dx, expected);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
-use super::host::ConvGeometry;
+use super::geometry::ConvGeometry;
 
 /// Whether [`input_grad`] and [`weight_grad`] apply to a convolution of `channels` input
 /// channels, a weight of `[filters, per_group, kh, kw]` and `options`: one filter per

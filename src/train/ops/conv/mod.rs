@@ -1,12 +1,15 @@
-//! The 2-D convolution every model calls: Burn's `conv2d`, except on flex while training, where
-//! Burn's forward gets a backward written as im2col + matrix products on the host (`host`).
+//! The 2-D convolution every model calls: Burn's `conv2d`, except on flex, where it runs as
+//! im2col + matrix products on the host (`host`), forward and backward, the bias added in place.
 //!
 //! Burn 0.22 computes a convolution's weight gradient as another convolution with the batch and
 //! channel axes swapped and its input gradient as a transposed convolution; on flex these take
-//! 3-5x the forward pass. Depthwise convolutions (one filter per channel, stride 1, ConvNeXt's)
-//! get their own backward (`depthwise`); other grouped convolutions keep Burn's.
+//! 3-5x the forward pass; its forward converts the input to channels-last and scatters the
+//! product back (`benches/conv.rs`: 1.4-5x the host one). Depthwise convolutions (one filter per channel, stride 1, ConvNeXt's)
+//! keep flex's forward and get their own backward (`depthwise`); other grouped convolutions keep
+//! Burn's.
 
 pub mod depthwise;
+pub mod geometry;
 pub mod host;
 
 use burn::backend::autodiff::NodeId;
@@ -22,8 +25,8 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 
-use super::{Lift, contiguous, f32s, from_vec, padding_pairs};
-use host::ConvGeometry;
+use super::{Lift, contiguous, f32s, from_vec, padding_pairs, plain};
+use geometry::ConvGeometry;
 
 /// `conv.forward(x)`, with the host backward where it applies.
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
@@ -39,121 +42,174 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     )
 }
 
-/// `burn::tensor::module::conv2d`, with the host backward where it applies.
+/// `burn::tensor::module::conv2d`, on the host where it applies.
 pub fn conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let Some((lift_x, lift_w)) = lifts(&x, &weight, &options) else {
+    let lift_b = match &bias {
+        Some(b) => Lift::of(b).map(Some),
+        None => Some(None),
+    };
+    let (Some((lift_x, lift_w)), Some(lift_b)) = (lifts(&x, &weight, &options), lift_b) else {
         return burn::tensor::module::conv2d(x, weight, bias, options);
     };
-    let out = host_conv(lift_x.tracked(x), lift_w.tracked(weight), options);
-    let y = Tensor::<4>::from_primitive::<Autodiff<Flex>>(out);
-    match bias {
-        Some(b) => {
-            let channels = b.dims()[0];
-            y + b.reshape([1, channels, 1, 1])
-        }
-        None => y,
+    let all_constant = [Some(lift_x), Some(lift_w), lift_b]
+        .iter()
+        .all(|l| l.is_none_or(|l| l == Lift::Constant));
+    if all_constant {
+        let (x, weight) = (contiguous(plain(x)), contiguous(plain(weight)));
+        let bias = bias.map(|b| contiguous(plain(b)));
+        let y = forward_values(&x, &weight, bias.as_ref(), &options);
+        return Tensor::from_primitive::<Flex>(y);
     }
+    let x = lift_x.tracked(x);
+    let weight = lift_w.tracked(weight);
+    let out = match (bias, lift_b) {
+        (Some(b), Some(lift)) => host_conv([x, weight, lift.tracked(b)], options),
+        _ => host_conv([x, weight], options),
+    };
+    Tensor::<4>::from_primitive::<Autodiff<Flex>>(out)
 }
 
 /// Whether [`conv2d`] takes the host backward for these operands (for tests and benchmarks).
 pub fn uses_host_backward(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> bool {
-    lifts(x, weight, options).is_some()
+    lifts(x, weight, options).is_some_and(|l| l != (Lift::Constant, Lift::Constant))
 }
 
-/// Both operands on flex, at least one tracked, one group or depthwise: the host backward
+/// Both operands on flex, one group or depthwise, a window that fits: the host operation
 /// applies.
 fn lifts(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> Option<(Lift, Lift)> {
     let depthwise = depthwise::applies(x.dims()[1], weight.dims(), options);
+    output_shape(x.dims(), weight.dims(), options)?;
     match (Lift::of(x)?, Lift::of(weight)?) {
-        (Lift::Constant, Lift::Constant) => None,
         _ if options.groups != 1 && !depthwise => None,
         lifts => Some(lifts),
     }
 }
 
-/// Flex's forward convolution (no bias), recorded with [`HostBackward`].
-fn host_conv(
-    x: FloatTensor<Autodiff<Flex>>,
-    weight: FloatTensor<Autodiff<Flex>>,
+/// The output shape `[n, c_out, out_h, out_w]`; `None` where the (dilated) window does not fit
+/// the padded input, which Burn's operation reports.
+fn output_shape(
+    [n, _, h, w]: [usize; 4],
+    [c_out, _, kh, kw]: [usize; 4],
+    options: &ConvOptions<2>,
+) -> Option<[usize; 4]> {
+    let out = |input: usize, axis: usize, k: usize| {
+        let (begin, end) = options.padding[axis];
+        let reach = options.dilation[axis] * k.checked_sub(1)? + 1;
+        let room = (input + begin + end).checked_sub(reach)?;
+        Some(room / options.stride[axis] + 1)
+    };
+    Some([n, c_out, out(h, 0, kh)?, out(w, 1, kw)?])
+}
+
+/// The forward convolution of contiguous operands: [`host::forward`] for one group; flex's own
+/// for a depthwise one (its depthwise path is as fast as a host loop, and keeps IEEE's
+/// `0 * inf` in the padding).
+fn forward_values(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    if options.groups != 1 {
+        return Flex::conv2d(x.clone(), weight.clone(), bias.cloned(), options.clone());
+    }
+    let shape =
+        output_shape(x.shape().dims(), weight.shape().dims(), options).expect("checked by lifts");
+    let g = geometry(x.shape().dims(), weight.shape().dims(), shape, options);
+    let y = host::forward(&g, f32s(x), f32s(weight), bias.map(f32s));
+    from_vec(y, shape.into())
+}
+
+/// The convolution of `[x, weight]` or `[x, weight, bias]`, recorded with [`HostBackward`].
+fn host_conv<const N: usize>(
+    operands: [FloatTensor<Autodiff<Flex>>; N],
     options: ConvOptions<2>,
 ) -> FloatTensor<Autodiff<Flex>> {
-    match HostBackward
-        .prepare::<NoCheckpointing>([x.node(), weight.node()])
-        .compute_bound()
-        .stateful()
-    {
+    let nodes = operands.each_ref().map(|t| t.node());
+    let prep = HostBackward.prepare::<NoCheckpointing>(nodes);
+    match prep.compute_bound().stateful() {
         OpsKind::Tracked(mut prep) => {
             let state = (
-                prep.checkpoint(&x),
-                prep.checkpoint(&weight),
+                prep.checkpoint(&operands[0]),
+                prep.checkpoint(&operands[1]),
                 options.clone(),
             );
-            let y = Flex::conv2d(x.into_primitive(), weight.into_primitive(), None, options);
-            prep.finish(state, y)
+            prep.finish(state, forward_of(operands, &options))
         }
-        OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(
-            x.into_primitive(),
-            weight.into_primitive(),
-            None,
-            options,
-        )),
+        OpsKind::UnTracked(prep) => prep.finish(forward_of(operands, &options)),
     }
 }
 
-/// The backward of [`host_conv`]: [`host::input_grad`] and [`host::weight_grad`], or their
-/// [`depthwise`] forms.
+/// [`forward_values`] of autodiff operands.
+fn forward_of<const N: usize>(
+    operands: [FloatTensor<Autodiff<Flex>>; N],
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    let values = operands.map(|t| contiguous(t.into_primitive()));
+    forward_values(&values[0], &values[1], values.get(2), options)
+}
+
+/// The backward of [`host_conv`]: [`host::input_grad`], [`host::weight_grad`] (or their
+/// [`depthwise`] forms) and [`host::bias_grad`].
 #[derive(Debug)]
 struct HostBackward;
 
-impl Backward<Flex, 2> for HostBackward {
+impl<const N: usize> Backward<Flex, N> for HostBackward {
     type State = (NodeId, NodeId, ConvOptions<2>);
 
     fn backward(
         self,
-        ops: Ops<Self::State, 2>,
+        ops: Ops<Self::State, N>,
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_x, node_weight] = ops.parents;
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
         let (x_state, weight_state, options) = ops.state;
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
-        let geometry = geometry(&x, &weight, &dy, &options);
+        let geometry = geometry(
+            x.shape().dims(),
+            weight.shape().dims(),
+            dy.shape().dims(),
+            &options,
+        );
         // `lifts` lets a grouped convolution through only when it is depthwise.
         let depthwise = options.groups != 1;
-        if let Some(node) = node_x {
+        let mut parents = ops.parents.into_iter();
+        if let Some(node) = parents.next().flatten() {
             let dx = match depthwise {
                 true => depthwise::input_grad(&geometry, f32s(&weight), f32s(&dy)),
                 false => host::input_grad(&geometry, f32s(&weight), f32s(&dy)),
             };
             grads.register::<Flex>(node.id, from_vec(dx, x.shape()));
         }
-        if let Some(node) = node_weight {
+        if let Some(node) = parents.next().flatten() {
             let dw = match depthwise {
                 true => depthwise::weight_grad(&geometry, f32s(&x), f32s(&dy)),
                 false => host::weight_grad(&geometry, f32s(&x), f32s(&dy)),
             };
             grads.register::<Flex>(node.id, from_vec(dw, weight.shape()));
         }
+        if let Some(node) = parents.next().flatten() {
+            let db = host::bias_grad(&geometry, f32s(&dy));
+            let channels = db.len();
+            grads.register::<Flex>(node.id, from_vec(db, [channels].into()));
+        }
     }
 }
 
 /// The geometry of a convolution from its operands' shapes and options.
 fn geometry(
-    x: &FlexTensor,
-    weight: &FlexTensor,
-    dy: &FlexTensor,
+    [batch, in_channels, h, w]: [usize; 4],
+    [out_channels, _, kh, kw]: [usize; 4],
+    [_, _, out_h, out_w]: [usize; 4],
     options: &ConvOptions<2>,
 ) -> ConvGeometry {
-    let [batch, in_channels, h, w] = x.shape().dims::<4>();
-    let [out_channels, _, kh, kw] = weight.shape().dims::<4>();
-    let [_, _, out_h, out_w] = dy.shape().dims::<4>();
     ConvGeometry {
         batch,
         in_channels,
