@@ -1,6 +1,7 @@
 //! dynunc's host operations (`train::ops`) against Burn's own: the convolution (im2col + matrix
 //! products, forward and backward) for output, input, weight and bias gradients, and max
-//! pooling for output and input gradient, over the shapes the models use and some they do not.
+//! pooling for output and input gradient, GELU, batch norm and layer norm, over the shapes the
+//! models use and some they do not.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::pool::MaxPool2dConfig;
@@ -419,4 +420,52 @@ fn host_batch_norm_equals_burns() {
         &eval,
         &Tensor::<4>::ones([1, 2, 2, 2], &Device::flex())
     ));
+}
+
+/// Layer norm over the last dimension (ConvNeXt's on permuted maps, Swin's on tokens), with
+/// and without a shift: output within 1e-6, input, scale and shift gradients within 1e-5.
+#[test]
+fn host_layer_norm_equals_burns() {
+    use burn::tensor::module::layer_norm as stock;
+    use dynunc::train::ops::layer_norm::{layer_norm, runs_on_host};
+    let d = Device::flex().autodiff();
+    for (shape, permuted, shift) in [
+        ([2usize, 3, 5, 8], false, true),
+        ([4, 16, 7, 7], true, true),
+        ([3, 2, 9, 5], false, false),
+    ] {
+        let x = random(shape, 2.0, 7, &d).add_scalar(0.5).require_grad();
+        let width = if permuted { shape[1] } else { shape[3] };
+        let gamma = random([width], 1.0, 8, &d).require_grad();
+        let beta = shift.then(|| random([width], 1.0, 9, &d).require_grad());
+        let input = || match permuted {
+            true => x.clone().permute([0, 2, 3, 1]),
+            false => x.clone(),
+        };
+        assert!(runs_on_host(&input(), &gamma));
+        let run = |host: bool| {
+            let (g, b) = (gamma.clone(), beta.clone());
+            let y = match host {
+                true => layer_norm(input(), g, b, 1e-6),
+                false => stock(input(), g, b, 1e-6),
+            };
+            let grads = ramp_loss(y.clone(), 11).backward();
+            [
+                Some(values(y.inner())),
+                x.grad(&grads).map(values),
+                gamma.grad(&grads).map(values),
+                beta.as_ref().and_then(|b| b.grad(&grads)).map(values),
+            ]
+        };
+        let (burn, host) = (run(false), run(true));
+        let names = ["output", "dx", "dgamma", "dbeta"];
+        for ((what, a), b) in names.iter().zip(&burn).zip(&host) {
+            assert_eq!(a.is_some(), b.is_some(), "{shape:?}: {what}");
+            let (Some(a), Some(b)) = (a, b) else { continue };
+            let tolerance = if *what == "output" { 1e-6 } else { 1e-5 };
+            assert_close(a, b, tolerance, &format!("{shape:?}: {what}"));
+        }
+    }
+    let plain = Tensor::<2>::ones([2, 4], &Device::flex());
+    assert!(!runs_on_host(&plain, &Tensor::ones([4], &Device::flex())));
 }

@@ -4,7 +4,7 @@
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
-use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Initializer, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::train::ops::conv;
@@ -129,11 +129,36 @@ impl LayerScale {
     }
 }
 
+/// Layer norm over the last dimension: Burn's `LayerNorm` (the same parameters and record,
+/// `gamma` and `beta`), run by [`crate::train::ops::layer_norm`], one host operation while
+/// training on flex.
+#[derive(Module, Debug)]
+pub struct Norm {
+    /// The scale, ones at first.
+    pub gamma: Param<Tensor<1>>,
+    /// The shift, zeros at first.
+    pub beta: Option<Param<Tensor<1>>>,
+    epsilon: f64,
+}
+
+impl Norm {
+    /// `x` normalised over its last dimension.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let beta = self.beta.as_ref().map(|b| b.val());
+        crate::train::ops::layer_norm::layer_norm(x, self.gamma.val(), beta, self.epsilon)
+    }
+}
+
 /// Layer norm over the last dimension with ConvNeXt's and Swin's epsilon.
-pub fn layer_norm(channels: usize, eps: f64, device: &Device) -> LayerNorm {
-    LayerNormConfig::new(channels)
+pub fn layer_norm(channels: usize, eps: f64, device: &Device) -> Norm {
+    let ln = LayerNormConfig::new(channels)
         .with_epsilon(eps)
-        .init(device)
+        .init(device);
+    Norm {
+        gamma: ln.gamma,
+        beta: ln.beta,
+        epsilon: eps,
+    }
 }
 
 /// Normalisation of a `[batch, channels, height, width]` map over its channels.
@@ -142,7 +167,7 @@ pub enum ChannelNorm {
     /// Batch norm (ResNet): batch statistics in training, running ones in evaluation.
     Batch(BatchNorm),
     /// Layer norm over the channels of each position (ConvNeXt's "channels first" norm).
-    Layer(LayerNorm),
+    Layer(Norm),
 }
 
 impl ChannelNorm {

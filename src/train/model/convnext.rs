@@ -2,14 +2,14 @@
 //! bottleneck blocks with layer scale and stochastic depth, layer norm + 2x2 stride-2
 //! convolutions between stages.
 
+use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
-use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
 use crate::train::ops::conv;
 
 use super::blocks::{
-    ChannelNorm, DropPath, FeedForward, LayerScale, PatchEmbed, conv, drop_path_rates,
+    ChannelNorm, DropPath, FeedForward, LayerScale, Norm, PatchEmbed, conv, drop_path_rates,
     global_avg_pool, layer_norm, linear, square, trunc_normal,
 };
 use super::family::{
@@ -36,7 +36,7 @@ pub struct ConvNeXtSpec {
 #[derive(Module, Debug)]
 pub struct Block {
     dw: Conv2d,
-    norm: LayerNorm,
+    norm: Norm,
     ffn: FeedForward,
     scale: LayerScale,
     drop: DropPath,
@@ -84,7 +84,7 @@ pub struct Stage {
 pub struct ConvNeXt {
     stem: PatchEmbed,
     stages: Vec<Stage>,
-    norm: LayerNorm,
+    norm: Norm,
     head: Linear,
     /// Largest stochastic-depth rate.
     drop_path: f64,

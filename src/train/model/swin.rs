@@ -3,12 +3,12 @@
 //! relative position bias, patch merging between stages, stochastic depth.
 
 use burn::module::Param;
-use burn::nn::{LayerNorm, Linear};
+use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use super::blocks::{
-    DropPath, FeedForward, PatchEmbed, drop_path_rates, layer_norm, linear, self_attention,
+    DropPath, FeedForward, Norm, PatchEmbed, drop_path_rates, layer_norm, linear, self_attention,
 };
 use super::family::{
     DEPTHS, DROP_PATH, Family, PATCH_SIZE, WIDTHS, apply_stages, check_drop, check_patch,
@@ -189,9 +189,9 @@ impl WindowAttention {
 /// Pre-norm window attention and feed-forward, each with a residual and stochastic depth.
 #[derive(Module, Debug)]
 pub struct SwinBlock {
-    norm1: LayerNorm,
+    norm1: Norm,
     attn: WindowAttention,
-    norm2: LayerNorm,
+    norm2: Norm,
     ffn: FeedForward,
     drop: DropPath,
     #[module(skip)]
@@ -259,7 +259,7 @@ impl SwinBlock {
 /// Concatenates each 2x2 group of tokens (4C channels), layer norm, linear to the next width.
 #[derive(Module, Debug)]
 pub struct PatchMerging {
-    norm: LayerNorm,
+    norm: Norm,
     reduction: Linear,
     #[module(skip)]
     grid: [usize; 2],
@@ -292,7 +292,7 @@ pub struct SwinStage {
 pub struct Swin {
     embed: PatchEmbed,
     stages: Vec<SwinStage>,
-    norm: LayerNorm,
+    norm: Norm,
     head: Linear,
     /// Largest stochastic-depth rate.
     drop_path: f64,

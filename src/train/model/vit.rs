@@ -8,13 +8,13 @@
 //! keys with a single stage.
 
 use burn::module::Param;
+use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
-use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use super::blocks::{
-    DropPath, FeedForward, conv, drop_path_rates, layer_norm, linear, self_attention, square,
+    DropPath, FeedForward, Norm, conv, drop_path_rates, layer_norm, linear, self_attention, square,
     trunc_normal,
 };
 use super::family::{
@@ -44,10 +44,10 @@ pub struct VitSpec {
 /// Pre-norm global attention and feed-forward, each with a residual and stochastic depth.
 #[derive(Module, Debug)]
 pub struct VitBlock {
-    norm1: LayerNorm,
+    norm1: Norm,
     qkv: Linear,
     proj: Linear,
-    norm2: LayerNorm,
+    norm2: Norm,
     mlp: FeedForward,
     drop: DropPath,
     heads: usize,
@@ -80,7 +80,7 @@ pub struct Vit {
     embed: Conv2d,
     position: Param<Tensor<3>>,
     blocks: Vec<VitBlock>,
-    norm: LayerNorm,
+    norm: Norm,
     head: Linear,
     /// Largest stochastic-depth rate.
     drop_path: f64,
