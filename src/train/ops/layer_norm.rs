@@ -195,14 +195,15 @@ fn input_grad(k: &Kept, dy: &[f32]) -> Vec<f32> {
     dx
 }
 
-/// `(dγ, dβ)`: `Σ dy x̂` and `Σ dy` over rows, in `f64` per task.
+/// `(dγ, dβ)`: `Σ dy x̂` and `Σ dy` over rows, in `f64`: partial sums over fixed blocks of
+/// rows in parallel, then added in order, so the result does not depend on the threads.
 fn parameter_grads(k: &Kept, dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let width = k.gamma.len();
-    let zero = || (vec![0.0f64; width], vec![0.0f64; width]);
-    let (dgamma, dbeta) = dy
+    let partials: Vec<(Vec<f64>, Vec<f64>)> = dy
         .par_chunks(ROWS * width)
         .zip(k.normalised.par_chunks(ROWS * width))
-        .fold(zero, |(mut dg, mut db), (dy, xh)| {
+        .map(|(dy, xh)| {
+            let (mut dg, mut db) = (vec![0.0f64; width], vec![0.0f64; width]);
             for (dy, xh) in dy.chunks(width).zip(xh.chunks(width)) {
                 for (((dg, db), &d), &x) in dg.iter_mut().zip(db.iter_mut()).zip(dy).zip(xh) {
                     *dg += f64::from(d * x);
@@ -211,11 +212,12 @@ fn parameter_grads(k: &Kept, dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
             }
             (dg, db)
         })
-        .reduce(zero, |(mut ag, mut ab), (bg, bb)| {
-            ag.iter_mut().zip(&bg).for_each(|(a, b)| *a += b);
-            ab.iter_mut().zip(&bb).for_each(|(a, b)| *a += b);
-            (ag, ab)
-        });
+        .collect();
+    let (mut dgamma, mut dbeta) = (vec![0.0f64; width], vec![0.0f64; width]);
+    for (dg, db) in &partials {
+        dgamma.iter_mut().zip(dg).for_each(|(a, b)| *a += b);
+        dbeta.iter_mut().zip(db).for_each(|(a, b)| *a += b);
+    }
     let narrow = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
     (narrow(dgamma), narrow(dbeta))
 }
