@@ -95,6 +95,19 @@ fn side_by_side<'a>(g: &ConvGeometry, dy: &'a [f32], scratch: &'a mut [f32]) -> 
     }
 }
 
+/// One task's scratch for groups of `group` samples: the im2col matrix (`[K, group·P]`) and,
+/// when samples are laid side by side, the `[c_out, group·P]` matrix of [`side_by_side`] and
+/// [`unstack`].
+fn buffers(g: &ConvGeometry, group: usize) -> (Vec<f32>, Vec<f32>) {
+    let columns = group * g.p();
+    let side = if group > 1 {
+        g.out_channels * columns
+    } else {
+        0
+    };
+    (vec![0.0; g.k() * columns], vec![0.0; side])
+}
+
 /// The inverse of [`side_by_side`]: `stacked` (`[c_out, n·P]`) back into `n` samples' outputs
 /// `y` (`[n, c_out, P]`), each channel's row plus its `bias`.
 fn unstack(g: &ConvGeometry, stacked: &[f32], y: &mut [f32], bias: Option<&[f32]>) {
@@ -130,11 +143,6 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
         return y;
     }
     let group = g.group();
-    let scratch_len = if group > 1 {
-        g.out_channels * group * p
-    } else {
-        0
-    };
     let w = View {
         data: weight,
         row_stride: k,
@@ -143,7 +151,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
     y.par_chunks_mut(group * g.output_len())
         .zip(x.par_chunks(group * g.input_len()))
         .for_each_init(
-            || (vec![0.0; k * group * p], vec![0.0; scratch_len]),
+            || buffers(g, group),
             |(cols, scratch), (ys, xs)| {
                 let row = (ys.len() / g.output_len()) * p;
                 for (s, x) in xs.chunks(g.input_len()).enumerate() {
@@ -199,15 +207,7 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .zip(dy.par_chunks(per * g.output_len()))
         .map(|(xs, dys)| {
             let mut dw = vec![0.0; size];
-            let mut cols = vec![0.0; k * group * p];
-            let mut scratch = vec![
-                0.0;
-                if group > 1 {
-                    g.out_channels * group * p
-                } else {
-                    0
-                }
-            ];
+            let (mut cols, mut scratch) = buffers(g, group);
             let groups = xs
                 .chunks(group * g.input_len())
                 .zip(dys.chunks(group * g.output_len()));
@@ -247,15 +247,10 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
         return dx;
     }
     let group = g.group();
-    let scratch_len = if group > 1 {
-        g.out_channels * group * p
-    } else {
-        0
-    };
     dx.par_chunks_mut(group * g.input_len())
         .zip(dy.par_chunks(group * g.output_len()))
         .for_each_init(
-            || (vec![0.0; k * group * p], vec![0.0; scratch_len]),
+            || buffers(g, group),
             |(cols, scratch), (dxs, dys)| {
                 let row = (dxs.len() / g.input_len()) * p;
                 // cols [K, n·P] = Wᵀ [K, c_out] · dy [c_out, n·P]
