@@ -63,10 +63,7 @@ fn plan<const D: usize>(
         return None;
     }
     let lifts = [Lift::of(x)?, Lift::of(gamma)?];
-    let lift_beta = match beta {
-        Some(b) => Some(Lift::of(b)?),
-        None => None,
-    };
+    let lift_beta = Lift::of_optional(beta)?;
     let tracked = lifts.contains(&Lift::Tracked) || lift_beta == Some(Lift::Tracked);
     tracked.then_some((lifts, lift_beta))
 }

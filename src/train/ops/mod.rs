@@ -60,6 +60,15 @@ impl Lift {
         }
     }
 
+    /// [`Lift::of`] an optional operand (a bias, a shift): `Some(None)` when it is absent,
+    /// `None` when it is present and the host operation does not apply to it.
+    fn of_optional<const D: usize>(t: Option<&Tensor<D>>) -> Option<Option<Self>> {
+        match t {
+            Some(t) => Self::of(t).map(Some),
+            None => Some(None),
+        }
+    }
+
     /// The tensor as an autodiff flex primitive (a constant one for [`Lift::Constant`]).
     fn tracked<const D: usize>(self, t: Tensor<D>) -> FloatTensor<Autodiff<Flex>> {
         let checked = "checked by Lift::of";

@@ -3,10 +3,10 @@
 //!
 //! Burn 0.22 computes a convolution's weight gradient as another convolution with the batch and
 //! channel axes swapped and its input gradient as a transposed convolution; on flex these take
-//! 3-5x the forward pass; its forward converts the input to channels-last and scatters the
-//! product back (`benches/conv.rs`: 1.4-5x the host one). Depthwise convolutions (one filter per channel, stride 1, ConvNeXt's)
-//! keep flex's forward and get their own backward (`depthwise`); other grouped convolutions keep
-//! Burn's.
+//! 3-5x the forward pass. Flex's forward converts the input to channels-last and scatters the
+//! product back (`benches/conv.rs`: 1.4-5x the host one). Depthwise convolutions (one filter
+//! per channel, stride 1, ConvNeXt's) keep flex's forward and get their own backward
+//! (`depthwise`); other grouped convolutions keep Burn's.
 
 pub mod depthwise;
 pub mod geometry;
@@ -49,17 +49,12 @@ pub fn conv2d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let lift_b = match &bias {
-        Some(b) => Lift::of(b).map(Some),
-        None => Some(None),
-    };
+    let lift_b = Lift::of_optional(bias.as_ref());
     let (Some((lift_x, lift_w)), Some(lift_b)) = (lifts(&x, &weight, &options), lift_b) else {
         return burn::tensor::module::conv2d(x, weight, bias, options);
     };
-    let all_constant = [Some(lift_x), Some(lift_w), lift_b]
-        .iter()
-        .all(|l| l.is_none_or(|l| l == Lift::Constant));
-    if all_constant {
+    let tracked = lift_x == Lift::Tracked || lift_w == Lift::Tracked;
+    if !tracked && lift_b != Some(Lift::Tracked) {
         let (x, weight) = (contiguous(plain(x)), contiguous(plain(weight)));
         let bias = bias.map(|b| contiguous(plain(b)));
         let y = forward_values(&x, &weight, bias.as_ref(), &options);
