@@ -2,7 +2,8 @@
 //!
 //! - a dynunc preset on Fashion-MNIST (`DYNUNC_BENCH_MODEL`: `cnn`, the default, `resnet18`,
 //!   `resnet_mini`, `convnext_mini`, `swin_mini`, or `all` for each in turn and a summary
-//!   table), batch 128, Adam, on flex (`DYNUNC_BENCH_BACKEND=wgpu` for the GPU): one pass over
+//!   table), batch 128, Adam, on flex (`DYNUNC_BENCH_BACKEND=wgpu` for the GPU, `tch` for
+//!   LibTorch on the CPU, each a build with its feature): one pass over
 //!   `DYNUNC_BENCH_IMAGES` images (default 60,000 for `cnn`, 3,840 for the others) without
 //!   and with the dynamics recorder, alternating with the same model in PyTorch
 //!   (`benches/pytorch/train.py`, run by `DYNUNC_PYTHON`, default `python3`; where PyTorch
@@ -100,12 +101,13 @@ const FMNIST_MODELS: &[&str] = &[
     "swin_mini",
 ];
 
-/// What is measured: the backend (`DYNUNC_BENCH_BACKEND`: flex, default, or wgpu, which
-/// needs `--features wgpu`), the input (`DYNUNC_BENCH_INPUT`: fmnist, default, or imagenet)
+/// What is measured: the backend (`DYNUNC_BENCH_BACKEND`: flex, default, wgpu, which needs
+/// `--features wgpu`, or tch, LibTorch on the CPU, which needs `--features tch`), the input (`DYNUNC_BENCH_INPUT`: fmnist, default, or imagenet)
 /// and the model preset (`DYNUNC_BENCH_MODEL`: cnn, default, or resnet18 on fmnist;
 /// resnet18, default, resnet50, convnext_tiny or swin_tiny on imagenet).
 struct Setup {
     device: Device,
+    choice: BackendChoice,
     backend: String,
     model: String,
     imagenet: bool,
@@ -141,14 +143,18 @@ impl Setup {
                 if imagenet { "" } else { ", all" }
             ));
         }
-        let choice = match std::env::var("DYNUNC_BENCH_BACKEND").as_deref() {
-            Err(_) | Ok("flex") => BackendChoice::Flex,
-            Ok("wgpu") => BackendChoice::Wgpu,
-            Ok(other) => return Err(format!("DYNUNC_BENCH_BACKEND={other}: give flex or wgpu")),
-        };
+        let choice: BackendChoice = std::env::var("DYNUNC_BENCH_BACKEND")
+            .as_deref()
+            .unwrap_or("flex")
+            .parse()
+            .map_err(|e| format!("DYNUNC_BENCH_BACKEND: {e}"))?;
+        if choice == BackendChoice::Auto {
+            return Err("DYNUNC_BENCH_BACKEND=auto: name the backend to measure".into());
+        }
         let (device, backend) = backend::select(choice).map_err(|e| e.to_string())?;
         Ok(Setup {
             device,
+            choice,
             backend,
             model,
             imagenet,
@@ -158,10 +164,9 @@ impl Setup {
 
     /// The device PyTorch should use for the same comparison.
     fn torch_device(&self) -> &'static str {
-        if self.device == Device::flex() {
-            "cpu"
-        } else {
-            "cuda"
+        match self.choice {
+            BackendChoice::Wgpu => "cuda",
+            _ => "cpu",
         }
     }
 
@@ -416,11 +421,7 @@ fn one_model(setup: &Setup, set: &ImageSet, rounds: usize) -> String {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let (p, rec) = (mean(&r.plain), mean(&r.recorded));
     println!("\n| what | images/s | ratio |\n|---|---:|---:|");
-    let on = if setup.device == Device::flex() {
-        "flex"
-    } else {
-        "wgpu"
-    };
+    let on = setup.choice.name();
     println!("| dynunc ({on}), no recorder | {p:.0} | 1.00 |");
     println!(
         "| dynunc ({on}), recording 7 fields per sample | {rec:.0} | {:.3} (overhead {:+.1}%) |",

@@ -1,4 +1,5 @@
-//! Choosing the compute device: Burn's pure-Rust `flex` CPU backend, or `wgpu` for GPUs.
+//! Choosing the compute device: Burn's pure-Rust `flex` CPU backend, `wgpu` for GPUs, or
+//! LibTorch's CPU backend (`tch`, an optional build).
 
 use burn::prelude::Device;
 
@@ -13,6 +14,8 @@ crate::choices! {
         Flex = "flex",
         /// wgpu (Vulkan, Metal, DX12).
         Wgpu = "wgpu",
+        /// LibTorch (PyTorch's C++ library) on the CPU: a build with `--features tch`.
+        Tch = "tch",
     }
 }
 
@@ -29,6 +32,7 @@ pub fn select(choice: BackendChoice) -> Result<(Device, String), TrainError> {
         BackendChoice::Wgpu => {
             wgpu_device().map(|(d, name)| (d, format!("wgpu on {name}, as configured")))
         }
+        BackendChoice::Tch => tch_device().map(|d| (d, "LibTorch (CPU), as configured".into())),
         BackendChoice::Auto => match real_gpu() {
             Some(name) => wgpu_device().map(|(d, _)| {
                 (
@@ -53,6 +57,11 @@ pub fn select_many(
     let (first, why) = select(choice)?;
     if count <= 1 {
         return Ok((vec![first], why));
+    }
+    if choice == BackendChoice::Tch {
+        return Err(TrainError::Backend(format!(
+            "devices: {count} with backend: tch, which has one CPU device; set devices: 1"
+        )));
     }
     if is_host(&first) {
         let why = format!(
@@ -164,4 +173,32 @@ fn wgpu_device() -> Result<(Device, String), TrainError> {
     Err(TrainError::Backend(
         "backend: wgpu, but this binary was built without GPU support; rebuild with `cargo run --release --features wgpu -- ...`, or set backend: flex".into(),
     ))
+}
+
+/// LibTorch's CPU device (Burn 0.22 marks its LibTorch backend deprecated: kept here as an
+/// optional build to measure against, `benches/RESULTS.md`).
+#[cfg(feature = "tch")]
+#[allow(deprecated)]
+fn tch_device() -> Result<Device, TrainError> {
+    Ok(Device::libtorch())
+}
+
+#[cfg(not(feature = "tch"))]
+fn tch_device() -> Result<Device, TrainError> {
+    Err(TrainError::Backend(
+        "backend: tch, but this binary was built without LibTorch; build it as the README's \"LibTorch backend\" says (`--features tch` with PyTorch 2.9.0 installed), or set backend: flex".into(),
+    ))
+}
+
+#[cfg(all(test, not(feature = "tch")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tch_without_its_build_says_how_to_build_it() {
+        let e = select(BackendChoice::Tch).unwrap_err().to_string();
+        assert!(e.contains("backend: tch"), "{e}");
+        assert!(e.contains("--features tch"), "{e}");
+        assert!(e.contains("backend: flex"), "{e}");
+    }
 }
