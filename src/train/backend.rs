@@ -186,7 +186,7 @@ fn tch_device() -> Result<Device, TrainError> {
 #[cfg(not(feature = "tch"))]
 fn tch_device() -> Result<Device, TrainError> {
     Err(TrainError::Backend(
-        "backend: tch, but this binary was built without LibTorch; build it as the README's \"LibTorch backend\" says (`--features tch` with PyTorch 2.9.0 installed), or set backend: flex".into(),
+        "backend: tch, but this binary was built without LibTorch; build it as the README says (\"Backends\", LibTorch on the CPU: `--features tch` with PyTorch 2.9.0 installed), or set backend: flex".into(),
     ))
 }
 
