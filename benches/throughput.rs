@@ -102,8 +102,8 @@ const FMNIST_MODELS: &[&str] = &[
 ];
 
 /// What is measured: the backend (`DYNUNC_BENCH_BACKEND`: flex, default, wgpu, which needs
-/// `--features wgpu`, or tch, LibTorch on the CPU, which needs `--features tch`), the input (`DYNUNC_BENCH_INPUT`: fmnist, default, or imagenet)
-/// and the model preset (`DYNUNC_BENCH_MODEL`: cnn, default, or resnet18 on fmnist;
+/// `--features wgpu`, or tch, LibTorch on the CPU, which needs `--features tch`), the input
+/// (`DYNUNC_BENCH_INPUT`: fmnist, default, or imagenet) and the model preset (`DYNUNC_BENCH_MODEL`: cnn, default, or resnet18 on fmnist;
 /// resnet18, default, resnet50, convnext_tiny or swin_tiny on imagenet).
 struct Setup {
     device: Device,

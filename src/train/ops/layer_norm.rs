@@ -19,7 +19,7 @@ use burn::backend::{Autodiff, TensorMetadata};
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::{Lift, contiguous, f32s, from_vec};
+use super::{Lift, contiguous, f32s, from_vec, sum_in_order};
 
 /// Rows per parallel task.
 const ROWS: usize = 64;
@@ -64,8 +64,7 @@ fn plan<const D: usize>(
     }
     let lifts = [Lift::of(x)?, Lift::of(gamma)?];
     let lift_beta = Lift::of_optional(beta)?;
-    let tracked = lifts.contains(&Lift::Tracked) || lift_beta == Some(Lift::Tracked);
-    tracked.then_some((lifts, lift_beta))
+    Lift::any_tracked(&lifts, lift_beta).then_some((lifts, lift_beta))
 }
 
 /// The forward pass of `[x, gamma]` or `[x, gamma, beta]`, recorded with [`NormBackward`].
@@ -210,11 +209,8 @@ fn parameter_grads(k: &Kept, dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
             (dg, db)
         })
         .collect();
-    let (mut dgamma, mut dbeta) = (vec![0.0f64; width], vec![0.0f64; width]);
-    for (dg, db) in &partials {
-        dgamma.iter_mut().zip(dg).for_each(|(a, b)| *a += b);
-        dbeta.iter_mut().zip(db).for_each(|(a, b)| *a += b);
-    }
+    let dgamma = sum_in_order(width, partials.iter().map(|(dg, _)| dg.as_slice()));
+    let dbeta = sum_in_order(width, partials.iter().map(|(_, db)| db.as_slice()));
     let narrow = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
     (narrow(dgamma), narrow(dbeta))
 }

@@ -69,6 +69,11 @@ impl Lift {
         }
     }
 
+    /// Whether any operand, the required `lifts` or an `optional` one, needs a gradient.
+    fn any_tracked(lifts: &[Self], optional: Option<Self>) -> bool {
+        lifts.contains(&Self::Tracked) || optional == Some(Self::Tracked)
+    }
+
     /// The tensor as an autodiff flex primitive (a constant one for [`Lift::Constant`]).
     fn tracked<const D: usize>(self, t: Tensor<D>) -> FloatTensor<Autodiff<Flex>> {
         let checked = "checked by Lift::of";
@@ -87,6 +92,19 @@ fn padding_pairs(padding: &PaddingConfig2d) -> Option<[(usize, usize); 2]> {
         PaddingConfig2d::Explicit(top, left, bottom, right) => Some([(top, bottom), (left, right)]),
         PaddingConfig2d::Same => None,
     }
+}
+
+/// Parallel partial sums (each `len` long) added element by element in their order, so the
+/// result does not depend on how rayon split the work.
+fn sum_in_order<'a, T>(len: usize, partials: impl IntoIterator<Item = &'a [T]>) -> Vec<T>
+where
+    T: Copy + Default + std::ops::AddAssign + 'a,
+{
+    let mut sum = vec![T::default(); len];
+    for partial in partials {
+        sum.iter_mut().zip(partial).for_each(|(s, &v)| *s += v);
+    }
+    sum
 }
 
 /// The flex primitive of a tensor [`Lift::of`] found [`Lift::Constant`].

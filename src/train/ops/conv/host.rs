@@ -15,6 +15,7 @@
 use rayon::prelude::*;
 
 use super::geometry::ConvGeometry;
+use crate::train::ops::sum_in_order;
 
 /// A row-major or transposed view of a matrix in a slice: element `(r, c)` at
 /// `r * row_stride + c * col_stride`.
@@ -203,7 +204,8 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let group = g.group();
     // One share of the batch per thread, each summing into its own gradient.
     let per = g.batch.div_ceil(rayon::current_num_threads().max(1));
-    x.par_chunks(per * g.input_len())
+    let partials = x
+        .par_chunks(per * g.input_len())
         .zip(dy.par_chunks(per * g.output_len()))
         .map(|(xs, dys)| {
             let mut dw = vec![0.0; size];
@@ -227,14 +229,8 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             }
             dw
         })
-        .collect::<Vec<_>>()
-        .into_iter()
-        // In order: the sum does not depend on how rayon split the work.
-        .reduce(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        })
-        .unwrap_or_else(|| vec![0.0; size])
+        .collect::<Vec<_>>();
+    sum_in_order(size, partials.iter().map(Vec::as_slice))
 }
 
 /// The input gradient `[n, c_in, h, w]` from the weight and the output gradient `dy`.

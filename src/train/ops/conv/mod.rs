@@ -53,8 +53,7 @@ pub fn conv2d(
     let (Some((lift_x, lift_w)), Some(lift_b)) = (lifts(&x, &weight, &options), lift_b) else {
         return burn::tensor::module::conv2d(x, weight, bias, options);
     };
-    let tracked = lift_x == Lift::Tracked || lift_w == Lift::Tracked;
-    if !tracked && lift_b != Some(Lift::Tracked) {
+    if !Lift::any_tracked(&[lift_x, lift_w], lift_b) {
         let (x, weight) = (contiguous(plain(x)), contiguous(plain(weight)));
         let bias = bias.map(|b| contiguous(plain(b)));
         let y = forward_values(&x, &weight, bias.as_ref(), &options);
