@@ -4,6 +4,8 @@
 mod common;
 
 mod autoaugment;
+#[cfg(any(feature = "wgpu", feature = "tch"))]
+mod backends;
 mod cifar;
 mod cli;
 mod crop;
@@ -33,6 +35,8 @@ mod stability;
 mod stop;
 mod store;
 mod strategies;
+#[cfg(feature = "tch")]
+mod tch;
 mod tdds;
 mod transfer;
 #[cfg(feature = "wgpu")]
