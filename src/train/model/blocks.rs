@@ -35,6 +35,20 @@ pub fn linear(inputs: usize, outputs: usize, bias: bool, device: &Device) -> Lin
     layer
 }
 
+/// `layer` on the last dimension of `x`, as one `[rows, inputs]` product. Burn's `Linear` on a
+/// 3- or 4-D input keeps the leading dimensions as a batch of small products where the rows
+/// are few against the outputs (Swin's 49-token windows, a ConvNeXt row of 7 positions), and
+/// its backward then computes one weight gradient per batch and sums them; flattened, the
+/// weight's gradient is one product over every row.
+pub fn on_rows<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    let mut dims = x.dims();
+    let inputs = dims[D - 1];
+    let rows = dims[..D - 1].iter().product();
+    let y = layer.forward(x.reshape([rows, inputs]));
+    dims[D - 1] = y.dims()[1];
+    y.reshape(dims)
+}
+
 /// `layer` keeping only the outputs `outputs`, in that order (a classifier's rows of the
 /// classes a fine-tuning dataset shares with the pre-training one).
 pub fn select_outputs(layer: Linear, outputs: &[usize]) -> Linear {
@@ -252,10 +266,14 @@ impl FeedForward {
         }
     }
 
-    /// Applies it on the last dimension.
+    /// Applies it on the last dimension, every leading position as one row ([`on_rows`]).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.fc2
-            .forward(crate::train::ops::gelu::gelu(self.fc1.forward(x)))
+        let mut dims = x.dims();
+        let rows = dims[..D - 1].iter().product();
+        let hidden = self.fc1.forward(x.reshape([rows, dims[D - 1]]));
+        let y = self.fc2.forward(crate::train::ops::gelu::gelu(hidden));
+        dims[D - 1] = y.dims()[1];
+        y.reshape(dims)
     }
 }
 
@@ -272,8 +290,7 @@ pub fn self_attention(
 ) -> Tensor<3> {
     let [b, n, c] = x.dims();
     let hd = c / heads;
-    let qkv = qkv
-        .forward(x)
+    let qkv = on_rows(qkv, x)
         .reshape([b, n, 3, heads, hd])
         .permute([2, 0, 3, 1, 4]);
     let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([b, heads, n, hd]);
@@ -289,4 +306,45 @@ pub fn self_attention(
 /// Global average pooling of a `[batch, C, H, W]` map to `[batch, C]`.
 pub fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
     x.mean_dims(&[2, 3]).flatten(1, 3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`on_rows`] is `Linear::forward` (batched over the leading dimensions), forward and
+    /// backward, within float rounding.
+    #[test]
+    fn on_rows_is_the_batched_linear() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let layer = linear(6, 10, true, &device);
+        let layer = Linear {
+            bias: layer
+                .bias
+                .map(|_| Param::from_tensor(Tensor::random([10], Distribution::Default, &device))),
+            ..layer
+        };
+        let x = Tensor::<4>::random([2, 3, 7, 6], Distribution::Default, &device).require_grad();
+        let values = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
+        let close = |a: Vec<f32>, b: Vec<f32>| {
+            assert_eq!(a.len(), b.len());
+            for (u, v) in a.iter().zip(&b) {
+                assert!((u - v).abs() <= 1e-6 * v.abs().max(1.0), "{u} against {v}");
+            }
+        };
+        let (a, b) = (on_rows(&layer, x.clone()), layer.forward(x.clone()));
+        assert_eq!(a.dims(), [2, 3, 7, 10]);
+        close(values(a.clone()), values(b.clone()));
+        let flat = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap();
+        let gradients = |y: Tensor<4>| {
+            let g = (y * 1.5).sum().backward();
+            let bias = layer.bias.as_ref().unwrap().val().grad(&g).unwrap();
+            let weight = layer.weight.val().grad(&g).unwrap().flatten::<1>(0, 1);
+            [flat(weight), values(x.grad(&g).unwrap()), flat(bias)]
+        };
+        for (u, v) in gradients(a).into_iter().zip(gradients(b)) {
+            close(u, v);
+        }
+    }
 }

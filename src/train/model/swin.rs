@@ -8,7 +8,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use super::blocks::{
-    DropPath, FeedForward, Norm, PatchEmbed, drop_path_rates, layer_norm, linear, self_attention,
+    DropPath, FeedForward, Norm, PatchEmbed, drop_path_rates, layer_norm, linear, on_rows,
+    self_attention,
 };
 use super::family::{
     DEPTHS, DROP_PATH, Family, PATCH_SIZE, WIDTHS, apply_stages, check_drop, check_patch,
@@ -182,7 +183,7 @@ impl WindowAttention {
                 }
             }
         });
-        self.proj.forward(out)
+        on_rows(&self.proj, out)
     }
 }
 
@@ -276,7 +277,7 @@ impl PatchMerging {
             .reshape([b, h / 2, 2, w / 2, 2, c])
             .permute([0, 1, 3, 4, 2, 5])
             .reshape([b, (h / 2) * (w / 2), 4 * c]);
-        self.reduction.forward(self.norm.forward(x))
+        on_rows(&self.reduction, self.norm.forward(x))
     }
 }
 

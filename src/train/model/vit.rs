@@ -14,8 +14,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use super::blocks::{
-    DropPath, FeedForward, Norm, conv, drop_path_rates, layer_norm, linear, self_attention, square,
-    trunc_normal,
+    DropPath, FeedForward, Norm, conv, drop_path_rates, layer_norm, linear, on_rows,
+    self_attention, square, trunc_normal,
 };
 use super::family::{
     DEPTHS, DROP_PATH, Family, PATCH_SIZE, WIDTHS, apply_stages, check_drop, check_patch,
@@ -68,7 +68,7 @@ impl VitBlock {
 
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let attn = self_attention(&self.qkv, self.norm1.forward(x.clone()), self.heads, |a| a);
-        let x = x + self.drop.forward(self.proj.forward(attn));
+        let x = x + self.drop.forward(on_rows(&self.proj, attn));
         let mlp = self.mlp.forward(self.norm2.forward(x.clone()));
         x + self.drop.forward(mlp)
     }
