@@ -331,11 +331,13 @@ fn relu_after_pooling_equals_relu_before() {
     assert_eq!(before, after);
 }
 
-/// GELU on the host: output and input gradient bit-equal to Burn's (the same formulas), over
-/// random values, the extremes (far tails, zero, tiny) and more elements than one parallel
-/// task holds; without autodiff the operation is Burn's.
+/// GELU on the host against Burn's (the same formulas, erf and exp computed branch-free
+/// instead of by libm): each output within 1.5e-6 of Burn's (relative, or absolute below 1),
+/// the input gradient within 1e-5 of its largest entry, over random values, the extremes (far
+/// tails, zero, tiny) and more elements than one parallel task holds; without autodiff the
+/// operation is Burn's.
 #[test]
-fn host_gelu_equals_burns_bit_for_bit() {
+fn host_gelu_equals_burns() {
     use burn::tensor::activation;
     use dynunc::train::ops::gelu;
     let d = Device::flex().autodiff();
@@ -351,9 +353,15 @@ fn host_gelu_equals_burns_bit_for_bit() {
         };
         let (y_burn, dx_burn) = run(&|x| activation::gelu(x));
         let (y_host, dx_host) = run(&|x| gelu::gelu(x));
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&y_host), bits(&y_burn), "{shape:?}: output");
-        assert_eq!(bits(&dx_host), bits(&dx_burn), "{shape:?}: input gradient");
+        for (i, (a, b)) in y_host.iter().zip(&y_burn).enumerate() {
+            let d = (a - b).abs() / b.abs().max(1.0);
+            assert!(d <= 1.5e-6, "{shape:?}: output {i}: {a} against {b}");
+        }
+        let scale = dx_burn.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in dx_host.iter().zip(&dx_burn).enumerate() {
+            let d = (a - b).abs() / scale;
+            assert!(d <= 1e-5, "{shape:?}: gradient {i}: {a} against {b}");
+        }
     }
     let plain = Tensor::<2>::ones([2, 2], &Device::flex());
     assert!(!gelu::runs_on_host(&plain));
