@@ -477,3 +477,54 @@ fn host_layer_norm_equals_burns() {
     let plain = Tensor::<2>::ones([2, 4], &Device::flex());
     assert!(!runs_on_host(&plain, &Tensor::ones([4], &Device::flex())));
 }
+
+/// The linear layer on the host against Burn's `linear`: the output within 1e-6 of its largest
+/// value, the input, weight and bias gradients within 1e-5 of theirs; with and without bias,
+/// more rows than one parallel block (256) and one weight-gradient block (1,024) hold, and a
+/// constant input (only the weight and bias tracked, no input gradient).
+#[test]
+fn host_linear_equals_burns() {
+    use burn::tensor::module::linear as stock;
+    use dynunc::train::ops::linear::{linear, runs_on_host};
+    let d = Device::flex().autodiff();
+    for (rows, inputs, outputs, with_bias, tracked_x) in [
+        (300, 24, 96, true, true),
+        (2100, 96, 24, true, true),
+        (7, 5, 3, false, true),
+        (513, 16, 8, true, false),
+    ] {
+        let x = random([rows, inputs], 1.0, 3, &d);
+        let x = if tracked_x { x.require_grad() } else { x };
+        let w = random([inputs, outputs], 0.2, 4, &d).require_grad();
+        let b = with_bias.then(|| random([outputs], 0.5, 5, &d).require_grad());
+        assert!(runs_on_host(&x, &w));
+        let run = |host: bool| {
+            let y = match host {
+                true => linear(x.clone(), w.clone(), b.clone()),
+                false => stock(x.clone(), w.clone(), b.clone()),
+            };
+            let grads = ramp_loss(y.clone().reshape([1, 1, rows, outputs]), 11).backward();
+            [
+                Some(values(y.inner())),
+                x.grad(&grads).map(values),
+                w.grad(&grads).map(values),
+                b.as_ref().and_then(|b| b.grad(&grads)).map(values),
+            ]
+        };
+        let (burn, host) = (run(false), run(true));
+        let case = format!("{rows}x{inputs} -> {outputs}");
+        assert_eq!(host[1].is_some(), tracked_x, "{case}: dx");
+        let names = ["output", "dx", "dW", "db"];
+        for ((what, a), b) in names.iter().zip(&burn).zip(&host) {
+            assert_eq!(a.is_some(), b.is_some(), "{case}: {what}");
+            let (Some(a), Some(b)) = (a, b) else { continue };
+            let tolerance = if *what == "output" { 1e-6 } else { 1e-5 };
+            assert_close(a, b, tolerance, &format!("{case}: {what}"));
+        }
+    }
+    let plain = Tensor::<2>::ones([2, 4], &Device::flex());
+    assert!(!runs_on_host(
+        &plain,
+        &Tensor::ones([4, 3], &Device::flex())
+    ));
+}

@@ -39,12 +39,14 @@ pub fn linear(inputs: usize, outputs: usize, bias: bool, device: &Device) -> Lin
 /// 3- or 4-D input keeps the leading dimensions as a batch of small products where the rows
 /// are few against the outputs (Swin's 49-token windows, a ConvNeXt row of 7 positions), and
 /// its backward then computes one weight gradient per batch and sums them; flattened, the
-/// weight's gradient is one product over every row.
+/// weight's gradient is one product over every row. On flex while training the product is
+/// dynunc's host operation ([`crate::train::ops::linear`]).
 pub fn on_rows<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     let mut dims = x.dims();
     let inputs = dims[D - 1];
     let rows = dims[..D - 1].iter().product();
-    let y = layer.forward(x.reshape([rows, inputs]));
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    let y = crate::train::ops::linear::linear(x.reshape([rows, inputs]), layer.weight.val(), bias);
     dims[D - 1] = y.dims()[1];
     y.reshape(dims)
 }
@@ -268,12 +270,8 @@ impl FeedForward {
 
     /// Applies it on the last dimension, every leading position as one row ([`on_rows`]).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let mut dims = x.dims();
-        let rows = dims[..D - 1].iter().product();
-        let hidden = self.fc1.forward(x.reshape([rows, dims[D - 1]]));
-        let y = self.fc2.forward(crate::train::ops::gelu::gelu(hidden));
-        dims[D - 1] = y.dims()[1];
-        y.reshape(dims)
+        let hidden = crate::train::ops::gelu::gelu(on_rows(&self.fc1, x));
+        on_rows(&self.fc2, hidden)
     }
 }
 

@@ -170,8 +170,12 @@ mod tests {
 
     /// Arguments every 1e-5 over [-7, 7] and the extremes.
     fn grid() -> impl Iterator<Item = f32> {
-        let extremes = [0.0, -0.0, 1e-30, -1e-30, 12.0, -12.0, 40.0, -40.0, 1e30, -1e30];
-        (-700_000..=700_000).map(|i| i as f32 * 1e-5).chain(extremes)
+        let extremes = [
+            0.0, -0.0, 1e-30, -1e-30, 12.0, -12.0, 40.0, -40.0, 1e30, -1e30,
+        ];
+        (-700_000..=700_000)
+            .map(|i| i as f32 * 1e-5)
+            .chain(extremes)
     }
 
     #[test]
@@ -206,7 +210,10 @@ mod tests {
             let x = x as f64;
             let cdf = 0.5 * (1.0 + libm::erf(x / std::f64::consts::SQRT_2));
             let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
-            assert!((v as f64 - x * cdf).abs() <= 1.3e-6 * x.abs().max(1.0), "{x}: {v}");
+            assert!(
+                (v as f64 - x * cdf).abs() <= 1.3e-6 * x.abs().max(1.0),
+                "{x}: {v}"
+            );
             assert!((s as f64 - (cdf + x * pdf)).abs() <= 1e-6, "{x}: slope {s}");
         }
     }

@@ -1,6 +1,6 @@
 //! Operations with a backward pass dynunc writes itself, for Burn's flex CPU backend: the
 //! convolution (`conv`, depthwise included), max pooling (`max_pool`), GELU (`gelu`), batch
-//! norm (`batch_norm`) and layer norm (`layer_norm`), where
+//! norm (`batch_norm`), layer norm (`layer_norm`) and the linear layer (`linear`), where
 //! Burn 0.22's own backward passes on flex take most of a training step (`benches/conv.rs`,
 //! `benches/RESULTS.md`).
 //!
@@ -12,7 +12,9 @@
 pub mod batch_norm;
 pub mod conv;
 pub mod gelu;
+mod gemm;
 pub mod layer_norm;
+pub mod linear;
 pub mod max_pool;
 
 use burn::backend::flex::{Flex, FlexTensor};

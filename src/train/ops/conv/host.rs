@@ -15,61 +15,8 @@
 use rayon::prelude::*;
 
 use super::geometry::ConvGeometry;
+use crate::train::ops::gemm::{View, matmul};
 use crate::train::ops::sum_in_order;
-
-/// A row-major or transposed view of a matrix in a slice: element `(r, c)` at
-/// `r * row_stride + c * col_stride`.
-#[derive(Clone, Copy)]
-struct View<'a> {
-    data: &'a [f32],
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl View<'_> {
-    /// Checks that every element of a `rows x cols` matrix lies in the slice.
-    fn check(&self, rows: usize, cols: usize) {
-        if rows > 0 && cols > 0 {
-            let last = (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
-            assert!(last < self.data.len(), "matrix view past its slice");
-        }
-    }
-}
-
-/// `c[m x n] = a[m x k] · b[k x n]` (or `+=` with `accumulate`), `c` row-major.
-fn matmul(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], accumulate: bool) {
-    a.check(m, k);
-    b.check(k, n);
-    assert!(c.len() >= m * n, "output matrix past its slice");
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: the three checks above keep every index gemm touches inside its slice; `c` is
-    // borrowed mutably, so it aliases neither `a` nor `b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
 
 /// The output gradient of `n` samples (`[n, c_out, P]`) as one `[c_out, n·P]` matrix: a view
 /// of `dy` itself for one sample, else side by side in `scratch`.

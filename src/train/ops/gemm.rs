@@ -1,0 +1,82 @@
+//! Matrix products on host slices through the `gemm` crate (the kernel Burn's flex backend
+//! multiplies with), for the host operations: the convolution and the linear layer.
+
+/// A row-major or transposed view of a matrix in a slice: element `(r, c)` at
+/// `r * row_stride + c * col_stride`.
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    pub data: &'a [f32],
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> View<'a> {
+    /// A row-major `_ x cols` matrix.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose of a row-major `_ x cols` matrix.
+    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: 1,
+            col_stride: cols,
+        }
+    }
+
+    /// Checks that every element of a `rows x cols` matrix lies in the slice.
+    fn check(&self, rows: usize, cols: usize) {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
+            assert!(last < self.data.len(), "matrix view past its slice");
+        }
+    }
+}
+
+/// `c[m x n] = a[m x k] · b[k x n]` (or `+=` with `accumulate`), `c` row-major.
+pub(super) fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    a.check(m, k);
+    b.check(k, n);
+    assert!(c.len() >= m * n, "output matrix past its slice");
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the three checks above keep every index gemm touches inside its slice; `c` is
+    // borrowed mutably, so it aliases neither `a` nor `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
