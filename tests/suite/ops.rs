@@ -528,3 +528,47 @@ fn host_linear_equals_burns() {
         &Tensor::ones([4, 3], &Device::flex())
     ));
 }
+
+/// Softmax over the last dimension on the host against Burn's: the output within 1e-6 of its
+/// largest value, the input gradient within 1e-5 of its largest entry, on attention-like scores
+/// (Swin's 49-token windows with its -100 mask, rows of one, wide rows); over another
+/// dimension, or without autodiff, the operation is Burn's.
+#[test]
+fn host_softmax_equals_burns() {
+    use burn::tensor::activation::softmax as stock;
+    use dynunc::train::ops::softmax::{runs_on_host, softmax};
+    let d = Device::flex().autodiff();
+    for (shape, masked) in [
+        ([2usize, 3, 49, 49], true),
+        ([4, 2, 5, 1], false),
+        ([1, 1, 3, 700], false),
+    ] {
+        let mut x = values(random(shape, 3.0, 12, &d));
+        if masked {
+            x.iter_mut().step_by(3).for_each(|v| *v -= 100.0);
+        }
+        let x = Tensor::<4>::from_data(TensorData::new(x, shape), &d).require_grad();
+        assert!(runs_on_host(&x, 3));
+        let run = |host: bool| {
+            let y = match host {
+                true => softmax(x.clone(), 3),
+                false => stock(x.clone(), 3),
+            };
+            let grads = ramp_loss(y.clone(), 7).backward();
+            (values(y.inner()), values(x.grad(&grads).unwrap()))
+        };
+        let ((y_burn, dx_burn), (y_host, dx_host)) = (run(false), run(true));
+        assert_close(&y_burn, &y_host, 1e-6, &format!("{shape:?}: output"));
+        if shape[3] > 1 {
+            assert_close(&dx_burn, &dx_host, 1e-5, &format!("{shape:?}: dx"));
+        } else {
+            assert!(
+                dx_host.iter().all(|&v| v == 0.0),
+                "{shape:?}: dx of rows of one"
+            );
+        }
+    }
+    let x = random([2, 3, 4, 5], 1.0, 1, &d).require_grad();
+    assert!(!runs_on_host(&x, 2));
+    assert!(!runs_on_host(&random([2, 3], 1.0, 1, &Device::flex()), 1));
+}

@@ -9,7 +9,6 @@ use burn::prelude::*;
 
 use crate::train::ops::conv;
 use burn::tensor::Distribution;
-use burn::tensor::activation::softmax;
 
 /// The initialisation of ConvNeXt and Swin: truncated normal, std 0.02 (here: normal, std
 /// 0.02; the truncation at ±2 std changes 5% of the draws and nothing measurable).
@@ -295,7 +294,7 @@ pub fn self_attention(
     let (q, k, v) = (part(0), part(1), part(2));
     let q = q.mul_scalar((hd as f64).powf(-0.5));
     let attn = adjust(q.matmul(k.swap_dims(2, 3)));
-    softmax(attn, 3)
+    crate::train::ops::softmax::softmax(attn, 3)
         .matmul(v)
         .swap_dims(1, 2)
         .reshape([b, n, c])

@@ -1,6 +1,6 @@
 //! Operations with a backward pass dynunc writes itself, for Burn's flex CPU backend: the
 //! convolution (`conv`, depthwise included), max pooling (`max_pool`), GELU (`gelu`), batch
-//! norm (`batch_norm`), layer norm (`layer_norm`) and the linear layer (`linear`), where
+//! norm (`batch_norm`), layer norm (`layer_norm`), the linear layer (`linear`) and softmax (`softmax`), where
 //! Burn 0.22's own backward passes on flex take most of a training step (`benches/conv.rs`,
 //! `benches/RESULTS.md`).
 //!
@@ -15,7 +15,9 @@ pub mod gelu;
 mod gemm;
 pub mod layer_norm;
 pub mod linear;
+mod math;
 pub mod max_pool;
+pub mod softmax;
 
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;

@@ -1,0 +1,105 @@
+//! Softmax over the last dimension on flex while training, as one operation: per row the
+//! maximum, `e^(x - max)` by the branch-free exponential of `ops::math` (the loop vectorises),
+//! the sum and the quotient; the output kept for the backward, `dx = y (dy - Σ dy y)` per row.
+//! Burn 0.22 composes softmax from five tensor operations (the maximum, the difference, exp,
+//! the sum, the division), each a fresh buffer with its own backward, and flex's exp calls
+//! glibc's scalar `expf`. Swin's and ViT's attention call it on every head's scores.
+//!
+//! Outputs and gradients agree with Burn's within float rounding (`tests/suite/ops.rs`).
+//! Without autodiff (evaluation), or over another dimension, Burn's operation runs.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::{Flex, FlexTensor};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, TensorMetadata};
+use burn::prelude::*;
+use burn::tensor::activation;
+use rayon::prelude::*;
+
+use super::math::exp_nonpositive;
+use super::{Lift, contiguous, f32s, from_vec};
+
+/// Rows per parallel task.
+const ROWS: usize = 256;
+
+/// `activation::softmax(x, dim)`, on the host while training on flex when `dim` is the last.
+pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    if !runs_on_host(&x, dim) {
+        return activation::softmax(x, dim);
+    }
+    let y = host_softmax(Lift::Tracked.tracked(x));
+    Tensor::from_primitive::<Autodiff<Flex>>(y)
+}
+
+/// Whether [`softmax`] runs on the host for this input and dimension (for tests).
+pub fn runs_on_host<const D: usize>(x: &Tensor<D>, dim: usize) -> bool {
+    dim + 1 == D && x.dims()[dim] > 0 && Lift::of(x) == Some(Lift::Tracked)
+}
+
+fn host_softmax(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> {
+    let prep = SoftmaxBackward
+        .prepare::<NoCheckpointing>([x.node()])
+        .compute_bound()
+        .stateful();
+    let input = contiguous(x.into_primitive());
+    let shape = input.shape();
+    let width = shape[shape.num_dims() - 1];
+    let values = f32s(&input);
+    let mut y = vec![0.0f32; values.len()];
+    y.par_chunks_mut(ROWS * width)
+        .zip(values.par_chunks(ROWS * width))
+        .for_each(|(y, x)| {
+            for (y, x) in y.chunks_mut(width).zip(x.chunks(width)) {
+                softmax_row(x, y);
+            }
+        });
+    let y = from_vec(y, shape);
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    }
+}
+
+/// One row: `e^(x - max) / Σ e^(x - max)`.
+fn softmax_row(x: &[f32], y: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for (y, &v) in y.iter_mut().zip(x) {
+        *y = exp_nonpositive(v - max);
+    }
+    let sum: f32 = y.iter().sum();
+    y.iter_mut().for_each(|y| *y /= sum);
+}
+
+/// The backward of [`host_softmax`], from the kept output.
+#[derive(Debug)]
+struct SoftmaxBackward;
+
+impl Backward<Flex, 1> for SoftmaxBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let Some(node) = node else { return };
+        let shape = dy.shape();
+        let width = shape[shape.num_dims() - 1];
+        let (y, dys) = (f32s(&ops.state), f32s(&dy));
+        let mut dx = vec![0.0f32; dys.len()];
+        dx.par_chunks_mut(ROWS * width)
+            .zip(dys.par_chunks(ROWS * width))
+            .zip(y.par_chunks(ROWS * width))
+            .for_each(|((dx, dy), y)| {
+                let rows = dx.chunks_mut(width).zip(dy.chunks(width));
+                for ((dx, dy), y) in rows.zip(y.chunks(width)) {
+                    let dot: f32 = dy.iter().zip(y).map(|(d, y)| d * y).sum();
+                    for ((dx, &d), &y) in dx.iter_mut().zip(dy).zip(y) {
+                        *dx = y * (d - dot);
+                    }
+                }
+            });
+        grads.register::<Flex>(node.id, from_vec(dx, shape));
+    }
+}
