@@ -14,6 +14,14 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::common::*;
 
+/// ResNet-18's step test input: ImageNet's three channels at 64x64 pixels, 100 classes.
+pub const IMAGENET_AT_64: InputShape = InputShape {
+    channels: 3,
+    height: 64,
+    width: 64,
+    classes: 100,
+};
+
 /// The largest difference of `a` from `b`, relative to the largest magnitude in `b` (at
 /// least 1 for outputs near 0).
 fn rel_diff(a: &[f32], b: &[f32], floor: f32) -> f32 {

@@ -8,7 +8,9 @@
 use burn::prelude::*;
 use dynunc::train::model::InputShape;
 
-use crate::backends::{same_step, seeded_weights_match_flex, tiny_experiment_agrees_with_flex};
+use crate::backends::{
+    IMAGENET_AT_64, same_step, seeded_weights_match_flex, tiny_experiment_agrees_with_flex,
+};
 
 #[allow(deprecated)]
 fn libtorch() -> Device {
@@ -47,13 +49,7 @@ fn vit_mini_steps_on_tch_as_on_flex() {
 
 #[test]
 fn resnet18_steps_on_tch_as_on_flex_at_64_pixels() {
-    let input = InputShape {
-        channels: 3,
-        height: 64,
-        width: 64,
-        classes: 100,
-    };
-    same_step("resnet18", input, 2, &libtorch());
+    same_step("resnet18", IMAGENET_AT_64, 2, &libtorch());
 }
 
 #[test]

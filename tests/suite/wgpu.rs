@@ -8,7 +8,7 @@
 use burn::prelude::*;
 use dynunc::train::model::InputShape;
 
-use crate::backends::{experiment, same_step, seeded_weights_match_flex};
+use crate::backends::{IMAGENET_AT_64, experiment, same_step, seeded_weights_match_flex};
 use crate::common::*;
 use crate::transfer;
 
@@ -55,13 +55,7 @@ fn vit_mini_steps_on_wgpu_as_on_flex() {
 #[test]
 #[ignore = "needs a Vulkan device: apt-get install mesa-vulkan-drivers (.ci/run does), then cargo test --features wgpu --test suite -- --ignored wgpu::"]
 fn resnet18_steps_on_wgpu_as_on_flex_at_64_pixels() {
-    let input = InputShape {
-        channels: 3,
-        height: 64,
-        width: 64,
-        classes: 100,
-    };
-    same_step("resnet18", input, 2, &gpu());
+    same_step("resnet18", IMAGENET_AT_64, 2, &gpu());
 }
 
 #[test]
