@@ -117,14 +117,14 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        let Kept { x, w } = ops.state;
-        let (dys, x, w) = (f32s(&dy), f32s(&x), f32s(&w));
+        let Kept { x: x_kept, w } = ops.state;
+        let (dys, x, w) = (f32s(&dy), f32s(&x_kept), f32s(&w));
         let outputs = dy.shape()[1];
         let inputs = w.len() / outputs;
         let mut parents = ops.parents.into_iter();
         if let Some(node) = parents.next().flatten() {
             let dx = input_grad(w, dys, inputs, outputs);
-            grads.register::<Flex>(node.id, from_vec(dx, x_shape(dys, inputs, outputs)));
+            grads.register::<Flex>(node.id, from_vec(dx, x_kept.shape()));
         }
         if let Some(node) = parents.next().flatten() {
             let dw = weight_grad(x, dys, inputs, outputs);
@@ -134,10 +134,6 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
             grads.register::<Flex>(node.id, from_vec(bias_grad(dys, outputs), [outputs].into()));
         }
     }
-}
-
-fn x_shape(dy: &[f32], inputs: usize, outputs: usize) -> burn::tensor::Shape {
-    [dy.len() / outputs, inputs].into()
 }
 
 /// `dx = dy Wᵀ`, blocks of rows in parallel.

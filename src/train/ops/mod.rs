@@ -1,8 +1,8 @@
 //! Operations with a backward pass dynunc writes itself, for Burn's flex CPU backend: the
 //! convolution (`conv`, depthwise included), max pooling (`max_pool`), GELU (`gelu`), batch
-//! norm (`batch_norm`), layer norm (`layer_norm`), the linear layer (`linear`) and softmax (`softmax`), where
-//! Burn 0.22's own backward passes on flex take most of a training step (`benches/conv.rs`,
-//! `benches/RESULTS.md`).
+//! norm (`batch_norm`), layer norm (`layer_norm`), the linear layer (`linear`) and softmax
+//! (`softmax`), where Burn 0.22's own operations on flex take most of a training step
+//! (`benches/conv.rs`, `benches/RESULTS.md`).
 //!
 //! Each registers its backward with Burn's autodiff graph (the extension point Burn's own
 //! operations use) and is tested equal to Burn's operation for the output and every gradient
@@ -123,6 +123,22 @@ fn contiguous(t: FlexTensor) -> FlexTensor {
     } else {
         t.to_contiguous()
     }
+}
+
+/// `t` (an output gradient, contiguous) as a buffer to overwrite with a result of its shape:
+/// its own values where nothing else holds them (the usual case), a copy otherwise. Read and
+/// write them with [`f32s_mut`].
+fn writable(mut t: FlexTensor) -> FlexTensor {
+    let n = t.shape().num_elements();
+    match t.try_storage_mut::<f32>() {
+        Some(all) if all.len() == n => t,
+        _ => from_vec(f32s(&t).to_vec(), t.shape()),
+    }
+}
+
+/// The values of a [`writable`] tensor.
+fn f32s_mut(t: &mut FlexTensor) -> &mut [f32] {
+    t.try_storage_mut::<f32>().expect("made writable")
 }
 
 /// The values of a [`contiguous`] `f32` tensor.

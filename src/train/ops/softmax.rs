@@ -1,6 +1,7 @@
 //! Softmax over the last dimension on flex while training, as one operation: per row the
 //! maximum, `e^(x - max)` by the branch-free exponential of `ops::math` (the loop vectorises),
-//! the sum and the quotient; the output kept for the backward, `dx = y (dy - Σ dy y)` per row.
+//! the sum and the quotient; the output kept for the backward, `dx = y (dy - Σ dy y)` per row,
+//! written over the output gradient's own buffer.
 //! Burn 0.22 composes softmax from five tensor operations (the maximum, the difference, exp,
 //! the sum, the division), each a fresh buffer with its own backward, and flex's exp calls
 //! glibc's scalar `expf`. Swin's and ViT's attention call it on every head's scores.
@@ -20,7 +21,7 @@ use burn::tensor::activation;
 use rayon::prelude::*;
 
 use super::math::exp_nonpositive;
-use super::{Lift, contiguous, f32s, from_vec};
+use super::{Lift, contiguous, f32s, f32s_mut, from_vec, writable};
 
 /// Rows per parallel task.
 const ROWS: usize = 256;
@@ -86,20 +87,21 @@ impl Backward<Flex, 1> for SoftmaxBackward {
         let Some(node) = node else { return };
         let shape = dy.shape();
         let width = shape[shape.num_dims() - 1];
-        let (y, dys) = (f32s(&ops.state), f32s(&dy));
-        let mut dx = vec![0.0f32; dys.len()];
-        dx.par_chunks_mut(ROWS * width)
-            .zip(dys.par_chunks(ROWS * width))
+        let y = f32s(&ops.state);
+        // Row by row in the output gradient's own buffer: its dot product with the output
+        // first, then each entry overwritten.
+        let mut dx = writable(dy);
+        f32s_mut(&mut dx)
+            .par_chunks_mut(ROWS * width)
             .zip(y.par_chunks(ROWS * width))
-            .for_each(|((dx, dy), y)| {
-                let rows = dx.chunks_mut(width).zip(dy.chunks(width));
-                for ((dx, dy), y) in rows.zip(y.chunks(width)) {
-                    let dot: f32 = dy.iter().zip(y).map(|(d, y)| d * y).sum();
-                    for ((dx, &d), &y) in dx.iter_mut().zip(dy).zip(y) {
-                        *dx = y * (d - dot);
+            .for_each(|(dx, y)| {
+                for (dx, y) in dx.chunks_mut(width).zip(y.chunks(width)) {
+                    let dot: f32 = dx.iter().zip(y).map(|(d, y)| d * y).sum();
+                    for (dx, &y) in dx.iter_mut().zip(y) {
+                        *dx = y * (*dx - dot);
                     }
                 }
             });
-        grads.register::<Flex>(node.id, from_vec(dx, shape));
+        grads.register::<Flex>(node.id, dx);
     }
 }
