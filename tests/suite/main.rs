@@ -3,6 +3,7 @@
 
 mod common;
 
+mod attention;
 mod autoaugment;
 #[cfg(any(feature = "wgpu", feature = "tch"))]
 mod backends;

@@ -124,11 +124,11 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-type Values = Vec<f32>;
+pub(crate) type Values = Vec<f32>;
 
 /// A loss that weights every output differently (a ramp repeating every `period` values), so
 /// that every gradient entry matters.
-fn ramp_loss(y: Tensor<4>, period: usize) -> Tensor<1> {
+pub(crate) fn ramp_loss(y: Tensor<4>, period: usize) -> Tensor<1> {
     let n = y.shape().num_elements();
     let ramp: Vec<f32> = (0..n)
         .map(|i| (i % period) as f32 - (period / 2) as f32)
@@ -139,7 +139,12 @@ fn ramp_loss(y: Tensor<4>, period: usize) -> Tensor<1> {
 
 /// Normal random values from their own generator: tests share a process, so the device's
 /// global seed is not this test's alone.
-fn random<const D: usize>(shape: [usize; D], std: f32, seed: u64, device: &Device) -> Tensor<D> {
+pub(crate) fn random<const D: usize>(
+    shape: [usize; D],
+    std: f32,
+    seed: u64,
+    device: &Device,
+) -> Tensor<D> {
     use rand::SeedableRng;
     use rand_distr::Distribution as _;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -149,7 +154,7 @@ fn random<const D: usize>(shape: [usize; D], std: f32, seed: u64, device: &Devic
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-fn values<const D: usize>(t: Tensor<D>) -> Values {
+pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Values {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
@@ -191,7 +196,7 @@ fn run(c: &Case, host: bool) -> [Option<Values>; 4] {
 
 /// `a` and `b` (Burn's and dynunc's values of `what`) differ by at most `tolerance` times the
 /// largest `|a|`, which is not zero: 1e-6 for outputs, 1e-5 for gradients.
-fn assert_close(a: &[f32], b: &[f32], tolerance: f32, what: &str) {
+pub(crate) fn assert_close(a: &[f32], b: &[f32], tolerance: f32, what: &str) {
     let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let diff = a
         .iter()

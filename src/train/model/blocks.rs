@@ -275,29 +275,20 @@ impl FeedForward {
 }
 
 /// Multi-head self-attention of `x` (`[batch, n, C]`) with `heads` heads of `C / heads`
-/// channels: `qkv` maps C to the queries, keys and values (3C), the logits (`[batch, heads,
-/// n, n]`, scaled by head width^-1/2) pass through `adjust` (a position bias, a mask) before
-/// the softmax; returns the heads' outputs concatenated, `[batch, n, C]` (before the output
-/// projection). Swin's window attention and ViT's global attention.
+/// channels: `qkv` maps C to the queries, keys and values (3C); the scores (scaled by head
+/// width^-1/2) get `bias` (`[heads, n, n]`, Swin's relative positions) and `mask` (`[k, n, n]`,
+/// sample `i` taking `i % k`: Swin's shifted windows) before the softmax; returns the heads'
+/// outputs concatenated, `[batch, n, C]` (before the output projection). Swin's window
+/// attention and ViT's global attention; one host operation on flex while training
+/// ([`crate::train::ops::attention`]).
 pub fn self_attention(
     qkv: &Linear,
     x: Tensor<3>,
     heads: usize,
-    adjust: impl FnOnce(Tensor<4>) -> Tensor<4>,
+    bias: Option<Tensor<3>>,
+    mask: Option<Tensor<3>>,
 ) -> Tensor<3> {
-    let [b, n, c] = x.dims();
-    let hd = c / heads;
-    let qkv = on_rows(qkv, x)
-        .reshape([b, n, 3, heads, hd])
-        .permute([2, 0, 3, 1, 4]);
-    let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([b, heads, n, hd]);
-    let (q, k, v) = (part(0), part(1), part(2));
-    let q = q.mul_scalar((hd as f64).powf(-0.5));
-    let attn = adjust(q.matmul(k.swap_dims(2, 3)));
-    crate::train::ops::softmax::softmax(attn, 3)
-        .matmul(v)
-        .swap_dims(1, 2)
-        .reshape([b, n, c])
+    crate::train::ops::attention::attention(on_rows(qkv, x), heads, bias, mask)
 }
 
 /// Global average pooling of a `[batch, C, H, W]` map to `[batch, C]`.

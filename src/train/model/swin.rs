@@ -162,27 +162,14 @@ impl WindowAttention {
 
     /// `x`: `[windows * batch, n, C]`; `mask`: `[windows, n, n]` for shifted windows.
     fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3>>) -> Tensor<3> {
-        let [bw, n, _] = x.dims();
-        let h = self.heads;
+        let n = x.dims()[1];
         let bias = self
             .bias_table
             .val()
             .select(0, self.index.clone())
-            .reshape([n, n, h])
-            .permute([2, 0, 1])
-            .unsqueeze::<4>();
-        let out = self_attention(&self.qkv, x, h, |attn| {
-            let attn = attn + bias;
-            match mask {
-                None => attn,
-                Some(mask) => {
-                    let windows = mask.dims()[0];
-                    (attn.reshape([bw / windows, windows, h, n, n])
-                        + mask.reshape([1, windows, 1, n, n]))
-                    .reshape([bw, h, n, n])
-                }
-            }
-        });
+            .reshape([n, n, self.heads])
+            .permute([2, 0, 1]);
+        let out = self_attention(&self.qkv, x, self.heads, Some(bias), mask);
         on_rows(&self.proj, out)
     }
 }

@@ -67,7 +67,13 @@ impl VitBlock {
     }
 
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let attn = self_attention(&self.qkv, self.norm1.forward(x.clone()), self.heads, |a| a);
+        let attn = self_attention(
+            &self.qkv,
+            self.norm1.forward(x.clone()),
+            self.heads,
+            None,
+            None,
+        );
         let x = x + self.drop.forward(on_rows(&self.proj, attn));
         let mlp = self.mlp.forward(self.norm2.forward(x.clone()));
         x + self.drop.forward(mlp)

@@ -1,5 +1,5 @@
 //! Matrix products on host slices through the `gemm` crate (the kernel Burn's flex backend
-//! multiplies with), for the host operations: the convolution and the linear layer.
+//! multiplies with), for the host operations: the convolution, the linear layer and attention.
 
 /// A row-major or transposed view of a matrix in a slice: element `(r, c)` at
 /// `r * row_stride + c * col_stride`.
@@ -29,6 +29,16 @@ impl<'a> View<'a> {
         }
     }
 
+    /// Any layout: element `(r, c)` at `r * row_stride + c * col_stride` (a head's queries
+    /// inside a `[tokens, 3C]` projection, say).
+    pub fn strided(data: &'a [f32], row_stride: usize, col_stride: usize) -> Self {
+        Self {
+            data,
+            row_stride,
+            col_stride,
+        }
+    }
+
     /// Checks that every element of a `rows x cols` matrix lies in the slice.
     fn check(&self, rows: usize, cols: usize) {
         if rows > 0 && cols > 0 {
@@ -38,7 +48,13 @@ impl<'a> View<'a> {
     }
 }
 
-/// `c[m x n] = a[m x k] · b[k x n]` (or `+=` with `accumulate`), `c` row-major.
+/// A row-major matrix to write: element `(r, c)` at `r * row_stride + c`.
+pub(super) struct Out<'a> {
+    pub data: &'a mut [f32],
+    pub row_stride: usize,
+}
+
+/// `c[m x n] = a[m x k] · b[k x n]` (or `+=` with `accumulate`), `c` row-major and contiguous.
 pub(super) fn matmul(
     m: usize,
     n: usize,
@@ -48,22 +64,41 @@ pub(super) fn matmul(
     c: &mut [f32],
     accumulate: bool,
 ) {
+    let c = Out {
+        data: c,
+        row_stride: n,
+    };
+    product([m, n, k], a, b, c, accumulate, 1.0);
+}
+
+/// `c[m x n] = scale · a[m x k] · b[k x n]`, or `c += ...` with `accumulate`.
+pub(super) fn product(
+    [m, n, k]: [usize; 3],
+    a: View,
+    b: View,
+    c: Out,
+    accumulate: bool,
+    scale: f32,
+) {
     a.check(m, k);
     b.check(k, n);
-    assert!(c.len() >= m * n, "output matrix past its slice");
+    let fits = m == 0 || n == 0 || (m - 1) * c.row_stride + n <= c.data.len();
+    assert!(fits, "output matrix past its slice");
+    assert!(m <= 1 || n <= c.row_stride, "output rows overlap");
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: the three checks above keep every index gemm touches inside its slice; `c` is
-    // borrowed mutably, so it aliases neither `a` nor `b`.
+    // SAFETY: the three checks above keep every index gemm touches inside its slice (rows of
+    // `c` do not overlap: `n <= row_stride` unless there is one row); `c` is borrowed
+    // mutably, so it aliases neither `a` nor `b`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            c.data.as_mut_ptr(),
             1,
-            n as isize,
+            c.row_stride as isize,
             accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,
@@ -72,7 +107,7 @@ pub(super) fn matmul(
             b.col_stride as isize,
             b.row_stride as isize,
             1.0,
-            1.0,
+            scale,
             false,
             false,
             false,

@@ -1,7 +1,7 @@
 //! Operations with a backward pass dynunc writes itself, for Burn's flex CPU backend: the
 //! convolution (`conv`, depthwise included), max pooling (`max_pool`), GELU (`gelu`), batch
-//! norm (`batch_norm`), layer norm (`layer_norm`), the linear layer (`linear`) and softmax
-//! (`softmax`), where Burn 0.22's own operations on flex take most of a training step
+//! norm (`batch_norm`), layer norm (`layer_norm`), the linear layer (`linear`), softmax
+//! (`softmax`) and multi-head attention (`attention`), where Burn 0.22's own operations on flex take most of a training step
 //! (`benches/conv.rs`, `benches/RESULTS.md`).
 //!
 //! Each registers its backward with Burn's autodiff graph (the extension point Burn's own
@@ -9,6 +9,7 @@
 //! (`tests/suite/ops.rs`). Anything that is not an `f32` flex tensor (wgpu, other float types,
 //! gradient checkpointing) takes Burn's operation unchanged.
 
+pub mod attention;
 pub mod batch_norm;
 pub mod conv;
 pub mod gelu;

@@ -48,15 +48,9 @@ fn host_softmax(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> {
     let input = contiguous(x.into_primitive());
     let shape = input.shape();
     let width = shape[shape.num_dims() - 1];
-    let values = f32s(&input);
-    let mut y = vec![0.0f32; values.len()];
+    let mut y = f32s(&input).to_vec();
     y.par_chunks_mut(ROWS * width)
-        .zip(values.par_chunks(ROWS * width))
-        .for_each(|(y, x)| {
-            for (y, x) in y.chunks_mut(width).zip(x.chunks(width)) {
-                softmax_row(x, y);
-            }
-        });
+        .for_each(|y| y.chunks_mut(width).for_each(softmax_in_place));
     let y = from_vec(y, shape);
     match prep {
         OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
@@ -64,14 +58,20 @@ fn host_softmax(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> {
     }
 }
 
-/// One row: `e^(x - max) / Σ e^(x - max)`.
-fn softmax_row(x: &[f32], y: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    for (y, &v) in y.iter_mut().zip(x) {
-        *y = exp_nonpositive(v - max);
+/// One row in place: `e^(x - max) / Σ e^(x - max)`.
+pub(super) fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    row.iter_mut().for_each(|v| *v = exp_nonpositive(*v - max));
+    let sum: f32 = row.iter().sum();
+    row.iter_mut().for_each(|v| *v /= sum);
+}
+
+/// One row's backward over its output gradient `dy` in place: `dx = y (dy - Σ dy y)`.
+pub(super) fn backward_in_place(dy: &mut [f32], y: &[f32]) {
+    let dot: f32 = dy.iter().zip(y).map(|(d, y)| d * y).sum();
+    for (d, &y) in dy.iter_mut().zip(y) {
+        *d = y * (*d - dot);
     }
-    let sum: f32 = y.iter().sum();
-    y.iter_mut().for_each(|y| *y /= sum);
 }
 
 /// The backward of [`host_softmax`], from the kept output.
@@ -96,10 +96,7 @@ impl Backward<Flex, 1> for SoftmaxBackward {
             .zip(y.par_chunks(ROWS * width))
             .for_each(|(dx, y)| {
                 for (dx, y) in dx.chunks_mut(width).zip(y.chunks(width)) {
-                    let dot: f32 = dx.iter().zip(y).map(|(d, y)| d * y).sum();
-                    for (dx, &y) in dx.iter_mut().zip(y) {
-                        *dx = y * (*dx - dot);
-                    }
+                    backward_in_place(dx, y);
                 }
             });
         grads.register::<Flex>(node.id, dx);
