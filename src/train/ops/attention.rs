@@ -25,6 +25,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::gemm::{Out, View, product};
+use super::simd::vectorised;
 use super::softmax::{backward_in_place, softmax_in_place};
 use super::{Lift, contiguous, f32s, from_vec, sum_in_order};
 
@@ -189,28 +190,33 @@ fn forward_values(
         .enumerate()
         .with_min_len(WINDOWS)
         .for_each(|(w, ((out, probs), qkv))| {
-            for (h, p) in probs.chunks_mut(nn).enumerate() {
-                let added = additions(p, bias.map(|b| &b[h * nn..][..nn]), mask, w);
-                let (q, kt) = (d.part(qkv, 0, h), d.part_t(qkv, 1, h));
-                let scores = Out {
-                    data: p,
-                    row_stride: n,
-                };
-                product([n, n, d.hd], q, kt, scores, added, scale);
-                p.chunks_mut(n).for_each(softmax_in_place);
-                let o = Out {
-                    data: &mut out[h * d.hd..],
-                    row_stride: d.c,
-                };
-                product(
-                    [n, d.hd, n],
-                    View::rows(p, n),
-                    d.part(qkv, 2, h),
-                    o,
-                    false,
-                    1.0,
-                );
-            }
+            vectorised(
+                #[inline(always)]
+                || {
+                    for (h, p) in probs.chunks_mut(nn).enumerate() {
+                        let added = additions(p, bias.map(|b| &b[h * nn..][..nn]), mask, w);
+                        let (q, kt) = (d.part(qkv, 0, h), d.part_t(qkv, 1, h));
+                        let scores = Out {
+                            data: p,
+                            row_stride: n,
+                        };
+                        product([n, n, d.hd], q, kt, scores, added, scale);
+                        p.chunks_mut(n).for_each(softmax_in_place);
+                        let o = Out {
+                            data: &mut out[h * d.hd..],
+                            row_stride: d.c,
+                        };
+                        product(
+                            [n, d.hd, n],
+                            View::rows(p, n),
+                            d.part(qkv, 2, h),
+                            o,
+                            false,
+                            1.0,
+                        );
+                    }
+                },
+            )
         });
     (
         from_vec(out, [windows, n, d.c].into()),
@@ -313,42 +319,47 @@ fn input_grads(
                 .zip(qkv.chunks(n * c3))
                 .zip(probs.chunks(heads * nn))
                 .zip(dout.chunks(n * d.c));
-            for (((dqkv, qkv), probs), dout) in windows {
-                for (h, p) in probs.chunks(nn).enumerate() {
-                    let d_o = View::strided(&dout[h * d.hd..], d.c, 1);
-                    let rows = Out {
-                        data: &mut ds,
-                        row_stride: n,
-                    };
-                    product([n, n, d.hd], d_o, d.part_t(qkv, 2, h), rows, false, 1.0);
-                    let pt = View::transposed(p, n);
-                    product([n, d.hd, n], pt, d_o, d.part_out(dqkv, 2, h), false, 1.0);
-                    ds.chunks_mut(n)
-                        .zip(p.chunks(n))
-                        .for_each(|(ds, p)| backward_in_place(ds, p));
-                    if bias {
-                        let db = &mut dbias[h * nn..][..nn];
-                        db.iter_mut().zip(&ds).for_each(|(b, s)| *b += s);
+            vectorised(
+                #[inline(always)]
+                || {
+                    for (((dqkv, qkv), probs), dout) in windows {
+                        for (h, p) in probs.chunks(nn).enumerate() {
+                            let d_o = View::strided(&dout[h * d.hd..], d.c, 1);
+                            let rows = Out {
+                                data: &mut ds,
+                                row_stride: n,
+                            };
+                            product([n, n, d.hd], d_o, d.part_t(qkv, 2, h), rows, false, 1.0);
+                            let pt = View::transposed(p, n);
+                            product([n, d.hd, n], pt, d_o, d.part_out(dqkv, 2, h), false, 1.0);
+                            ds.chunks_mut(n)
+                                .zip(p.chunks(n))
+                                .for_each(|(ds, p)| backward_in_place(ds, p));
+                            if bias {
+                                let db = &mut dbias[h * nn..][..nn];
+                                db.iter_mut().zip(&ds).for_each(|(b, s)| *b += s);
+                            }
+                            let (dsv, dst) = (View::rows(&ds, n), View::transposed(&ds, n));
+                            product(
+                                [n, d.hd, n],
+                                dsv,
+                                d.part(qkv, 1, h),
+                                d.part_out(dqkv, 0, h),
+                                false,
+                                scale,
+                            );
+                            product(
+                                [n, d.hd, n],
+                                dst,
+                                d.part(qkv, 0, h),
+                                d.part_out(dqkv, 1, h),
+                                false,
+                                scale,
+                            );
+                        }
                     }
-                    let (dsv, dst) = (View::rows(&ds, n), View::transposed(&ds, n));
-                    product(
-                        [n, d.hd, n],
-                        dsv,
-                        d.part(qkv, 1, h),
-                        d.part_out(dqkv, 0, h),
-                        false,
-                        scale,
-                    );
-                    product(
-                        [n, d.hd, n],
-                        dst,
-                        d.part(qkv, 0, h),
-                        d.part_out(dqkv, 1, h),
-                        false,
-                        scale,
-                    );
-                }
-            }
+                },
+            );
             dbias
         })
         .collect();

@@ -24,6 +24,7 @@ use burn::tensor::activation;
 use rayon::prelude::*;
 
 use super::math::{erf, exp_nonpositive};
+use super::simd::vectorised;
 use super::{Lift, contiguous, f32s, f32s_mut, from_vec, writable};
 
 /// Elements per parallel task.
@@ -71,9 +72,14 @@ fn host_gelu(
         .zip(slope.par_chunks_mut(CHUNK))
         .zip(values.par_chunks(CHUNK))
         .for_each(|((y, slope), x)| {
-            for ((y, s), &x) in y.iter_mut().zip(slope.iter_mut()).zip(x) {
-                (*y, *s) = value_and_slope(x);
-            }
+            vectorised(
+                #[inline(always)]
+                || {
+                    for ((y, s), &x) in y.iter_mut().zip(slope.iter_mut()).zip(x) {
+                        (*y, *s) = value_and_slope(x);
+                    }
+                },
+            )
         });
     let y = from_vec(y, shape);
     match prep {
@@ -98,7 +104,12 @@ impl Backward<Flex, 1> for GeluBackward {
         f32s_mut(&mut dx)
             .par_chunks_mut(CHUNK)
             .zip(slope.par_chunks(CHUNK))
-            .for_each(|(dx, s)| dx.iter_mut().zip(s).for_each(|(d, &s)| *d *= s));
+            .for_each(|(dx, s)| {
+                vectorised(
+                    #[inline(always)]
+                    || dx.iter_mut().zip(s).for_each(|(d, &s)| *d *= s),
+                )
+            });
         grads.register::<Flex>(node.id, dx);
     }
 }

@@ -19,6 +19,7 @@ use burn::backend::{Autodiff, TensorMetadata};
 use burn::prelude::*;
 use rayon::prelude::*;
 
+use super::simd::{dot, sum_by, vectorised};
 use super::{Lift, contiguous, f32s, from_vec, sum_in_order};
 
 /// Rows per parallel task.
@@ -90,15 +91,22 @@ fn host_layer_norm<const N: usize>(
         .zip(inv_std.par_chunks_mut(ROWS))
         .zip(x.par_chunks(ROWS * width))
         .for_each(|(((xh, y), s), x)| {
-            let rows = xh.chunks_mut(width).zip(y.chunks_mut(width));
-            for (((xh, y), s), x) in rows.zip(s).zip(x.chunks(width)) {
-                *s = normalise_row(x, xh, epsilon as f32);
-                let scaled = y.iter_mut().zip(xh.iter()).zip(gamma);
-                match beta {
-                    Some(beta) => scaled.zip(beta).for_each(|(((y, x), g), b)| *y = x * g + b),
-                    None => scaled.for_each(|((y, x), g)| *y = x * g),
-                }
-            }
+            vectorised(
+                #[inline(always)]
+                || {
+                    let rows = xh.chunks_mut(width).zip(y.chunks_mut(width));
+                    for (((xh, y), s), x) in rows.zip(s).zip(x.chunks(width)) {
+                        *s = normalise_row(x, xh, epsilon as f32);
+                        let scaled = y.iter_mut().zip(xh.iter()).zip(gamma);
+                        match beta {
+                            Some(beta) => {
+                                scaled.zip(beta).for_each(|(((y, x), g), b)| *y = x * g + b)
+                            }
+                            None => scaled.for_each(|((y, x), g)| *y = x * g),
+                        }
+                    }
+                },
+            )
         });
     let y = from_vec(y, shape);
     match prep {
@@ -115,10 +123,11 @@ fn host_layer_norm<const N: usize>(
 }
 
 /// One row normalised into `xh` (mean 0, biased variance 1); returns `1 / sqrt(var + eps)`.
+#[inline(always)]
 fn normalise_row(x: &[f32], xh: &mut [f32], epsilon: f32) -> f32 {
     let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = sum_by(x, |v| v) / n;
+    let var = sum_by(x, |v| (v - mean) * (v - mean)) / n;
     let inv_std = 1.0 / (var + epsilon).sqrt();
     for (xh, &v) in xh.iter_mut().zip(x) {
         *xh = (v - mean) * inv_std;
@@ -175,18 +184,22 @@ fn input_grad(k: &Kept, dy: &[f32]) -> Vec<f32> {
         .zip(k.normalised.par_chunks(ROWS * width))
         .zip(k.inv_std.par_chunks(ROWS))
         .for_each(|(((dx, dy), xh), s)| {
-            let rows = dx.chunks_mut(width).zip(dy.chunks(width));
-            for (((dx, dy), xh), &s) in rows.zip(xh.chunks(width)).zip(s) {
-                let (mut a, mut b) = (0.0f32, 0.0f32);
-                for ((&d, &x), &g) in dy.iter().zip(xh).zip(k.gamma.iter()) {
-                    a += d * g;
-                    b += d * g * x;
-                }
-                let (a, b) = (a / n, b / n);
-                for (((dx, &d), &x), &g) in dx.iter_mut().zip(dy).zip(xh).zip(k.gamma.iter()) {
-                    *dx = s * (d * g - a - x * b);
-                }
-            }
+            vectorised(
+                #[inline(always)]
+                || {
+                    let rows = dx.chunks_mut(width).zip(dy.chunks(width));
+                    for (((dx, dy), xh), &s) in rows.zip(xh.chunks(width)).zip(s) {
+                        // g = dy γ first, in dx's row; then its mean and its mean against x̂.
+                        for ((g, &d), &gamma) in dx.iter_mut().zip(dy).zip(k.gamma.iter()) {
+                            *g = d * gamma;
+                        }
+                        let (a, b) = (sum_by(dx, |g| g) / n, dot(dx, xh) / n);
+                        for (dx, &x) in dx.iter_mut().zip(xh) {
+                            *dx = s * (*dx - a - x * b);
+                        }
+                    }
+                },
+            )
         });
     dx
 }
@@ -200,12 +213,18 @@ fn parameter_grads(k: &Kept, dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
         .zip(k.normalised.par_chunks(ROWS * width))
         .map(|(dy, xh)| {
             let (mut dg, mut db) = (vec![0.0f64; width], vec![0.0f64; width]);
-            for (dy, xh) in dy.chunks(width).zip(xh.chunks(width)) {
-                for (((dg, db), &d), &x) in dg.iter_mut().zip(db.iter_mut()).zip(dy).zip(xh) {
-                    *dg += f64::from(d * x);
-                    *db += f64::from(d);
-                }
-            }
+            vectorised(
+                #[inline(always)]
+                || {
+                    for (dy, xh) in dy.chunks(width).zip(xh.chunks(width)) {
+                        for (((dg, db), &d), &x) in dg.iter_mut().zip(db.iter_mut()).zip(dy).zip(xh)
+                        {
+                            *dg += f64::from(d * x);
+                            *db += f64::from(d);
+                        }
+                    }
+                },
+            );
             (dg, db)
         })
         .collect();

@@ -21,6 +21,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::gemm::{View, matmul};
+use super::simd::vectorised;
 use super::{Lift, contiguous, f32s, from_vec, sum_in_order};
 
 /// Rows per parallel task in the products with one output row per input row.
@@ -169,11 +170,16 @@ fn bias_grad(dy: &[f32], outputs: usize) -> Vec<f32> {
         .par_chunks(GRAD_ROWS * outputs)
         .map(|dy| {
             let mut db = vec![0.0f64; outputs];
-            for row in dy.chunks(outputs) {
-                db.iter_mut()
-                    .zip(row)
-                    .for_each(|(s, &v)| *s += f64::from(v));
-            }
+            vectorised(
+                #[inline(always)]
+                || {
+                    for row in dy.chunks(outputs) {
+                        db.iter_mut()
+                            .zip(row)
+                            .for_each(|(s, &v)| *s += f64::from(v));
+                    }
+                },
+            );
             db
         })
         .collect();

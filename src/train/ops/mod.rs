@@ -18,6 +18,7 @@ pub mod layer_norm;
 pub mod linear;
 mod math;
 pub mod max_pool;
+pub(crate) mod simd;
 pub mod softmax;
 
 use burn::backend::flex::{Flex, FlexTensor};

@@ -21,6 +21,7 @@ use burn::tensor::activation;
 use rayon::prelude::*;
 
 use super::math::exp_nonpositive;
+use super::simd::{dot, sum_by, vectorised};
 use super::{Lift, contiguous, f32s, f32s_mut, from_vec, writable};
 
 /// Rows per parallel task.
@@ -49,8 +50,12 @@ fn host_softmax(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> {
     let shape = input.shape();
     let width = shape[shape.num_dims() - 1];
     let mut y = f32s(&input).to_vec();
-    y.par_chunks_mut(ROWS * width)
-        .for_each(|y| y.chunks_mut(width).for_each(softmax_in_place));
+    y.par_chunks_mut(ROWS * width).for_each(|y| {
+        vectorised(
+            #[inline(always)]
+            || y.chunks_mut(width).for_each(softmax_in_place),
+        )
+    });
     let y = from_vec(y, shape);
     match prep {
         OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
@@ -59,16 +64,18 @@ fn host_softmax(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> {
 }
 
 /// One row in place: `e^(x - max) / Σ e^(x - max)`.
+#[inline(always)]
 pub(super) fn softmax_in_place(row: &mut [f32]) {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     row.iter_mut().for_each(|v| *v = exp_nonpositive(*v - max));
-    let sum: f32 = row.iter().sum();
+    let sum = sum_by(row, |v| v);
     row.iter_mut().for_each(|v| *v /= sum);
 }
 
 /// One row's backward over its output gradient `dy` in place: `dx = y (dy - Σ dy y)`.
+#[inline(always)]
 pub(super) fn backward_in_place(dy: &mut [f32], y: &[f32]) {
-    let dot: f32 = dy.iter().zip(y).map(|(d, y)| d * y).sum();
+    let dot = dot(dy, y);
     for (d, &y) in dy.iter_mut().zip(y) {
         *d = y * (*d - dot);
     }
@@ -95,9 +102,14 @@ impl Backward<Flex, 1> for SoftmaxBackward {
             .par_chunks_mut(ROWS * width)
             .zip(y.par_chunks(ROWS * width))
             .for_each(|(dx, y)| {
-                for (dx, y) in dx.chunks_mut(width).zip(y.chunks(width)) {
-                    backward_in_place(dx, y);
-                }
+                vectorised(
+                    #[inline(always)]
+                    || {
+                        for (dx, y) in dx.chunks_mut(width).zip(y.chunks(width)) {
+                            backward_in_place(dx, y);
+                        }
+                    },
+                )
             });
         grads.register::<Flex>(node.id, dx);
     }

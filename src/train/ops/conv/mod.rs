@@ -5,8 +5,8 @@
 //! channel axes swapped and its input gradient as a transposed convolution; on flex these take
 //! 3-5x the forward pass. Flex's forward converts the input to channels-last and scatters the
 //! product back (`benches/conv.rs`: 1.4-5x the host one). Depthwise convolutions (one filter
-//! per channel, stride 1, ConvNeXt's) keep flex's forward and get their own backward
-//! (`depthwise`); other grouped convolutions keep Burn's.
+//! per channel, stride 1, ConvNeXt's) have their own forward and backward (`depthwise`); other
+//! grouped convolutions keep Burn's.
 
 pub mod depthwise;
 pub mod geometry;
@@ -18,7 +18,6 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor};
-use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, TensorMetadata};
 use burn::nn::conv::Conv2d;
@@ -100,22 +99,23 @@ fn output_shape(
     Some([n, c_out, out(h, 0, kh)?, out(w, 1, kw)?])
 }
 
-/// The forward convolution of contiguous operands: [`host::forward`] for one group; flex's own
-/// for a depthwise one (its depthwise path is as fast as a host loop, and keeps IEEE's
-/// `0 * inf` in the padding).
+/// The forward convolution of contiguous operands: [`host::forward`] for one group,
+/// [`depthwise::forward`] for a depthwise one (the only grouped convolution [`lifts`] lets
+/// through).
 fn forward_values(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
     options: &ConvOptions<2>,
 ) -> FlexTensor {
-    if options.groups != 1 {
-        return Flex::conv2d(x.clone(), weight.clone(), bias.cloned(), options.clone());
-    }
     let shape =
         output_shape(x.shape().dims(), weight.shape().dims(), options).expect("checked by lifts");
     let g = geometry(x.shape().dims(), weight.shape().dims(), shape, options);
-    let y = host::forward(&g, f32s(x), f32s(weight), bias.map(f32s));
+    let (x, weight, bias) = (f32s(x), f32s(weight), bias.map(f32s));
+    let y = match options.groups {
+        1 => host::forward(&g, x, weight, bias),
+        _ => depthwise::forward(&g, x, weight, bias),
+    };
     from_vec(y, shape.into())
 }
 
