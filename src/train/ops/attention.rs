@@ -149,6 +149,11 @@ impl Dims {
         }
     }
 
+    /// The scores' scale, `hd^-1/2`.
+    fn scale(&self) -> f32 {
+        (self.hd as f32).powf(-0.5)
+    }
+
     /// Head `h`'s queries (`part` 0), keys (1) or values (2) in one window's `[n, 3C]`
     /// projection, `n x hd`.
     fn part<'a>(&self, qkv: &'a [f32], part: usize, h: usize) -> View<'a> {
@@ -181,7 +186,7 @@ fn forward_values(
     let (n, nn) = (d.n, d.n * d.n);
     let (values, bias) = (f32s(qkv), bias.map(f32s));
     let mask = mask.map(|m| (f32s(m), m.shape()[0]));
-    let scale = (d.hd as f32).powf(-0.5);
+    let scale = d.scale();
     let mut out = vec![0.0f32; windows * n * d.c];
     let mut probs = vec![0.0f32; windows * heads * nn];
     out.par_chunks_mut(n * d.c)
@@ -304,7 +309,7 @@ fn input_grads(
     let d = Dims::of(qkv, heads);
     let (n, nn, c3) = (d.n, d.n * d.n, 3 * d.c);
     let (qkv, probs, dout) = (f32s(qkv), f32s(probs), f32s(dout));
-    let scale = (d.hd as f32).powf(-0.5);
+    let scale = d.scale();
     let mut dqkv = vec![0.0f32; qkv.len()];
     let partials: Vec<Vec<f32>> = dqkv
         .par_chunks_mut(WINDOWS * n * c3)

@@ -95,7 +95,7 @@ impl Grid {
         }
     }
 
-    /// An output plane onto the grid (zeros in the wasted columns).
+    /// An output plane onto the grid, [`Grid::grid_len`] values (zeros in the wasted columns).
     #[inline(always)]
     fn spread(&self, plane: &[f32], grid: &mut [f32]) {
         let ow = self.output[1];
@@ -153,7 +153,7 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let mut dx = vec![0.0f32; g.batch * c * h * w];
     let scratch = || {
         (
-            vec![0.0f32; grid.padded_len()],
+            vec![0.0f32; grid.grid_len()],
             vec![0.0f32; grid.padded_len()],
         )
     };
@@ -166,7 +166,7 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
                 #[inline(always)]
                 || {
                     grid.spread(dy, spread);
-                    let d = &spread[..grid.grid_len()];
+                    let d = &*spread;
                     padded.fill(0.0);
                     for (shift, &f) in grid.shifts().zip(filter) {
                         let dst = &mut padded[shift..][..d.len()];
@@ -189,7 +189,7 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let scratch = || {
         (
             vec![0.0f32; grid.padded_len()],
-            vec![0.0f32; grid.padded_len()],
+            vec![0.0f32; grid.grid_len()],
         )
     };
     dw.par_chunks_mut(taps).enumerate().for_each_init(
@@ -202,7 +202,7 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                         let plane = sample * c + channel;
                         grid.pad(&x[plane * h * w..][..h * w], padded);
                         grid.spread(&dy[plane * oh * ow..][..oh * ow], spread);
-                        let d = &spread[..grid.grid_len()];
+                        let d = &*spread;
                         for (shift, dw) in grid.shifts().zip(dw.iter_mut()) {
                             *dw += dot(d, &padded[shift..][..d.len()]);
                         }
