@@ -256,6 +256,52 @@ mod tests {
         [y, dx, dw]
     }
 
+    /// The output (with a bias) and the three gradients of `g` on one thread, against
+    /// [`direct`]; returns the samples per product.
+    fn matches_the_definition(g: &ConvGeometry) -> usize {
+        let values = |n: usize, salt: usize| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i * 37 + salt) % 23) as f32 / 11.0 - 1.0)
+                .collect()
+        };
+        let x = values(g.batch * g.input_len(), 1);
+        let w = values(g.out_channels * g.k(), 2);
+        let dy = values(g.batch * g.output_len(), 3);
+        let bias: Vec<f32> = (0..g.out_channels).map(|c| c as f32 - 0.5).collect();
+        let [y_ref, dx_ref, dw_ref] = direct(g, &x, &w, &dy);
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (y, dx, dw, group) = one_thread.install(|| {
+            let y = forward(g, &x, &w, Some(&bias));
+            (
+                y,
+                input_grad(g, &w, &dy),
+                weight_grad(g, &x, &dy),
+                g.group(),
+            )
+        });
+        let close = |a: &[f32], b: &[f32]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-4)
+        };
+        let y_ref: Vec<f32> = (y_ref.iter().enumerate())
+            .map(|(i, v)| v + bias[(i / g.p()) % g.out_channels])
+            .collect();
+        assert!(close(&y, &y_ref), "output of {g:?}");
+        assert!(close(&dx, &dx_ref), "input gradient of {g:?}");
+        assert!(close(&dw, &dw_ref), "weight gradient of {g:?}");
+        let db: Vec<f32> = (0..g.out_channels)
+            .map(|c| {
+                (dy.chunks(g.p()).skip(c).step_by(g.out_channels))
+                    .flatten()
+                    .sum()
+            })
+            .collect();
+        assert!(close(&bias_grad(g, &dy), &db), "bias gradient of {g:?}");
+        group
+    }
+
     #[test]
     fn grouped_samples_match_the_definition() {
         // P = 8x8 = 64: four samples per product on one thread, five samples: groups of 4 + 1.
@@ -270,41 +316,40 @@ mod tests {
             dilation: [1, 1],
             output: [8, 8],
         };
-        let values = |n: usize, salt: usize| -> Vec<f32> {
-            (0..n)
-                .map(|i| ((i * 37 + salt) % 23) as f32 / 11.0 - 1.0)
-                .collect()
+        assert_eq!(matches_the_definition(&g), 4);
+    }
+
+    /// Stride 1 and the output as wide as the input: im2col's rows are shifted copies of the
+    /// plane (`ConvGeometry::rows_are_shifts`), with zeros past every edge.
+    #[test]
+    fn same_convolutions_match_the_definition() {
+        let same = |input: [usize; 2], kernel: [usize; 2], padding: [usize; 2], dilation| {
+            let out = |a: usize| input[a] + 2 * padding[a] - dilation * (kernel[a] - 1);
+            ConvGeometry {
+                batch: 3,
+                in_channels: 2,
+                input,
+                out_channels: 3,
+                kernel,
+                stride: [1, 1],
+                padding,
+                dilation: [dilation; 2],
+                output: [out(0), out(1)],
+            }
         };
-        let x = values(5 * 3 * 15 * 16, 1);
-        let w = values(4 * 3 * 3 * 2, 2);
-        let dy = values(5 * 4 * 64, 3);
-        let bias = [0.5, -1.0, 0.0, 2.0];
-        let [y_ref, dx_ref, dw_ref] = direct(&g, &x, &w, &dy);
-        let one_thread = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let (y, dx, dw, group) = one_thread.install(|| {
-            let y = forward(&g, &x, &w, Some(&bias));
-            (
-                y,
-                input_grad(&g, &w, &dy),
-                weight_grad(&g, &x, &dy),
-                g.group(),
-            )
-        });
-        assert_eq!(group, 4);
-        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-4);
-        let y_ref: Vec<f32> = (y_ref.iter().enumerate())
-            .map(|(i, v)| v + bias[(i / g.p()) % g.out_channels])
-            .collect();
-        assert!(close(&y, &y_ref), "output");
-        assert!(close(&dx, &dx_ref), "input gradient");
-        assert!(close(&dw, &dw_ref), "weight gradient");
-        let db: Vec<f32> = (0..4)
-            .map(|c| (dy.chunks(g.p()).skip(c).step_by(4)).flatten().sum())
-            .collect();
-        assert!(close(&bias_grad(&g, &dy), &db), "bias gradient");
+        let cases = [
+            same([5, 4], [3, 3], [1, 1], 1),
+            same([4, 6], [1, 1], [0, 0], 1),
+            same([3, 3], [7, 7], [3, 3], 1),
+            same([6, 5], [3, 3], [2, 2], 2),
+            same([5, 5], [1, 3], [0, 1], 1),
+            // Taller output than the input: rows of zeros above and below.
+            same([2, 3], [1, 3], [2, 1], 1),
+        ];
+        for g in cases {
+            assert!(g.rows_are_shifts(), "{g:?}");
+            matches_the_definition(&g);
+        }
     }
 
     #[test]
