@@ -372,20 +372,23 @@ fn host_gelu_equals_burns() {
     assert!(!gelu::runs_on_host(&plain));
 }
 
-/// Batch norm while training as one host operation: output, input/gamma/beta gradients and the
-/// running statistics it leaves, against Burn's `BatchNorm::forward` (within 1e-5 of the
-/// largest value), on a map with an offset and spread per channel; evaluation is Burn's.
+/// Batch norm while training as one host operation, alone and with the ReLU after it: output,
+/// input/gamma/beta gradients and the running statistics it leaves, against Burn's
+/// `BatchNorm::forward` (and `relu`) within 1e-5 of the largest value, on a map with an offset
+/// and spread per channel; evaluation is Burn's.
 #[test]
 fn host_batch_norm_equals_burns() {
     use burn::module::Param;
     use burn::nn::BatchNormConfig;
+    use burn::tensor::activation::relu;
     use dynunc::train::ops::batch_norm;
     let d = Device::flex().autodiff();
-    for (shape, seed) in [
+    let cases = [
         ([3usize, 4, 5, 6], 7u64),
         ([16, 8, 1, 1], 8),
         ([2, 3, 9, 9], 9),
-    ] {
+    ];
+    for ((shape, seed), clamp) in cases.into_iter().flat_map(|c| [(c, false), (c, true)]) {
         let c = shape[1];
         let gamma = random([c], 1.0, seed + 10, &d).add_scalar(1.0);
         let beta = random([c], 1.0, seed + 20, &d);
@@ -401,9 +404,11 @@ fn host_batch_norm_equals_burns() {
         let run = |host: bool| {
             let layer = layer();
             assert!(batch_norm::runs_on_host(&layer, &x));
-            let y = match host {
-                true => batch_norm::forward(&layer, x.clone()),
-                false => layer.forward(x.clone()),
+            let y = match (host, clamp) {
+                (true, false) => batch_norm::forward(&layer, x.clone()),
+                (true, true) => batch_norm::forward_relu(&layer, x.clone()),
+                (false, false) => layer.forward(x.clone()),
+                (false, true) => relu(layer.forward(x.clone())),
             };
             let grads = ramp_loss(y.clone(), 11).backward();
             vec![
@@ -425,7 +430,7 @@ fn host_batch_norm_equals_burns() {
             "running var",
         ];
         for ((what, a), b) in names.iter().zip(&stock).zip(&host) {
-            assert_close(a, b, 1e-5, &format!("{shape:?}: {what}"));
+            assert_close(a, b, 1e-5, &format!("{shape:?}, relu {clamp}: {what}"));
         }
     }
     let eval = BatchNormConfig::new(2).init(&Device::flex());

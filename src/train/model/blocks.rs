@@ -203,6 +203,14 @@ impl ChannelNorm {
             Self::Layer(ln) => ln.forward(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2]),
         }
     }
+
+    /// `relu(self.forward(x))`; batch norm's clamps as it writes on flex.
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Batch(bn) => crate::train::ops::batch_norm::forward_relu(bn, x),
+            Self::Layer(_) => burn::tensor::activation::relu(self.forward(x)),
+        }
+    }
 }
 
 /// A square-kernel 2-D convolution's settings: `kernel x kernel`, `stride`, `padding` on

@@ -90,6 +90,11 @@ impl ConvBn {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.bn.forward(conv::forward(&self.conv, x))
     }
+
+    /// `relu(self.forward(x))`, the ReLU inside batch norm's operation on flex.
+    fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward_relu(conv::forward(&self.conv, x))
+    }
 }
 
 /// One residual block of either kind: `convs` in order, ReLU between them, the shortcut
@@ -124,15 +129,9 @@ impl ResBlock {
             Some(s) => s.forward(x.clone()),
             None => x.clone(),
         };
-        let last = self.convs.len() - 1;
-        let mut y = x;
-        for (i, c) in self.convs.iter().enumerate() {
-            y = c.forward(y);
-            if i < last {
-                y = relu(y);
-            }
-        }
-        relu(y + identity)
+        let (last, inner) = self.convs.split_last().expect("a block has convolutions");
+        let y = inner.iter().fold(x, |y, c| c.forward_relu(y));
+        relu(last.forward(y) + identity)
     }
 }
 
@@ -183,7 +182,7 @@ impl ResNet {
 
     /// Logits of `[batch, C, H, W]` images.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(self.stem.forward(x));
+        let mut x = self.stem.forward_relu(x);
         if let Some(p) = &self.pool {
             x = max_pool::forward(p, x);
         }

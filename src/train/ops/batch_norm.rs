@@ -4,6 +4,11 @@
 //! axes (a layout copy each) and read the activation several times; ResNet's every convolution
 //! is followed by one.
 //!
+//! [`forward_relu`] adds the ReLU that follows batch norm in ResNet into the same operation: the
+//! output clamped at zero as it is written, the output gradient masked where the output is not
+//! positive (recomputed from the normalised values) as it is read, sparing the ReLU's own pass
+//! over the map each way and its buffers.
+//!
 //! The running statistics are updated as Burn's `BatchNorm::forward` updates them (momentum,
 //! biased variance), so a model trained this way evaluates as one trained by Burn's. Outputs and
 //! gradients agree with Burn's within float rounding (`tests/suite/ops.rs`).
@@ -21,18 +26,33 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use rayon::prelude::*;
 
+use super::simd::vectorised;
 use super::{Lift, contiguous, f32s, from_vec};
 
 /// `bn.forward(x)`, as one host operation while training on flex.
 pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let Some([lx, lg, lb]) = lifts(bn, &x) else {
-        return bn.forward(x);
-    };
+    match lifts(bn, &x) {
+        Some(lifts) => host_forward(bn, x, lifts, false),
+        None => bn.forward(x),
+    }
+}
+
+/// `relu(bn.forward(x))`, as one host operation while training on flex.
+pub fn forward_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    match lifts(bn, &x) {
+        Some(lifts) => host_forward(bn, x, lifts, true),
+        None => burn::tensor::activation::relu(bn.forward(x)),
+    }
+}
+
+/// The host operation, then the running statistics updated as Burn's layer updates them.
+fn host_forward(bn: &BatchNorm, x: Tensor<4>, [lx, lg, lb]: [Lift; 3], relu: bool) -> Tensor<4> {
     let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
     let device = x.device();
     let (y, mean, variance) = host_batch_norm(
         [lx.tracked(x), lg.tracked(gamma), lb.tracked(beta)],
         bn.epsilon,
+        relu,
     );
     let stat = |v: Vec<f32>| {
         let n = v.len();
@@ -86,10 +106,11 @@ fn statistics(x: &[f32], [n, c, hw]: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
         .unzip()
 }
 
-/// The forward pass: output, batch mean, batch variance.
+/// The forward pass (clamped at zero if `relu`): output, batch mean, batch variance.
 fn host_batch_norm(
     [x, gamma, beta]: [FloatTensor<Autodiff<Flex>>; 3],
     epsilon: f64,
+    relu: bool,
 ) -> (FloatTensor<Autodiff<Flex>>, Vec<f32>, Vec<f32>) {
     let prep = NormBackward
         .prepare::<NoCheckpointing>([x.node(), gamma.node(), beta.node()])
@@ -117,11 +138,16 @@ fn host_batch_norm(
         .enumerate()
         .for_each(|(plane, ((xh, y), x))| {
             let ch = plane % c;
-            let (m, s) = (mean[ch], inv_std[ch]);
-            for ((xh, y), &x) in xh.iter_mut().zip(y.iter_mut()).zip(x) {
-                *xh = (x - m) * s;
-                *y = *xh * g[ch] + b[ch];
-            }
+            let (m, s, affine) = (mean[ch], inv_std[ch], Affine::new(g[ch], b[ch], relu));
+            vectorised(
+                #[inline(always)]
+                || {
+                    for ((xh, y), &x) in xh.iter_mut().zip(y.iter_mut()).zip(x) {
+                        *xh = (x - m) * s;
+                        *y = affine.output(*xh);
+                    }
+                },
+            );
         });
     let y = from_vec(y, shape);
     let out = match prep {
@@ -130,6 +156,8 @@ fn host_batch_norm(
                 normalised: Arc::new(normalised),
                 inv_std: Arc::new(inv_std),
                 gamma: Arc::new(g.to_vec()),
+                beta: Arc::new(b.to_vec()),
+                relu,
                 dims: [n, c, hw],
             };
             prep.finish(state, y)
@@ -145,11 +173,46 @@ struct Kept {
     normalised: Arc<Vec<f32>>,
     inv_std: Arc<Vec<f32>>,
     gamma: Arc<Vec<f32>>,
+    beta: Arc<Vec<f32>>,
+    relu: bool,
     dims: [usize; 3],
 }
 
+/// One channel's `γ x̂ + β`, clamped at zero if `relu` as Burn's ReLU clamps (`y <= 0` to zero,
+/// so NaN passes), and the output gradient through the clamp.
+#[derive(Debug, Clone, Copy)]
+struct Affine {
+    gamma: f32,
+    beta: f32,
+    relu: bool,
+}
+
+impl Affine {
+    fn new(gamma: f32, beta: f32, relu: bool) -> Self {
+        Self { gamma, beta, relu }
+    }
+
+    #[inline(always)]
+    fn output(self, xh: f32) -> f32 {
+        let y = xh * self.gamma + self.beta;
+        if self.relu && y <= 0.0 { 0.0 } else { y }
+    }
+
+    /// The gradient reaching `γ x̂ + β` from `dy` at the output: zero where the clamp holds the
+    /// output at zero (Burn's ReLU backward masks where its output is `<= 0`).
+    #[inline(always)]
+    fn through(self, xh: f32, dy: f32) -> f32 {
+        if self.relu && xh * self.gamma + self.beta <= 0.0 {
+            0.0
+        } else {
+            dy
+        }
+    }
+}
+
 /// The backward of [`host_batch_norm`]: per channel `dβ = Σ dy`, `dγ = Σ dy x̂`, and
-/// `dx = γ / σ (dy - (Σ dy + x̂ Σ dy x̂) / m)` over the channel's `m` values.
+/// `dx = γ / σ (dy - (Σ dy + x̂ Σ dy x̂) / m)` over the channel's `m` values, `dy` being the
+/// gradient through the ReLU where there is one ([`Affine::through`]).
 #[derive(Debug)]
 struct NormBackward;
 
@@ -165,6 +228,7 @@ impl Backward<Flex, 3> for NormBackward {
         let (sum_dy, sum_dy_xh): (Vec<f32>, Vec<f32>) = (0..c)
             .into_par_iter()
             .map(|ch| {
+                let affine = Affine::new(k.gamma[ch], k.beta[ch], k.relu);
                 let (mut a, mut b) = (0.0f64, 0.0f64);
                 for s in 0..n {
                     let at = (s * c + ch) * hw;
@@ -172,6 +236,7 @@ impl Backward<Flex, 3> for NormBackward {
                         .iter()
                         .zip(&k.normalised[at..at + hw])
                     {
+                        let d = affine.through(xh, d);
                         a += d as f64;
                         b += (d * xh) as f64;
                     }
@@ -188,11 +253,17 @@ impl Backward<Flex, 3> for NormBackward {
                 .enumerate()
                 .for_each(|(plane, ((dx, dy), xh))| {
                     let ch = plane % c;
+                    let affine = Affine::new(k.gamma[ch], k.beta[ch], k.relu);
                     let scale = k.gamma[ch] * k.inv_std[ch];
                     let (a, b) = (sum_dy[ch] / m, sum_dy_xh[ch] / m);
-                    for ((dx, &d), &xh) in dx.iter_mut().zip(dy).zip(xh) {
-                        *dx = scale * (d - a - xh * b);
-                    }
+                    vectorised(
+                        #[inline(always)]
+                        || {
+                            for ((dx, &d), &xh) in dx.iter_mut().zip(dy).zip(xh) {
+                                *dx = scale * (affine.through(xh, d) - a - xh * b);
+                            }
+                        },
+                    );
                 });
             grads.register::<Flex>(node.id, from_vec(dx, dy.shape()));
         }
