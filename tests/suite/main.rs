@@ -7,6 +7,7 @@ mod attention;
 mod autoaugment;
 #[cfg(any(feature = "wgpu", feature = "tch"))]
 mod backends;
+mod channels_last;
 mod cifar;
 mod cli;
 mod crop;

@@ -10,20 +10,20 @@ use burn::tensor::ops::ConvOptions;
 use dynunc::train::ops::{conv, max_pool};
 
 /// One convolution to compare.
-struct Case {
-    what: &'static str,
-    input: [usize; 4],
-    out_channels: usize,
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    padding: [(usize, usize); 2],
-    dilation: [usize; 2],
-    groups: usize,
-    bias: bool,
-    input_grad: bool,
+pub(crate) struct Case {
+    pub(crate) what: &'static str,
+    pub(crate) input: [usize; 4],
+    pub(crate) out_channels: usize,
+    pub(crate) kernel: [usize; 2],
+    pub(crate) stride: [usize; 2],
+    pub(crate) padding: [(usize, usize); 2],
+    pub(crate) dilation: [usize; 2],
+    pub(crate) groups: usize,
+    pub(crate) bias: bool,
+    pub(crate) input_grad: bool,
 }
 
-const fn case(what: &'static str, input: [usize; 4], out_channels: usize) -> Case {
+pub(crate) const fn case(what: &'static str, input: [usize; 4], out_channels: usize) -> Case {
     Case {
         what,
         input,
@@ -38,7 +38,7 @@ const fn case(what: &'static str, input: [usize; 4], out_channels: usize) -> Cas
     }
 }
 
-fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![
         // The small CNN's first layer: images do not need a gradient.
         Case {

@@ -204,6 +204,17 @@ impl ChannelNorm {
         }
     }
 
+    /// Normalises a channels-last map `[batch, height, width, channels]`.
+    pub fn forward_channels_last(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Batch(bn) => {
+                let y = crate::train::ops::batch_norm::forward(bn, x.permute([0, 3, 1, 2]));
+                y.permute([0, 2, 3, 1])
+            }
+            Self::Layer(ln) => ln.forward(x),
+        }
+    }
+
     /// `relu(self.forward(x))`; batch norm's clamps as it writes on flex.
     pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
@@ -255,6 +266,13 @@ impl PatchEmbed {
     /// Embeds `[batch, C, H, W]` images.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.norm.forward(conv::forward(&self.proj, x))
+    }
+
+    /// Embeds `[batch, C, H, W]` images as a channels-last map
+    /// `[batch, H / patch, W / patch, channels]`.
+    pub fn forward_channels_last(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = conv::forward(&self.proj, x).permute([0, 2, 3, 1]);
+        self.norm.forward_channels_last(y)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::train::ops::conv;
 
 use super::blocks::{
     ChannelNorm, DropPath, FeedForward, LayerScale, Norm, PatchEmbed, conv, drop_path_rates,
-    global_avg_pool, layer_norm, linear, square, trunc_normal,
+    layer_norm, linear, square, trunc_normal,
 };
 use super::family::{
     DEPTHS, DROP_PATH, Family, PATCH_SIZE, WIDTHS, apply_stages, check_drop, check_patch,
@@ -59,9 +59,9 @@ impl Block {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = conv::forward(&self.dw, x.clone()).permute([0, 2, 3, 1]);
+        let y = conv::depthwise_channels_last(&self.dw, x.clone());
         let y = self.scale.forward(self.ffn.forward(self.norm.forward(y)));
-        x + self.drop.forward(y.permute([0, 3, 1, 2]))
+        x + self.drop.forward(y)
     }
 }
 
@@ -149,16 +149,21 @@ impl ConvNeXt {
 
     /// Logits of `[batch, C, H, W]` images.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = self.stem.forward(x);
+        // The trunk runs channels last, `[batch, H, W, C]`: the layer norms and feed-forwards
+        // work on the channels of each position, and the depthwise convolutions take it as it
+        // is; only the downsampling convolutions see the map channels first.
+        let mut x = self.stem.forward_channels_last(x);
         for s in &self.stages {
             if let Some(d) = &s.down {
-                x = conv::forward(&d.conv, d.norm.forward(x));
+                let y = d.norm.forward_channels_last(x).permute([0, 3, 1, 2]);
+                x = conv::forward(&d.conv, y).permute([0, 2, 3, 1]);
             }
             for b in &s.blocks {
                 x = b.forward(x);
             }
         }
-        self.head.forward(self.norm.forward(global_avg_pool(x)))
+        let pooled = x.mean_dims(&[1, 2]).flatten(1, 3);
+        self.head.forward(self.norm.forward(pooled))
     }
 }
 

@@ -8,6 +8,7 @@
 //! per channel, stride 1, ConvNeXt's) have their own forward and backward (`depthwise`); other
 //! grouped convolutions keep Burn's.
 
+pub mod channels_last;
 pub mod depthwise;
 pub mod geometry;
 pub mod host;
@@ -55,14 +56,112 @@ pub fn conv2d(
     if !Lift::any_tracked(&[lift_x, lift_w], lift_b) {
         let (x, weight) = (contiguous(plain(x)), contiguous(plain(weight)));
         let bias = bias.map(|b| contiguous(plain(b)));
-        let y = forward_values(&x, &weight, bias.as_ref(), &options);
+        let y = forward_values(&x, &weight, bias.as_ref(), &options, Layout::ChannelsFirst);
         return Tensor::from_primitive::<Flex>(y);
     }
+    host_conv_of(
+        [(x, lift_x), (weight, lift_w)],
+        bias.zip(lift_b),
+        options,
+        Layout::ChannelsFirst,
+    )
+}
+
+/// `conv`'s depthwise convolution (ConvNeXt's) of a channels-last map `[n, h, w, c]`, giving
+/// `[n, out_h, out_w, c]`: [`conv2d_channels_last`] with the layer's weight, bias and options.
+pub fn depthwise_channels_last(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let Some(padding) = padding_pairs(&conv.padding) else {
+        return conv.forward(x.permute([0, 3, 1, 2])).permute([0, 2, 3, 1]);
+    };
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    conv2d_channels_last(x, conv.weight.val(), bias, options)
+}
+
+/// [`conv2d`] of a channels-last map `[n, h, w, c]`, giving `[n, out_h, out_w, c]`: on flex
+/// directly ([`channels_last`]) for a depthwise convolution of stride 1, otherwise [`conv2d`]
+/// on the map permuted to channels first and back.
+pub fn conv2d_channels_last(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    let lift_b = Lift::of_optional(bias.as_ref());
+    let (Some((lift_x, lift_w)), Some(lift_b)) =
+        (channels_last_lifts(&x, &weight, &options), lift_b)
+    else {
+        return conv2d(x.permute([0, 3, 1, 2]), weight, bias, options).permute([0, 2, 3, 1]);
+    };
+    if !Lift::any_tracked(&[lift_x, lift_w], lift_b) {
+        let (x, weight) = (contiguous(plain(x)), contiguous(plain(weight)));
+        let bias = bias.map(|b| contiguous(plain(b)));
+        let y = forward_values(&x, &weight, bias.as_ref(), &options, Layout::ChannelsLast);
+        return Tensor::from_primitive::<Flex>(y);
+    }
+    host_conv_of(
+        [(x, lift_x), (weight, lift_w)],
+        bias.zip(lift_b),
+        options,
+        Layout::ChannelsLast,
+    )
+}
+
+/// Whether [`conv2d_channels_last`] runs on the host for these operands (for tests).
+pub fn channels_last_on_host(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> bool {
+    channels_last_lifts(x, weight, options).is_some()
+}
+
+/// Both operands on flex, a depthwise convolution of stride 1 whose window fits the padded
+/// channels-last map `x`: the host operation applies.
+fn channels_last_lifts(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    options: &ConvOptions<2>,
+) -> Option<(Lift, Lift)> {
+    let [n, h, w, c] = x.dims();
+    output_shape([n, c, h, w], weight.dims(), options)?;
+    depthwise::applies(c, weight.dims(), options).then_some(())?;
+    Some((Lift::of(x)?, Lift::of(weight)?))
+}
+
+/// Where a map's channels are: Burn's `[n, c, h, w]` or `[n, h, w, c]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    ChannelsFirst,
+    ChannelsLast,
+}
+
+impl Layout {
+    /// A map's shape in this layout as `[n, c, h, w]`.
+    fn channels_first(self, [a, b, c, d]: [usize; 4]) -> [usize; 4] {
+        match self {
+            Self::ChannelsFirst => [a, b, c, d],
+            Self::ChannelsLast => [a, d, b, c],
+        }
+    }
+
+    /// The shape in this layout of a `[n, c, h, w]` map.
+    fn shape_of(self, [n, c, h, w]: [usize; 4]) -> [usize; 4] {
+        match self {
+            Self::ChannelsFirst => [n, c, h, w],
+            Self::ChannelsLast => [n, h, w, c],
+        }
+    }
+}
+
+/// The host convolution of lifted operands, as a Burn tensor.
+fn host_conv_of(
+    [(x, lift_x), (weight, lift_w)]: [(Tensor<4>, Lift); 2],
+    bias: Option<(Tensor<1>, Lift)>,
+    options: ConvOptions<2>,
+    layout: Layout,
+) -> Tensor<4> {
     let x = lift_x.tracked(x);
     let weight = lift_w.tracked(weight);
-    let out = match (bias, lift_b) {
-        (Some(b), Some(lift)) => host_conv([x, weight, lift.tracked(b)], options),
-        _ => host_conv([x, weight], options),
+    let out = match bias {
+        Some((b, lift)) => host_conv([x, weight, lift.tracked(b)], options, layout),
+        None => host_conv([x, weight], options, layout),
     };
     Tensor::<4>::from_primitive::<Autodiff<Flex>>(out)
 }
@@ -101,28 +200,31 @@ fn output_shape(
 
 /// The forward convolution of contiguous operands: [`host::forward`] for one group,
 /// [`depthwise::forward`] for a depthwise one (the only grouped convolution [`lifts`] lets
-/// through).
+/// through), [`channels_last::forward`] for channels-last maps (always depthwise).
 fn forward_values(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
     options: &ConvOptions<2>,
+    layout: Layout,
 ) -> FlexTensor {
-    let shape =
-        output_shape(x.shape().dims(), weight.shape().dims(), options).expect("checked by lifts");
-    let g = geometry(x.shape().dims(), weight.shape().dims(), shape, options);
+    let x_dims = layout.channels_first(x.shape().dims());
+    let shape = output_shape(x_dims, weight.shape().dims(), options).expect("checked by lifts");
+    let g = geometry(x_dims, weight.shape().dims(), shape, options);
     let (x, weight, bias) = (f32s(x), f32s(weight), bias.map(f32s));
-    let y = match options.groups {
-        1 => host::forward(&g, x, weight, bias),
-        _ => depthwise::forward(&g, x, weight, bias),
+    let y = match Kind::of(layout, options) {
+        Kind::Dense => host::forward(&g, x, weight, bias),
+        Kind::Depthwise => depthwise::forward(&g, x, weight, bias),
+        Kind::ChannelsLast => channels_last::forward(&g, x, weight, bias),
     };
-    from_vec(y, shape.into())
+    from_vec(y, layout.shape_of(shape).into())
 }
 
 /// The convolution of `[x, weight]` or `[x, weight, bias]`, recorded with [`HostBackward`].
 fn host_conv<const N: usize>(
     operands: [FloatTensor<Autodiff<Flex>>; N],
     options: ConvOptions<2>,
+    layout: Layout,
 ) -> FloatTensor<Autodiff<Flex>> {
     let nodes = operands.each_ref().map(|t| t.node());
     let prep = HostBackward.prepare::<NoCheckpointing>(nodes);
@@ -132,10 +234,11 @@ fn host_conv<const N: usize>(
                 prep.checkpoint(&operands[0]),
                 prep.checkpoint(&operands[1]),
                 options.clone(),
+                layout,
             );
-            prep.finish(state, forward_of(operands, &options))
+            prep.finish(state, forward_of(operands, &options, layout))
         }
-        OpsKind::UnTracked(prep) => prep.finish(forward_of(operands, &options)),
+        OpsKind::UnTracked(prep) => prep.finish(forward_of(operands, &options, layout)),
     }
 }
 
@@ -143,18 +246,19 @@ fn host_conv<const N: usize>(
 fn forward_of<const N: usize>(
     operands: [FloatTensor<Autodiff<Flex>>; N],
     options: &ConvOptions<2>,
+    layout: Layout,
 ) -> FlexTensor {
     let values = operands.map(|t| contiguous(t.into_primitive()));
-    forward_values(&values[0], &values[1], values.get(2), options)
+    forward_values(&values[0], &values[1], values.get(2), options, layout)
 }
 
 /// The backward of [`host_conv`]: [`host::input_grad`], [`host::weight_grad`] (or their
-/// [`depthwise`] forms) and [`host::bias_grad`].
+/// [`depthwise`] or [`channels_last`] forms) and [`host::bias_grad`].
 #[derive(Debug)]
 struct HostBackward;
 
 impl<const N: usize> Backward<Flex, N> for HostBackward {
-    type State = (NodeId, NodeId, ConvOptions<2>);
+    type State = (NodeId, NodeId, ConvOptions<2>, Layout);
 
     fn backward(
         self,
@@ -163,36 +267,65 @@ impl<const N: usize> Backward<Flex, N> for HostBackward {
         checkpointer: &mut Checkpointer,
     ) {
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        let (x_state, weight_state, options) = ops.state;
+        let (x_state, weight_state, options, layout) = ops.state;
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
         let geometry = geometry(
-            x.shape().dims(),
+            layout.channels_first(x.shape().dims()),
             weight.shape().dims(),
-            dy.shape().dims(),
+            layout.channels_first(dy.shape().dims()),
             &options,
         );
-        // `lifts` lets a grouped convolution through only when it is depthwise.
-        let depthwise = options.groups != 1;
+        let kind = Kind::of(layout, &options);
+        let (w, dy_values) = (f32s(&weight), f32s(&dy));
         let mut parents = ops.parents.into_iter();
         if let Some(node) = parents.next().flatten() {
-            let dx = match depthwise {
-                true => depthwise::input_grad(&geometry, f32s(&weight), f32s(&dy)),
-                false => host::input_grad(&geometry, f32s(&weight), f32s(&dy)),
+            let dx = match kind {
+                Kind::Dense => host::input_grad(&geometry, w, dy_values),
+                Kind::Depthwise => depthwise::input_grad(&geometry, w, dy_values),
+                Kind::ChannelsLast => channels_last::input_grad(&geometry, w, dy_values),
             };
             grads.register::<Flex>(node.id, from_vec(dx, x.shape()));
         }
         if let Some(node) = parents.next().flatten() {
-            let dw = match depthwise {
-                true => depthwise::weight_grad(&geometry, f32s(&x), f32s(&dy)),
-                false => host::weight_grad(&geometry, f32s(&x), f32s(&dy)),
+            let x = f32s(&x);
+            let dw = match kind {
+                Kind::Dense => host::weight_grad(&geometry, x, dy_values),
+                Kind::Depthwise => depthwise::weight_grad(&geometry, x, dy_values),
+                Kind::ChannelsLast => channels_last::weight_grad(&geometry, x, dy_values),
             };
             grads.register::<Flex>(node.id, from_vec(dw, weight.shape()));
         }
         if let Some(node) = parents.next().flatten() {
-            let db = host::bias_grad(&geometry, f32s(&dy));
+            let db = match kind {
+                Kind::ChannelsLast => channels_last::bias_grad(geometry.out_channels, dy_values),
+                _ => host::bias_grad(&geometry, dy_values),
+            };
             let channels = db.len();
             grads.register::<Flex>(node.id, from_vec(db, [channels].into()));
+        }
+    }
+}
+
+/// Which kernels run a host convolution.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// One group, channels first: [`host`].
+    Dense,
+    /// Depthwise, channels first: [`depthwise`].
+    Depthwise,
+    /// Depthwise, channels last: [`channels_last`].
+    ChannelsLast,
+}
+
+impl Kind {
+    /// The kernels of a convolution [`lifts`] (or [`depthwise_channels_last`]) let through:
+    /// grouped only when depthwise, channels last only when depthwise.
+    fn of(layout: Layout, options: &ConvOptions<2>) -> Self {
+        match (layout, options.groups) {
+            (Layout::ChannelsLast, _) => Self::ChannelsLast,
+            (Layout::ChannelsFirst, 1) => Self::Dense,
+            (Layout::ChannelsFirst, _) => Self::Depthwise,
         }
     }
 }
