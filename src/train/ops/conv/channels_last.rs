@@ -3,9 +3,10 @@
 //!
 //! Layouts: input `[n, h, w, c]`, output `[n, out_h, out_w, c]`, weight Burn's `[c, 1, kh, kw]`
 //! (read as taps `[kh·kw, c]`), contiguous row-major `f32`; stride 1, no dilation, any padding.
-//! With the channels innermost, each output position keeps eight channels' sums in one register
-//! across all the kernel's taps, each tap one load of the input and one of the taps: no padded
-//! planes, nothing wasted at the edges, and no permute of the map on either side of it.
+//! With the channels innermost, each output position keeps 32 channels' sums in four registers
+//! (four independent chains of additions) across all the kernel's taps, each tap one load of the
+//! input and one of the taps: no padded planes, nothing wasted at the edges, and no permute of
+//! the map on either side of it.
 //!
 //! All three passes are one routine, [`correlate`]: the output is the input correlated with the
 //! taps, the input gradient the output gradient correlated with the taps flipped, and the
@@ -17,8 +18,42 @@ use super::geometry::ConvGeometry;
 use crate::train::ops::simd::vectorised;
 use crate::train::ops::sum_in_order;
 
-/// Channels per register of sums.
-const LANES: usize = 8;
+/// Calls `f::<N>(block)` over the channels `0..c` in blocks of `N` = 32 (four registers of
+/// sums, four independent chains of additions: one chain waits on each addition's latency),
+/// then 8, then 1.
+macro_rules! channel_blocks {
+    ($c:expr, |$block:ident, $n:ident| $body:expr) => {{
+        let c = $c;
+        let mut $block = 0;
+        channel_blocks!(@width c, $block, 32, $n, $body);
+        channel_blocks!(@width c, $block, 8, $n, $body);
+        channel_blocks!(@width c, $block, 1, $n, $body);
+    }};
+    (@width $c:ident, $block:ident, $width:literal, $n:ident, $body:expr) => {
+        while $c - $block >= $width {
+            {
+                const $n: usize = $width;
+                $body;
+            }
+            $block += $width;
+        }
+    };
+}
+
+/// `acc[l] += a[l] · b[l]` for the `N` lanes.
+#[inline(always)]
+fn multiply_add<const N: usize>(acc: &mut [f32; N], a: &[f32], b: &[f32]) {
+    let (a, b) = (&a[..N], &b[..N]);
+    for l in 0..N {
+        acc[l] += a[l] * b[l];
+    }
+}
+
+/// `N` values from `from` as an array (a register's worth of sums, or four).
+#[inline(always)]
+fn lanes<const N: usize>(from: &[f32]) -> [f32; N] {
+    from[..N].try_into().expect("N values")
+}
 
 /// How one map is read by [`correlate`]: `out[p, q] = Σ taps[a, b] · src[p + a - offset.0,
 /// q + b - offset.1]` over the taps that land inside `src`.
@@ -51,30 +86,16 @@ impl Correlation {
                 let x = (q + b) as isize - self.offset[1];
                 (y as usize * sw + x as usize) * c
             };
-            let mut block = 0;
-            while block + LANES <= c {
-                let mut acc: [f32; LANES] = start[block..][..LANES].try_into().expect("8");
+            channel_blocks!(c, |block, N| {
+                let mut acc = lanes::<N>(&start[block..]);
                 for a in rows.clone() {
                     for b in cols.clone() {
-                        let k = &taps[(a * kw + b) * c + block..][..LANES];
-                        let s = &src[at(a, b) + block..][..LANES];
-                        for l in 0..LANES {
-                            acc[l] += k[l] * s[l];
-                        }
+                        let k = &taps[(a * kw + b) * c + block..];
+                        multiply_add(&mut acc, k, &src[at(a, b) + block..]);
                     }
                 }
-                out[block..][..LANES].copy_from_slice(&acc);
-                block += LANES;
-            }
-            for ch in block..c {
-                let mut acc = start[ch];
-                for a in rows.clone() {
-                    for b in cols.clone() {
-                        acc += taps[(a * kw + b) * c + ch] * src[at(a, b) + ch];
-                    }
-                }
-                out[ch] = acc;
-            }
+                out[block..][..N].copy_from_slice(&acc);
+            });
         }
     }
 }
@@ -203,28 +224,16 @@ fn sample_taps(g: &ConvGeometry, x: &[f32], dy: &[f32], taps: &mut [f32]) {
                 let x = (q as isize + b as isize - left) as usize;
                 (y * w + x) * c
             };
-            let mut block = 0;
-            while block + LANES <= c {
-                let mut acc: [f32; LANES] = tap[block..][..LANES].try_into().expect("8");
+            channel_blocks!(c, |block, N| {
+                let mut acc = lanes::<N>(&tap[block..]);
                 for p in rows.clone() {
                     for q in cols.clone() {
-                        let d = &dy[(p * ow + q) * c + block..][..LANES];
-                        let s = &x[input_at(p, q) + block..][..LANES];
-                        for l in 0..LANES {
-                            acc[l] += d[l] * s[l];
-                        }
+                        let d = &dy[(p * ow + q) * c + block..];
+                        multiply_add(&mut acc, d, &x[input_at(p, q) + block..]);
                     }
                 }
-                tap[block..][..LANES].copy_from_slice(&acc);
-                block += LANES;
-            }
-            for (ch, t) in tap.iter_mut().enumerate().skip(block) {
-                for p in rows.clone() {
-                    for q in cols.clone() {
-                        *t += dy[(p * ow + q) * c + ch] * x[input_at(p, q) + ch];
-                    }
-                }
-            }
+                tap[block..][..N].copy_from_slice(&acc);
+            });
         }
     }
 }
