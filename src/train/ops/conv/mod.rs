@@ -5,8 +5,9 @@
 //! channel axes swapped and its input gradient as a transposed convolution; on flex these take
 //! 3-5x the forward pass. Flex's forward converts the input to channels-last and scatters the
 //! product back (`benches/conv.rs`: 1.4-5x the host one). Depthwise convolutions (one filter
-//! per channel, stride 1, ConvNeXt's) have their own forward and backward (`depthwise`); other
-//! grouped convolutions keep Burn's.
+//! per channel, stride 1, ConvNeXt's) have their own forward and backward, on channels-first
+//! maps (`depthwise`) and on channels-last ones (`channels_last`, ConvNeXt's trunk, through
+//! [`conv2d_channels_last`]); other grouped convolutions keep Burn's.
 
 pub mod channels_last;
 pub mod depthwise;
@@ -53,13 +54,7 @@ pub fn conv2d(
     let (Some((lift_x, lift_w)), Some(lift_b)) = (lifts(&x, &weight, &options), lift_b) else {
         return burn::tensor::module::conv2d(x, weight, bias, options);
     };
-    if !Lift::any_tracked(&[lift_x, lift_w], lift_b) {
-        let (x, weight) = (contiguous(plain(x)), contiguous(plain(weight)));
-        let bias = bias.map(|b| contiguous(plain(b)));
-        let y = forward_values(&x, &weight, bias.as_ref(), &options, Layout::ChannelsFirst);
-        return Tensor::from_primitive::<Flex>(y);
-    }
-    host_conv_of(
+    on_host(
         [(x, lift_x), (weight, lift_w)],
         bias.zip(lift_b),
         options,
@@ -93,13 +88,7 @@ pub fn conv2d_channels_last(
     else {
         return conv2d(x.permute([0, 3, 1, 2]), weight, bias, options).permute([0, 2, 3, 1]);
     };
-    if !Lift::any_tracked(&[lift_x, lift_w], lift_b) {
-        let (x, weight) = (contiguous(plain(x)), contiguous(plain(weight)));
-        let bias = bias.map(|b| contiguous(plain(b)));
-        let y = forward_values(&x, &weight, bias.as_ref(), &options, Layout::ChannelsLast);
-        return Tensor::from_primitive::<Flex>(y);
-    }
-    host_conv_of(
+    on_host(
         [(x, lift_x), (weight, lift_w)],
         bias.zip(lift_b),
         options,
@@ -150,13 +139,20 @@ impl Layout {
     }
 }
 
-/// The host convolution of lifted operands, as a Burn tensor.
-fn host_conv_of(
+/// The host convolution of lifted operands, as a Burn tensor: the forward alone when nothing
+/// needs a gradient (evaluation), else recorded with its backward.
+fn on_host(
     [(x, lift_x), (weight, lift_w)]: [(Tensor<4>, Lift); 2],
     bias: Option<(Tensor<1>, Lift)>,
     options: ConvOptions<2>,
     layout: Layout,
 ) -> Tensor<4> {
+    if !Lift::any_tracked(&[lift_x, lift_w], bias.as_ref().map(|(_, lift)| *lift)) {
+        let (x, weight) = (contiguous(plain(x)), contiguous(plain(weight)));
+        let bias = bias.map(|(b, _)| contiguous(plain(b)));
+        let y = forward_values(&x, &weight, bias.as_ref(), &options, layout);
+        return Tensor::from_primitive::<Flex>(y);
+    }
     let x = lift_x.tracked(x);
     let weight = lift_w.tracked(weight);
     let out = match bias {
