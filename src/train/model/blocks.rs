@@ -322,6 +322,11 @@ pub fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
     x.mean_dims(&[2, 3]).flatten(1, 3)
 }
 
+/// [`global_avg_pool`] of a channels-last map `[batch, H, W, C]`: `[batch, C]`.
+pub fn global_avg_pool_channels_last(x: Tensor<4>) -> Tensor<2> {
+    x.mean_dims(&[1, 2]).flatten(1, 3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

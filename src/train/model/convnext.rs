@@ -10,7 +10,7 @@ use crate::train::ops::conv;
 
 use super::blocks::{
     ChannelNorm, DropPath, FeedForward, LayerScale, Norm, PatchEmbed, conv, drop_path_rates,
-    layer_norm, linear, square, trunc_normal,
+    global_avg_pool_channels_last, layer_norm, linear, square, trunc_normal,
 };
 use super::family::{
     DEPTHS, DROP_PATH, Family, PATCH_SIZE, WIDTHS, apply_stages, check_drop, check_patch,
@@ -162,8 +162,8 @@ impl ConvNeXt {
                 x = b.forward(x);
             }
         }
-        let pooled = x.mean_dims(&[1, 2]).flatten(1, 3);
-        self.head.forward(self.norm.forward(pooled))
+        self.head
+            .forward(self.norm.forward(global_avg_pool_channels_last(x)))
     }
 }
 

@@ -8,9 +8,9 @@
 //! input and one of the taps: no padded planes, nothing wasted at the edges, and no permute of
 //! the map on either side of it.
 //!
-//! All three passes are one routine, [`correlate`]: the output is the input correlated with the
-//! taps, the input gradient the output gradient correlated with the taps flipped, and the
-//! weight gradient sums `dy · x` at each tap's shift.
+//! The output and the input gradient are one routine, [`correlate`]: the input correlated with
+//! the taps, and the output gradient correlated with the taps flipped; the weight gradient
+//! ([`sample_taps`]) sums `dy · x` at each tap's shift.
 
 use rayon::prelude::*;
 
@@ -239,12 +239,12 @@ fn sample_taps(g: &ConvGeometry, x: &[f32], dy: &[f32], taps: &mut [f32]) {
 }
 
 /// The positions `o` in `0..len` whose `o + shift` is inside `0..bound` (the taps of an output
-/// position that land inside the source, the output positions a tap reads inside the input).
+/// position that land inside the source, the output positions a tap reads inside the input):
+/// [`ConvGeometry::valid`] at stride 1.
 #[inline(always)]
 fn valid(len: usize, bound: usize, shift: isize) -> std::ops::Range<usize> {
-    let first = (-shift).max(0) as usize;
-    let end = (bound as isize - shift).clamp(0, len as isize) as usize;
-    first.min(end)..end
+    let (first, end) = ConvGeometry::valid(len, bound, 1, shift);
+    first..end
 }
 
 /// `dL/dbias` `[c]`: the output gradient summed over samples and positions, in `f64`, each

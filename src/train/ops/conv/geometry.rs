@@ -56,6 +56,7 @@ impl ConvGeometry {
 
     /// The output positions `o` in `0..out_len` whose input index `o * stride + offset` falls
     /// inside `0..in_len`.
+    #[inline]
     pub(super) fn valid(
         out_len: usize,
         in_len: usize,

@@ -315,7 +315,7 @@ enum Kind {
 }
 
 impl Kind {
-    /// The kernels of a convolution [`lifts`] (or [`depthwise_channels_last`]) let through:
+    /// The kernels of a convolution [`lifts`] (or [`channels_last_lifts`]) let through:
     /// grouped only when depthwise, channels last only when depthwise.
     fn of(layout: Layout, options: &ConvOptions<2>) -> Self {
         match (layout, options.groups) {
