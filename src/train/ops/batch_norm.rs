@@ -26,7 +26,7 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::simd::vectorised;
+use super::simd::{sum_f64_by, vectorised};
 use super::{Lift, contiguous, f32s, from_vec};
 
 /// `bn.forward(x)`, as one host operation while training on flex.
@@ -97,13 +97,31 @@ fn statistics(x: &[f32], [n, c, hw]: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let planes = || (0..n).map(move |s| &x[(s * c + ch) * hw..][..hw]);
-            let sum: f64 = planes().flatten().map(|&v| v as f64).sum();
-            let mean = sum / count;
-            let sq: f64 = planes().flatten().map(|&v| (v as f64 - mean).powi(2)).sum();
+            let planes = || {
+                (0..n)
+                    .map(move |s| &x[(s * c + ch) * hw..][..hw])
+                    .map(|p| (p, p))
+            };
+            let mean = planes_sum(planes(), |v, _| f64::from(v)) / count;
+            let sq = planes_sum(planes(), |v, _| (f64::from(v) - mean).powi(2));
             (mean as f32, (sq / count) as f32)
         })
         .unzip()
+}
+
+/// `Σ f(v, w)` in `f64` over pairs of planes: each plane's in lanes ([`sum_f64_by`]), the
+/// planes' in order.
+fn planes_sum<'a>(
+    planes: impl Iterator<Item = (&'a [f32], &'a [f32])>,
+    f: impl Fn(f32, f32) -> f64,
+) -> f64 {
+    let plane = |(v, w): (&[f32], &[f32])| {
+        vectorised(
+            #[inline(always)]
+            || sum_f64_by(v, w, &f),
+        )
+    };
+    planes.map(plane).sum()
 }
 
 /// The forward pass (clamped at zero if `relu`): output, batch mean, batch variance.
@@ -229,18 +247,15 @@ impl Backward<Flex, 3> for NormBackward {
             .into_par_iter()
             .map(|ch| {
                 let affine = Affine::new(k.gamma[ch], k.beta[ch], k.relu);
-                let (mut a, mut b) = (0.0f64, 0.0f64);
-                for s in 0..n {
-                    let at = (s * c + ch) * hw;
-                    for (&d, &xh) in dy_values[at..at + hw]
-                        .iter()
-                        .zip(&k.normalised[at..at + hw])
-                    {
-                        let d = affine.through(xh, d);
-                        a += d as f64;
-                        b += (d * xh) as f64;
-                    }
-                }
+                let planes = || {
+                    (0..n).map(|s| {
+                        let at = (s * c + ch) * hw;
+                        (&dy_values[at..at + hw], &k.normalised[at..at + hw])
+                    })
+                };
+                // Two passes over each plane pair (in cache after the first): one sum a loop.
+                let a = planes_sum(planes(), |d, xh| f64::from(affine.through(xh, d)));
+                let b = planes_sum(planes(), |d, xh| f64::from(affine.through(xh, d) * xh));
                 (a as f32, b as f32)
             })
             .unzip();

@@ -66,6 +66,54 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     fold(acc) + tail
 }
 
+/// `Σ f(x_i, y_i)` in `f64` over the shorter length, in [`LANES`] partial sums (element `i`
+/// into sum `i % 8`, the tail into one more) added in a fixed order: the loop vectorises (four
+/// `f64` lanes to an AVX2 register), where one running `f64` sum waits for each addition
+/// before the next. One sum per call: two sums in one loop are left at two lanes a register.
+#[inline(always)]
+pub(super) fn sum_f64_by(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f64) -> f64 {
+    let n = x.len().min(y.len());
+    let (xs, ys) = (x[..n].chunks_exact(LANES), y[..n].chunks_exact(LANES));
+    let tail: f64 = xs
+        .remainder()
+        .iter()
+        .zip(ys.remainder())
+        .map(|(&a, &b)| f(a, b))
+        .sum();
+    let mut acc = [0.0f64; LANES];
+    for (a, b) in xs.zip(ys) {
+        for l in 0..LANES {
+            acc[l] += f(a[l], b[l]);
+        }
+    }
+    let quads = [
+        acc[0] + acc[4],
+        acc[1] + acc[5],
+        acc[2] + acc[6],
+        acc[3] + acc[7],
+    ];
+    ((quads[0] + quads[2]) + (quads[1] + quads[3])) + tail
+}
+
+/// The largest of `x` (`-inf` when empty; NaNs are passed over, as by `f32::max`), in
+/// [`LANES`] partial maxima: the loop vectorises, where a fold through `f32::max` waits for each
+/// comparison in turn. The maximum does not depend on the order (zeros' signs aside).
+#[inline(always)]
+pub(super) fn max_of(x: &[f32]) -> f32 {
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] = acc[l].max(c[l]);
+        }
+    }
+    acc.iter().fold(tail, |m, &v| m.max(v))
+}
+
 /// The partial sums added pairwise, in a fixed order.
 #[inline(always)]
 fn fold(acc: [f32; LANES]) -> f32 {
@@ -82,7 +130,8 @@ fn fold(acc: [f32; LANES]) -> f32 {
 mod tests {
     use super::*;
 
-    /// The lane sums agree with `f64` sums (the tail included), and with AVX2 as without.
+    /// The lane sums agree with `f64` sums (the tail included), and with AVX2 as without; the
+    /// lane maximum is the maximum.
     #[test]
     fn lane_sums_are_sums() {
         for n in [0, 1, 7, 8, 9, 31, 64, 100] {
@@ -95,6 +144,15 @@ mod tests {
                 (f64::from(sum_by(&a, |x| x * x)) - squares).abs() < 1e-5,
                 "sum of {n}"
             );
+            let plain: f64 = a.iter().map(|&x| f64::from(x)).sum();
+            let (sa, sab) = (
+                sum_f64_by(&a, &a, |x, _| f64::from(x)),
+                sum_f64_by(&a, &b, |x, y| f64::from(x * y)),
+            );
+            assert!((sa - plain).abs() < 1e-12, "f64 sum of {n}");
+            assert!((sab - exact).abs() < 1e-12, "f64 dot of {n}");
+            let max = a.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            assert_eq!(max_of(&a), max, "max of {n}");
             assert_eq!(
                 vectorised(
                     #[inline(always)]

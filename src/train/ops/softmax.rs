@@ -21,7 +21,7 @@ use burn::tensor::activation;
 use rayon::prelude::*;
 
 use super::math::exp_nonpositive;
-use super::simd::{dot, sum_by, vectorised};
+use super::simd::{dot, max_of, sum_by, vectorised};
 use super::{Lift, contiguous, f32s, f32s_mut, from_vec, writable};
 
 /// Rows per parallel task.
@@ -53,7 +53,11 @@ fn host_softmax(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> {
     y.par_chunks_mut(ROWS * width).for_each(|y| {
         vectorised(
             #[inline(always)]
-            || y.chunks_mut(width).for_each(softmax_in_place),
+            || {
+                for row in y.chunks_mut(width) {
+                    softmax_in_place(row);
+                }
+            },
         )
     });
     let y = from_vec(y, shape);
@@ -66,7 +70,7 @@ fn host_softmax(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> {
 /// One row in place: `e^(x - max) / Σ e^(x - max)`.
 #[inline(always)]
 pub(super) fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let max = max_of(row);
     row.iter_mut().for_each(|v| *v = exp_nonpositive(*v - max));
     let sum = sum_by(row, |v| v);
     row.iter_mut().for_each(|v| *v /= sum);
