@@ -19,7 +19,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::Flex;
+use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, TensorMetadata};
 use burn::nn::BatchNorm;
@@ -27,7 +27,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::simd::{sum_f64_by, vectorised};
-use super::{Lift, contiguous, f32s, from_vec};
+use super::{Lift, contiguous, f32s, f32s_mut, from_vec, writable};
 
 /// `bn.forward(x)`, as one host operation while training on flex.
 pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
@@ -140,28 +140,28 @@ fn host_batch_norm(
     let shape = input.shape();
     let [n, c, h, w] = shape.dims::<4>();
     let hw = h * w;
-    let values = f32s(&input);
-    let (mean, variance) = statistics(values, [n, c, hw]);
+    let (mean, variance) = statistics(f32s(&input), [n, c, hw]);
     let inv_std: Vec<f32> = variance
         .iter()
         .map(|&v| 1.0 / (v + epsilon as f32).sqrt())
         .collect();
     let (g, b) = (f32s(&gamma), f32s(&beta));
-    let mut normalised = vec![0.0f32; values.len()];
-    let mut y = vec![0.0f32; values.len()];
-    normalised
+    // The normalised values over the input's own buffer (a copy where something else holds
+    // it; a convolution keeps its input, not its output), so one fresh buffer, the output's.
+    let mut normalised = writable(input);
+    let mut y = vec![0.0f32; shape.num_elements()];
+    f32s_mut(&mut normalised)
         .par_chunks_mut(hw)
         .zip(y.par_chunks_mut(hw))
-        .zip(values.par_chunks(hw))
         .enumerate()
-        .for_each(|(plane, ((xh, y), x))| {
+        .for_each(|(plane, (xh, y))| {
             let ch = plane % c;
             let (m, s, affine) = (mean[ch], inv_std[ch], Affine::new(g[ch], b[ch], relu));
             vectorised(
                 #[inline(always)]
                 || {
-                    for ((xh, y), &x) in xh.iter_mut().zip(y.iter_mut()).zip(x) {
-                        *xh = (x - m) * s;
+                    for (xh, y) in xh.iter_mut().zip(y.iter_mut()) {
+                        *xh = (*xh - m) * s;
                         *y = affine.output(*xh);
                     }
                 },
@@ -171,7 +171,7 @@ fn host_batch_norm(
     let out = match prep {
         OpsKind::Tracked(prep) => {
             let state = Kept {
-                normalised: Arc::new(normalised),
+                normalised,
                 inv_std: Arc::new(inv_std),
                 gamma: Arc::new(g.to_vec()),
                 beta: Arc::new(b.to_vec()),
@@ -188,7 +188,7 @@ fn host_batch_norm(
 /// What the backward pass needs from the forward.
 #[derive(Debug, Clone)]
 struct Kept {
-    normalised: Arc<Vec<f32>>,
+    normalised: FlexTensor,
     inv_std: Arc<Vec<f32>>,
     gamma: Arc<Vec<f32>>,
     beta: Arc<Vec<f32>>,
@@ -242,6 +242,7 @@ impl Backward<Flex, 3> for NormBackward {
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
         let k = ops.state;
         let [n, c, hw] = k.dims;
+        let normalised = f32s(&k.normalised);
         let dy_values = f32s(&dy);
         let (sum_dy, sum_dy_xh): (Vec<f32>, Vec<f32>) = (0..c)
             .into_par_iter()
@@ -250,7 +251,7 @@ impl Backward<Flex, 3> for NormBackward {
                 let planes = || {
                     (0..n).map(|s| {
                         let at = (s * c + ch) * hw;
-                        (&dy_values[at..at + hw], &k.normalised[at..at + hw])
+                        (&dy_values[at..at + hw], &normalised[at..at + hw])
                     })
                 };
                 // Two passes over each plane pair (in cache after the first): one sum a loop.
@@ -261,12 +262,13 @@ impl Backward<Flex, 3> for NormBackward {
             .unzip();
         if let Some(node) = node_x {
             let m = (n * hw) as f32;
-            let mut dx = vec![0.0f32; dy_values.len()];
-            dx.par_chunks_mut(hw)
-                .zip(dy_values.par_chunks(hw))
-                .zip(k.normalised.par_chunks(hw))
+            // dx over the output gradient's own buffer, each value read before it is written.
+            let mut dx = writable(dy);
+            f32s_mut(&mut dx)
+                .par_chunks_mut(hw)
+                .zip(normalised.par_chunks(hw))
                 .enumerate()
-                .for_each(|(plane, ((dx, dy), xh))| {
+                .for_each(|(plane, (dx, xh))| {
                     let ch = plane % c;
                     let affine = Affine::new(k.gamma[ch], k.beta[ch], k.relu);
                     let scale = k.gamma[ch] * k.inv_std[ch];
@@ -274,13 +276,13 @@ impl Backward<Flex, 3> for NormBackward {
                     vectorised(
                         #[inline(always)]
                         || {
-                            for ((dx, &d), &xh) in dx.iter_mut().zip(dy).zip(xh) {
-                                *dx = scale * (affine.through(xh, d) - a - xh * b);
+                            for (dx, &xh) in dx.iter_mut().zip(xh) {
+                                *dx = scale * (affine.through(xh, *dx) - a - xh * b);
                             }
                         },
                     );
                 });
-            grads.register::<Flex>(node.id, from_vec(dx, dy.shape()));
+            grads.register::<Flex>(node.id, dx);
         }
         if let Some(node) = node_gamma {
             grads.register::<Flex>(node.id, from_vec(sum_dy_xh, [c].into()));

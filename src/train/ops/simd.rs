@@ -86,13 +86,7 @@ pub(super) fn sum_f64_by(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f64) -> f
             acc[l] += f(a[l], b[l]);
         }
     }
-    let quads = [
-        acc[0] + acc[4],
-        acc[1] + acc[5],
-        acc[2] + acc[6],
-        acc[3] + acc[7],
-    ];
-    ((quads[0] + quads[2]) + (quads[1] + quads[3])) + tail
+    fold(acc) + tail
 }
 
 /// The largest of `x` (`-inf` when empty; NaNs are passed over, as by `f32::max`), in
@@ -116,7 +110,7 @@ pub(super) fn max_of(x: &[f32]) -> f32 {
 
 /// The partial sums added pairwise, in a fixed order.
 #[inline(always)]
-fn fold(acc: [f32; LANES]) -> f32 {
+fn fold<T: Copy + std::ops::Add<Output = T>>(acc: [T; LANES]) -> T {
     let quads = [
         acc[0] + acc[4],
         acc[1] + acc[5],
