@@ -26,7 +26,7 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::simd::{sum_f64_by, vectorised};
+use super::simd::{pair_sum, vectorised};
 use super::{Lift, contiguous, f32s, f32s_mut, from_vec, writable};
 
 /// `bn.forward(x)`, as one host operation while training on flex.
@@ -109,7 +109,7 @@ fn statistics(x: &[f32], [n, c, hw]: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
         .unzip()
 }
 
-/// `Σ f(v, w)` in `f64` over pairs of planes: each plane's in lanes ([`sum_f64_by`]), the
+/// `Σ f(v, w)` in `f64` over pairs of planes: each plane's in lanes ([`pair_sum`]), the
 /// planes' in order.
 fn planes_sum<'a>(
     planes: impl Iterator<Item = (&'a [f32], &'a [f32])>,
@@ -118,7 +118,7 @@ fn planes_sum<'a>(
     let plane = |(v, w): (&[f32], &[f32])| {
         vectorised(
             #[inline(always)]
-            || sum_f64_by(v, w, &f),
+            || pair_sum(v, w, &f),
         )
     };
     planes.map(plane).sum()

@@ -27,7 +27,7 @@ unsafe fn avx2<R>(kernel: impl FnOnce() -> R) -> R {
     kernel()
 }
 
-/// Lanes of the partial sums in [`sum_by`] and [`dot`]: eight, one AVX2 register.
+/// Lanes of the partial sums in [`sum_by`] and [`pair_sum`]: eight, one AVX2 register.
 const LANES: usize = 8;
 
 /// `Σ f(x)` over `x`, in [`LANES`] partial sums (element `i` into sum `i % 8`, the tail into
@@ -49,38 +49,28 @@ pub(super) fn sum_by(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 /// `Σ a_i b_i` over the shorter length, summed as [`sum_by`] does.
 #[inline(always)]
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (a[..n].chunks_exact(LANES), b[..n].chunks_exact(LANES));
-    let tail: f32 = a
-        .remainder()
-        .iter()
-        .zip(b.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    let mut acc = [0.0f32; LANES];
-    for (x, y) in a.zip(b) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    fold(acc) + tail
+    pair_sum(a, b, |x, y| x * y)
 }
 
-/// `Σ f(x_i, y_i)` in `f64` over the shorter length, in [`LANES`] partial sums (element `i`
-/// into sum `i % 8`, the tail into one more) added in a fixed order: the loop vectorises (four
-/// `f64` lanes to an AVX2 register), where one running `f64` sum waits for each addition
-/// before the next. One sum per call: two sums in one loop are left at two lanes a register.
+/// `Σ f(x_i, y_i)` over the shorter length, in [`LANES`] partial sums (element `i` into sum
+/// `i % 8`, the tail into one more) added in a fixed order, as [`sum_by`] does; in `f32`
+/// ([`dot`]) or in `f64` (batch norm's sums: four `f64` lanes to an AVX2 register, where one
+/// running `f64` sum waits for each addition before the next). One sum per call: two sums in
+/// one loop are left at two lanes a register.
 #[inline(always)]
-pub(super) fn sum_f64_by(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f64) -> f64 {
+pub(super) fn pair_sum<T>(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> T) -> T
+where
+    T: Copy + Default + std::ops::Add<Output = T> + std::ops::AddAssign + std::iter::Sum,
+{
     let n = x.len().min(y.len());
     let (xs, ys) = (x[..n].chunks_exact(LANES), y[..n].chunks_exact(LANES));
-    let tail: f64 = xs
+    let tail: T = xs
         .remainder()
         .iter()
         .zip(ys.remainder())
         .map(|(&a, &b)| f(a, b))
         .sum();
-    let mut acc = [0.0f64; LANES];
+    let mut acc = [T::default(); LANES];
     for (a, b) in xs.zip(ys) {
         for l in 0..LANES {
             acc[l] += f(a[l], b[l]);
@@ -140,8 +130,8 @@ mod tests {
             );
             let plain: f64 = a.iter().map(|&x| f64::from(x)).sum();
             let (sa, sab) = (
-                sum_f64_by(&a, &a, |x, _| f64::from(x)),
-                sum_f64_by(&a, &b, |x, y| f64::from(x * y)),
+                pair_sum(&a, &a, |x, _| f64::from(x)),
+                pair_sum(&a, &b, |x, y| f64::from(x * y)),
             );
             assert!((sa - plain).abs() < 1e-12, "f64 sum of {n}");
             assert!((sab - exact).abs() < 1e-12, "f64 dot of {n}");
