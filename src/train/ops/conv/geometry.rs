@@ -6,8 +6,6 @@
 //! matrix is `[K, P]`: row `(c, i, j)`, column `(oh, ow)` holds the input
 //! `(c, oh * stride + i * dilation - pad, ow * stride + j * dilation - pad)`, zero in the padding.
 
-use crate::train::ops::simd::vectorised;
-
 /// The fewest output positions one matrix product covers; smaller products spend their time
 /// packing operands (ResNet-18's last stage on 28x28 images has `P = 1`).
 pub const MIN_COLUMNS: usize = 256;
@@ -132,60 +130,17 @@ impl ConvGeometry {
         }
     }
 
-    /// Whether each row of one sample's im2col block is its input channel shifted by a constant
-    /// in the flattened plane: stride 1 and the output as wide as the input (a "same"
-    /// convolution, ResNet's 3x3s and every 1x1 of stride 1). Such a row is one copy, with zeros
-    /// where the window leaves the plane ([`ConvGeometry::for_each_shift`]).
-    pub(super) fn rows_are_shifts(&self) -> bool {
-        self.stride == [1, 1] && self.output[1] == self.input[1]
-    }
-
-    /// For a geometry whose [rows are shifts](ConvGeometry::rows_are_shifts), calls `f(row,
-    /// shift)` for every row of the im2col matrix.
-    fn for_each_shift(&self, mut f: impl FnMut(usize, Shift)) {
-        let [h, w] = self.input;
-        let [kh, kw] = self.kernel;
-        let out_h = self.output[0];
-        for c in 0..self.in_channels {
-            for i in 0..kh {
-                let row_offset = (i * self.dilation[0]) as isize - self.padding[0] as isize;
-                let (oh_lo, oh_hi) = Self::valid(out_h, h, 1, row_offset);
-                for j in 0..kw {
-                    let col_offset = (j * self.dilation[1]) as isize - self.padding[1] as isize;
-                    let (lo, hi) = Self::valid(w, w, 1, col_offset);
-                    let row = (c * kh + i) * kw + j;
-                    if oh_lo >= oh_hi || lo >= hi {
-                        f(row, Shift::default());
-                        continue;
-                    }
-                    let (first, last) = (oh_lo * w + lo, (oh_hi - 1) * w + hi);
-                    let source =
-                        (c * h * w + first) as isize + row_offset * w as isize + col_offset;
-                    let shift = Shift {
-                        source: source as usize,
-                        run: (first, last),
-                        width: w,
-                        columns: (lo, hi),
-                    };
-                    f(row, shift);
-                }
-            }
-        }
-    }
-
     /// One sample `x` (`[c_in, h, w]`) as columns `offset..offset + P` of the im2col matrix
-    /// `cols` (`[K, row_len]`).
-    pub fn im2col(&self, x: &[f32], cols: &mut [f32], row_len: usize, offset: usize) {
-        if self.rows_are_shifts() {
-            let p = self.p();
-            self.for_each_shift(|row, shift| {
-                let dst = &mut cols[row * row_len + offset..][..p];
-                let (first, last) = shift.run;
-                dst[first..last].copy_from_slice(&x[shift.source..][..last - first]);
-                dst[..first].fill(0.0);
-                dst[last..].fill(0.0);
-                shift.zero_gaps(dst);
-            });
+    /// `cols` (`[K, row_len]`); `scratch` is room for the stride phases (`shift`).
+    pub fn im2col(
+        &self,
+        x: &[f32],
+        cols: &mut [f32],
+        [row_len, offset]: [usize; 2],
+        scratch: &mut Vec<f32>,
+    ) {
+        if let Some(planes) = self.planes() {
+            self.im2col_shifted(planes, x, cols, [row_len, offset], scratch);
             return;
         }
         let out_w = self.output[1];
@@ -212,24 +167,16 @@ impl ConvGeometry {
 
     /// Adds columns `offset..offset + P` of the im2col matrix `cols` (`[K, row_len]`) back onto
     /// one sample's input gradient `dx`. Entries of `cols` that no input reads (the padding)
-    /// may be overwritten with zeros.
-    pub fn col2im_add(&self, cols: &mut [f32], row_len: usize, offset: usize, dx: &mut [f32]) {
-        if self.rows_are_shifts() {
-            let p = self.p();
-            self.for_each_shift(|row, shift| {
-                let src = &mut cols[row * row_len + offset..][..p];
-                shift.zero_gaps(src);
-                let (first, last) = shift.run;
-                let dst = &mut dx[shift.source..][..last - first];
-                vectorised(
-                    #[inline(always)]
-                    || {
-                        dst.iter_mut()
-                            .zip(&src[first..last])
-                            .for_each(|(d, s)| *d += *s)
-                    },
-                );
-            });
+    /// may be overwritten with zeros; `scratch` is room for the stride phases (`shift`).
+    pub fn col2im_add(
+        &self,
+        cols: &mut [f32],
+        [row_len, offset]: [usize; 2],
+        dx: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        if let Some(planes) = self.planes() {
+            self.col2im_shifted(planes, cols, [row_len, offset], dx, scratch);
             return;
         }
         let stride = self.stride[1];
@@ -248,38 +195,6 @@ impl ConvGeometry {
                 }
             }
         });
-    }
-}
-
-/// One row of an im2col matrix whose [rows are shifts](ConvGeometry::rows_are_shifts): its
-/// entries `run.0..run.1` read the input from index `source` on (the input's channels
-/// flattened, one contiguous run); every other entry is zero: those before and after the run
-/// and, inside it, the window past the left or right edge of the plane (`columns` are the output
-/// columns inside it), where the run wraps from one row of the plane to the next. The default is
-/// a row the window never brings inside the plane: all zeros.
-#[derive(Debug, Clone, Copy, Default)]
-struct Shift {
-    source: usize,
-    run: (usize, usize),
-    width: usize,
-    columns: (usize, usize),
-}
-
-impl Shift {
-    /// Zeroes the entries of `row` inside the run that no input reads.
-    #[inline(always)]
-    fn zero_gaps(&self, row: &mut [f32]) {
-        let (lo, hi) = self.columns;
-        if lo == 0 && hi == self.width {
-            return;
-        }
-        let mut at = self.run.0 - lo + hi;
-        while at < self.run.1 {
-            for v in &mut row[at..at + self.width - hi + lo] {
-                *v = 0.0;
-            }
-            at += self.width;
-        }
     }
 }
 
@@ -328,7 +243,7 @@ mod tests {
         assert_eq!(g.output, [2, 2]);
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let mut cols = vec![f32::NAN; g.k() * g.p()];
-        g.im2col(&x, &mut cols, g.p(), 0);
+        g.im2col(&x, &mut cols, [g.p(), 0], &mut Vec::new());
         // Row (i, j) holds x[oh*2 + i - 1][ow*2 + j - 1] for the four outputs.
         #[rustfmt::skip]
         let expected = [
@@ -340,7 +255,7 @@ mod tests {
         assert_eq!(cols, expected);
         // col2im sends every column entry back where it came from.
         let mut dx = vec![0.0; 9];
-        g.col2im_add(&mut cols.clone(), g.p(), 0, &mut dx);
+        g.col2im_add(&mut cols.clone(), [g.p(), 0], &mut dx, &mut Vec::new());
         assert_eq!(dx, x);
     }
 }

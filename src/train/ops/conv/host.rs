@@ -43,17 +43,29 @@ fn side_by_side<'a>(g: &ConvGeometry, dy: &'a [f32], scratch: &'a mut [f32]) -> 
     }
 }
 
-/// One task's scratch for groups of `group` samples: the im2col matrix (`[K, group·P]`) and,
+/// One task's scratch for groups of `group` samples: the im2col matrix (`cols`, `[K, group·P]`);
 /// when samples are laid side by side, the `[c_out, group·P]` matrix of [`side_by_side`] and
-/// [`unstack`].
-fn buffers(g: &ConvGeometry, group: usize) -> (Vec<f32>, Vec<f32>) {
-    let columns = group * g.p();
-    let side = if group > 1 {
-        g.out_channels * columns
-    } else {
-        0
-    };
-    (vec![0.0; g.k() * columns], vec![0.0; side])
+/// [`unstack`] (`side`); the stride phases of one sample (`phases`, sized on first use).
+struct Scratch {
+    cols: Vec<f32>,
+    side: Vec<f32>,
+    phases: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(g: &ConvGeometry, group: usize) -> Self {
+        let columns = group * g.p();
+        let side = if group > 1 {
+            g.out_channels * columns
+        } else {
+            0
+        };
+        Self {
+            cols: vec![0.0; g.k() * columns],
+            side: vec![0.0; side],
+            phases: Vec::new(),
+        }
+    }
 }
 
 /// The inverse of [`side_by_side`]: `stacked` (`[c_out, n·P]`) back into `n` samples' outputs
@@ -99,14 +111,14 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
     y.par_chunks_mut(group * g.output_len())
         .zip(x.par_chunks(group * g.input_len()))
         .for_each_init(
-            || buffers(g, group),
-            |(cols, scratch), (ys, xs)| {
+            || Scratch::new(g, group),
+            |scratch, (ys, xs)| {
                 let row = (ys.len() / g.output_len()) * p;
                 for (s, x) in xs.chunks(g.input_len()).enumerate() {
-                    g.im2col(x, cols, row, s * p);
+                    g.im2col(x, &mut scratch.cols, [row, s * p], &mut scratch.phases);
                 }
                 let b = View {
-                    data: &cols[..k * row],
+                    data: &scratch.cols[..k * row],
                     row_stride: row,
                     col_stride: 1,
                 };
@@ -117,8 +129,8 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
                     }
                     matmul(g.out_channels, row, k, w, b, ys, bias.is_some());
                 } else {
-                    matmul(g.out_channels, row, k, w, b, scratch, false);
-                    unstack(g, scratch, ys, bias);
+                    matmul(g.out_channels, row, k, w, b, &mut scratch.side, false);
+                    unstack(g, &scratch.side, ys, bias);
                 }
             },
         );
@@ -156,19 +168,19 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .zip(dy.par_chunks(per * g.output_len()))
         .map(|(xs, dys)| {
             let mut dw = vec![0.0; size];
-            let (mut cols, mut scratch) = buffers(g, group);
+            let mut scratch = Scratch::new(g, group);
             let groups = xs
                 .chunks(group * g.input_len())
                 .zip(dys.chunks(group * g.output_len()));
             for (i, (xs, dys)) in groups.enumerate() {
                 let row = (xs.len() / g.input_len()) * p;
                 for (s, x) in xs.chunks(g.input_len()).enumerate() {
-                    g.im2col(x, &mut cols, row, s * p);
+                    g.im2col(x, &mut scratch.cols, [row, s * p], &mut scratch.phases);
                 }
                 // dW [c_out, K] += dy [c_out, n·P] · colsᵀ [n·P, K]
-                let a = side_by_side(g, dys, &mut scratch);
+                let a = side_by_side(g, dys, &mut scratch.side);
                 let b = View {
-                    data: &cols[..k * row],
+                    data: &scratch.cols[..k * row],
                     row_stride: 1,
                     col_stride: row,
                 };
@@ -193,8 +205,8 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     dx.par_chunks_mut(group * g.input_len())
         .zip(dy.par_chunks(group * g.output_len()))
         .for_each_init(
-            || buffers(g, group),
-            |(cols, scratch), (dxs, dys)| {
+            || Scratch::new(g, group),
+            |scratch, (dxs, dys)| {
                 let row = (dxs.len() / g.input_len()) * p;
                 // cols [K, n·P] = Wᵀ [K, c_out] · dy [c_out, n·P]
                 let a = View {
@@ -202,10 +214,10 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
                     row_stride: 1,
                     col_stride: k,
                 };
-                let b = side_by_side(g, dys, scratch);
-                matmul(k, row, g.out_channels, a, b, cols, false);
+                let b = side_by_side(g, dys, &mut scratch.side);
+                matmul(k, row, g.out_channels, a, b, &mut scratch.cols, false);
                 for (s, dx) in dxs.chunks_mut(g.input_len()).enumerate() {
-                    g.col2im_add(cols, row, s * p, dx);
+                    g.col2im_add(&mut scratch.cols, [row, s * p], dx, &mut scratch.phases);
                 }
             },
         );
@@ -215,6 +227,7 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::super::geometry::plane;
+    use super::super::shift::Planes;
     use super::*;
 
     /// The output (without bias) and both gradients by the definition, one product at a time.
@@ -320,7 +333,7 @@ mod tests {
     }
 
     /// Stride 1 and the output as wide as the input: im2col's rows are shifted copies of the
-    /// plane (`ConvGeometry::rows_are_shifts`), with zeros past every edge.
+    /// plane (`Planes::Input`), with zeros past every edge.
     #[test]
     fn same_convolutions_match_the_definition() {
         let same = |input: [usize; 2], kernel: [usize; 2], padding: [usize; 2], dilation| {
@@ -347,7 +360,57 @@ mod tests {
             same([2, 3], [1, 3], [2, 1], 1),
         ];
         for g in cases {
-            assert!(g.rows_are_shifts(), "{g:?}");
+            assert_eq!(g.planes(), Some(Planes::Input), "{g:?}");
+            matches_the_definition(&g);
+        }
+    }
+
+    /// Strided convolutions: im2col's rows are shifted copies of the stride phases where every
+    /// input a tap reads lies in its phase plane (`Planes::Phases`), else copies per output row.
+    #[test]
+    fn strided_convolutions_match_the_definition() {
+        let strided = |input: [usize; 2], kernel: [usize; 2], stride: [usize; 2], padding, d| {
+            let out = |a: usize| (input[a] + 2 * padding - d * (kernel[a] - 1) - 1) / stride[a] + 1;
+            ConvGeometry {
+                batch: 3,
+                in_channels: 2,
+                input,
+                out_channels: 3,
+                kernel,
+                stride,
+                padding: [padding; 2],
+                dilation: [d; 2],
+                output: [out(0), out(1)],
+            }
+        };
+        let phases = [
+            // ResNet's stride-2 3x3 and 1x1 on even and odd planes.
+            strided([8, 8], [3, 3], [2, 2], 1, 1),
+            strided([7, 9], [3, 3], [2, 2], 1, 1),
+            strided([8, 6], [1, 1], [2, 2], 0, 1),
+            strided([7, 7], [1, 1], [2, 2], 0, 1),
+            // A patchify stem, a 7x7 stride-2 stem, stride on one axis, dilation, stride 3.
+            strided([8, 8], [4, 4], [4, 4], 0, 1),
+            strided([9, 10], [7, 7], [2, 2], 3, 1),
+            strided([6, 7], [3, 3], [2, 1], 1, 1),
+            strided([9, 9], [3, 3], [2, 2], 2, 2),
+            strided([10, 11], [3, 2], [3, 3], 1, 1),
+            // The window larger than the plane.
+            strided([3, 3], [5, 5], [2, 2], 2, 1),
+        ];
+        for g in phases {
+            assert_eq!(g.planes(), Some(Planes::Phases), "{g:?}");
+            matches_the_definition(&g);
+        }
+        // A tap reads past its phase plane (the output ends before the input does), and a
+        // stride-1 convolution narrower than its input: copies per output row.
+        let segments = [
+            strided([8, 8], [3, 3], [2, 2], 0, 1),
+            strided([9, 8], [4, 4], [3, 3], 0, 1),
+            strided([6, 6], [3, 3], [1, 1], 0, 1),
+        ];
+        for g in segments {
+            assert_eq!(g.planes(), None, "{g:?}");
             matches_the_definition(&g);
         }
     }

@@ -13,6 +13,7 @@ pub mod channels_last;
 pub mod depthwise;
 pub mod geometry;
 pub mod host;
+mod shift;
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;

@@ -1,0 +1,255 @@
+//! im2col rows as shifted copies of whole planes, where the geometry allows: each row of one
+//! sample's im2col block is a plane flattened and shifted by a constant, with zeros where the
+//! window leaves it, so it is one copy (and col2im one addition) instead of one per output row.
+//!
+//! The planes are the input's own channels for a "same" convolution of stride 1 (the output as
+//! wide as the input: ResNet's 3x3s, every 1x1 of stride 1), or else the input's stride
+//! phases: plane `(c, a, b)` holds `x[c, u·s0 + a, v·s1 + b]` at `(u, v)`, the size of the
+//! output, zero past the input. A tap `t` along an axis reads offset `r = t·dilation - pad`,
+//! that is phase `a = r mod s` shifted by `q = ⌊r / s⌋`, so a strided convolution (ResNet's
+//! stride-2 3x3s and 1x1s, a patchify stem) reads each phase plane shifted, as a same
+//! convolution reads its input. This holds where every input an output reads lands inside its
+//! phase plane ([`ConvGeometry::planes`]).
+
+use super::geometry::ConvGeometry;
+use crate::train::ops::simd::vectorised;
+
+/// The planes one sample's im2col rows are shifted copies of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Planes {
+    /// The input's channels: stride 1 and the output as wide as the input.
+    Input,
+    /// The input's stride phases, each the size of the output ([`ConvGeometry::phases`]).
+    Phases,
+}
+
+/// One row of the im2col matrix as a shifted plane: its entries `run.0..run.1` read the planes
+/// (flattened, one contiguous run) from index `source` on; every other entry is zero: those
+/// before and after the run and, inside it, the window past the left or right edge of the plane
+/// (`columns` are the output columns inside it), where the run wraps from one row of the plane
+/// to the next. The default is a row the window never brings inside the plane: all zeros.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shift {
+    source: usize,
+    run: (usize, usize),
+    width: usize,
+    columns: (usize, usize),
+}
+
+impl Shift {
+    /// Zeroes the entries of `row` inside the run that no input reads.
+    #[inline(always)]
+    fn zero_gaps(&self, row: &mut [f32]) {
+        let (lo, hi) = self.columns;
+        if lo == 0 && hi == self.width {
+            return;
+        }
+        let mut at = self.run.0 - lo + hi;
+        while at < self.run.1 {
+            for v in &mut row[at..at + self.width - hi + lo] {
+                *v = 0.0;
+            }
+            at += self.width;
+        }
+    }
+}
+
+impl ConvGeometry {
+    /// The planes this geometry's im2col rows are shifted copies of, if any.
+    pub(super) fn planes(&self) -> Option<Planes> {
+        if self.stride == [1, 1] && self.output[1] == self.input[1] {
+            return Some(Planes::Input);
+        }
+        (self.phases_fit(0) && self.phases_fit(1)).then_some(Planes::Phases)
+    }
+
+    /// Tap `t`'s input offset along `axis` (`t·dilation - pad`) as its phase and shift.
+    fn tap(&self, axis: usize, t: usize) -> (usize, isize) {
+        let r = (t * self.dilation[axis]) as isize - self.padding[axis] as isize;
+        let s = self.stride[axis] as isize;
+        (r.rem_euclid(s) as usize, r.div_euclid(s))
+    }
+
+    /// The output positions along `axis` at which tap `t` reads the input.
+    fn reads(&self, axis: usize, t: usize) -> (usize, usize) {
+        let r = (t * self.dilation[axis]) as isize - self.padding[axis] as isize;
+        Self::valid(self.output[axis], self.input[axis], self.stride[axis], r)
+    }
+
+    /// Whether every input a tap reads along `axis` lies inside its phase plane, which is the
+    /// output's size: shifted by `q`, output `o` reads plane position `o + q < out`.
+    fn phases_fit(&self, axis: usize) -> bool {
+        (0..self.kernel[axis]).all(|t| {
+            let (lo, hi) = self.reads(axis, t);
+            lo >= hi || hi as isize - 1 + self.tap(axis, t).1 < self.output[axis] as isize
+        })
+    }
+
+    /// Whether some tap reads phase `a` along `axis`.
+    fn phase_used(&self, axis: usize, a: usize) -> bool {
+        (0..self.kernel[axis]).any(|t| {
+            let (lo, hi) = self.reads(axis, t);
+            lo < hi && self.tap(axis, t).0 == a
+        })
+    }
+
+    /// The planes' count per channel along each axis and their height and width.
+    fn plane_shape(&self, planes: Planes) -> ([usize; 2], [usize; 2]) {
+        match planes {
+            Planes::Input => ([1, 1], self.input),
+            Planes::Phases => (self.stride, self.output),
+        }
+    }
+
+    /// Calls `f(row, shift)` for every row of one sample's im2col block, read from `planes`.
+    fn for_each_shift(&self, planes: Planes, mut f: impl FnMut(usize, Shift)) {
+        let ([s0, s1], [ph, pw]) = self.plane_shape(planes);
+        let [out_h, out_w] = self.output;
+        let [kh, kw] = self.kernel;
+        let tap = |axis, t| match planes {
+            Planes::Input => (
+                0,
+                (t * self.dilation[axis]) as isize - self.padding[axis] as isize,
+            ),
+            Planes::Phases => self.tap(axis, t),
+        };
+        for c in 0..self.in_channels {
+            for i in 0..kh {
+                let (a, q_row) = tap(0, i);
+                let (oh_lo, oh_hi) = Self::valid(out_h, ph, 1, q_row);
+                for j in 0..kw {
+                    let (b, q_col) = tap(1, j);
+                    let (lo, hi) = Self::valid(out_w, pw, 1, q_col);
+                    let row = (c * kh + i) * kw + j;
+                    if oh_lo >= oh_hi || lo >= hi {
+                        f(row, Shift::default());
+                        continue;
+                    }
+                    let plane = (c * s0 + a) * s1 + b;
+                    let (first, last) = (oh_lo * pw + lo, (oh_hi - 1) * pw + hi);
+                    let source = (plane * ph * pw + first) as isize + q_row * pw as isize + q_col;
+                    let shift = Shift {
+                        source: source as usize,
+                        run: (first, last),
+                        width: pw,
+                        columns: (lo, hi),
+                    };
+                    f(row, shift);
+                }
+            }
+        }
+    }
+
+    /// The stride phases of one sample `x` (`[c_in, h, w]`) into `phases`
+    /// (`[c_in, s0, s1, out_h, out_w]`): plane `(c, a, b)` holds `x[c, u·s0 + a, v·s1 + b]` at
+    /// `(u, v)`, zero past the input; planes no tap reads stay zero.
+    fn phases(&self, x: &[f32], phases: &mut Vec<f32>) {
+        let ([s0, s1], [ph, pw]) = self.plane_shape(Planes::Phases);
+        let [h, w] = self.input;
+        phases.clear();
+        phases.resize(self.in_channels * s0 * s1 * ph * pw, 0.0);
+        for (ih, a) in (0..h.min(ph * s0)).map(|ih| (ih, ih % s0)) {
+            if !self.phase_used(0, a) {
+                continue;
+            }
+            for b in (0..s1).filter(|&b| self.phase_used(1, b)) {
+                for c in 0..self.in_channels {
+                    let src = x[(c * h + ih) * w + b..(c * h + ih + 1) * w].iter();
+                    let plane = (c * s0 + a) * s1 + b;
+                    let dst = &mut phases[(plane * ph + ih / s0) * pw..][..pw];
+                    dst.iter_mut()
+                        .zip(src.step_by(s1))
+                        .for_each(|(d, s)| *d = *s);
+                }
+            }
+        }
+    }
+
+    /// Adds the gradient of the stride phases (laid out as [`ConvGeometry::phases`]) onto one
+    /// sample's input gradient `dx`.
+    fn add_phases(&self, phases: &[f32], dx: &mut [f32]) {
+        let ([s0, s1], [ph, pw]) = self.plane_shape(Planes::Phases);
+        let [h, w] = self.input;
+        for (ih, a) in (0..h.min(ph * s0)).map(|ih| (ih, ih % s0)) {
+            if !self.phase_used(0, a) {
+                continue;
+            }
+            for b in (0..s1).filter(|&b| self.phase_used(1, b)) {
+                for c in 0..self.in_channels {
+                    let dst = dx[(c * h + ih) * w + b..(c * h + ih + 1) * w].iter_mut();
+                    let plane = (c * s0 + a) * s1 + b;
+                    let src = &phases[(plane * ph + ih / s0) * pw..][..pw];
+                    dst.step_by(s1).zip(src).for_each(|(d, s)| *d += *s);
+                }
+            }
+        }
+    }
+
+    /// One sample `x` as columns `offset..offset + P` of the im2col matrix `cols`
+    /// (`[K, row_len]`), each row one shifted copy of `planes` (`scratch` holds the phases).
+    pub(super) fn im2col_shifted(
+        &self,
+        planes: Planes,
+        x: &[f32],
+        cols: &mut [f32],
+        [row_len, offset]: [usize; 2],
+        scratch: &mut Vec<f32>,
+    ) {
+        let source = match planes {
+            Planes::Input => x,
+            Planes::Phases => {
+                self.phases(x, scratch);
+                scratch
+            }
+        };
+        let p = self.p();
+        self.for_each_shift(planes, |row, shift| {
+            let dst = &mut cols[row * row_len + offset..][..p];
+            let (first, last) = shift.run;
+            dst[first..last].copy_from_slice(&source[shift.source..][..last - first]);
+            dst[..first].fill(0.0);
+            dst[last..].fill(0.0);
+            shift.zero_gaps(dst);
+        });
+    }
+
+    /// Adds columns `offset..offset + P` of the im2col matrix `cols` back onto one sample's
+    /// input gradient `dx`, each row one shifted addition onto `planes` (`scratch` holds the
+    /// phases' gradient); entries no input reads are overwritten with zeros.
+    pub(super) fn col2im_shifted(
+        &self,
+        planes: Planes,
+        cols: &mut [f32],
+        [row_len, offset]: [usize; 2],
+        dx: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        let target = match planes {
+            Planes::Input => &mut *dx,
+            Planes::Phases => {
+                let ([s0, s1], [ph, pw]) = self.plane_shape(planes);
+                scratch.clear();
+                scratch.resize(self.in_channels * s0 * s1 * ph * pw, 0.0);
+                &mut scratch[..]
+            }
+        };
+        let p = self.p();
+        self.for_each_shift(planes, |row, shift| {
+            let src = &mut cols[row * row_len + offset..][..p];
+            shift.zero_gaps(src);
+            let (first, last) = shift.run;
+            let dst = &mut target[shift.source..][..last - first];
+            vectorised(
+                #[inline(always)]
+                || {
+                    dst.iter_mut()
+                        .zip(&src[first..last])
+                        .for_each(|(d, s)| *d += *s)
+                },
+            );
+        });
+        if planes == Planes::Phases {
+            self.add_phases(scratch, dx);
+        }
+    }
+}
