@@ -13,8 +13,10 @@
 //! - with `DYNUNC_BENCH_INPUT=imagenet`: seeded random 224x224x3 images of 1,000 classes
 //!   (default 2,048 per pass) for any ImageNet preset (`resnet18`, `resnet50`,
 //!   `convnext_tiny`, `swin_tiny`), against torchvision's or timm's model in
-//!   `benches/pytorch/imagenet.py` (on CUDA when dynunc is on wgpu); one untimed warm-up pass
-//!   first (kernel compilation, autotuning);
+//!   `benches/pytorch/imagenet.py` (on CUDA when dynunc is on wgpu);
+//! - each side untimed for its first batches (16 on Fashion-MNIST, 4 on ImageNet-sized images:
+//!   kernel compilation and autotuning on a GPU, oneDNN's kernels and the allocators' growth on
+//!   the CPU), then timed;
 //! - data loading alone: batches built from IDX images in memory, and ImageFolder JPEGs
 //!   decoded, resized and cropped (a generated folder), directly and through the streaming
 //!   loader.
@@ -162,6 +164,13 @@ impl Setup {
         })
     }
 
+    /// Untimed batches before each side's measured passes: 4 for ImageNet-sized images (as
+    /// `benches/pytorch/imagenet.py` does), else 16 (PyTorch's Fashion-MNIST steps settle
+    /// after about 15: `benches/pytorch/train.py`).
+    fn warmup_batches(&self) -> usize {
+        if self.imagenet { 4 } else { 16 }
+    }
+
     /// The device PyTorch should use for the same comparison.
     fn torch_device(&self) -> &'static str {
         match self.choice {
@@ -270,7 +279,8 @@ fn pytorch_pass(setup: &Setup, images: usize) -> Result<(f64, String, u64), Stri
     } else if setup.batch == 128 {
         cmd.arg(dir.join("train.py"))
             .arg(data_dir())
-            .arg(images.to_string());
+            .arg(images.to_string())
+            .args(["--warmup", &setup.warmup_batches().to_string()]);
     } else {
         return Err("PyTorch's Fashion-MNIST side trains batches of 128 only".into());
     }
@@ -311,11 +321,10 @@ struct Rounds {
 fn measure(setup: &Setup, set: &ImageSet, norm: Normalize, rounds: usize) -> Rounds {
     let n = set.len();
     let store = std::env::temp_dir().join(format!("dynunc-bench-{}.dyn", std::process::id()));
-    if setup.device != Device::flex() {
-        // Kernel compilation and autotuning happen in the first steps: not measured.
-        let warm = set.take(&(0..n.min(4 * setup.batch)).collect::<Vec<_>>());
-        dynunc_pass(setup, &warm, norm, Some(&store));
-    }
+    // The first steps (kernel compilation and autotuning on a GPU; the allocator's growth on
+    // the host) are not measured, on either side.
+    let warm = set.take(&(0..n.min(setup.warmup_batches() * setup.batch)).collect::<Vec<_>>());
+    dynunc_pass(setup, &warm, norm, Some(&store));
     let mut r = Rounds::default();
     for round in 0..rounds {
         r.plain

@@ -19,7 +19,14 @@ and prints one JSON line: images per second of training.
   not on the 7x7 one where the window covers the grid; 4x feed-forward) at 32-64 with 2-4
   heads, patch merging between them, layer norm, mean pool, linear (dynunc's `swin_mini`).
 
+The timed images follow an untimed warm-up of `--warmup` batches (default 16) on the same model
+and optimizer: PyTorch's first steps prime oneDNN's kernels and its allocator (on this project's
+2-core machine a swin_mini step took 2.5x its steady time at first and settled after about 15
+steps), and a training run lives in the steady state. The benchmark gives dynunc the same
+warm-up (`benches/throughput.rs`).
+
     python benches/pytorch/train.py DATA_DIR IMAGES [--seed S] [--model MODEL] [--device cpu|cuda]
+        [--warmup BATCHES]
 
 DATA_DIR holds train-images-idx3-ubyte(.gz) and train-labels-idx1-ubyte(.gz).
 Set up once:  python3 -m venv .venv-bench && .venv-bench/bin/pip install torch numpy
@@ -285,6 +292,7 @@ def main():
     args.add_argument("--seed", type=int, default=0)
     args.add_argument("--model", choices=sorted(MODELS), default="cnn")
     args.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    args.add_argument("--warmup", type=int, default=16, help="untimed batches first")
     a = args.parse_args()
     folder, images, device = a.folder, a.images, torch.device(a.device)
     torch.manual_seed(a.seed)
@@ -299,10 +307,9 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
     order = torch.randperm(len(x), device=device)
     batch = 128
-    done = 0
-    start = time.perf_counter()
-    while done < images:
-        idx = order[done % len(x) : done % len(x) + batch]
+
+    def step(at):
+        idx = order[at % len(x) : at % len(x) + batch]
         logits = model(x[idx])
         loss = loss_fn(logits, y[idx])
         # the true-class probability dynunc records, copied to the host per batch
@@ -310,7 +317,17 @@ def main():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        done += len(idx)
+        return len(idx)
+
+    at = 0
+    for _ in range(a.warmup):
+        at += step(at)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    done = 0
+    start = time.perf_counter()
+    while done < images:
+        done += step(at + done)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -322,6 +339,7 @@ def main():
         "torch": torch.__version__,
         "device": str(device),
         "model": a.model,
+        "warmup_batches": a.warmup,
         "params": sum(p.numel() for p in model.parameters()),
     }))
 
