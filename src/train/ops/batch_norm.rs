@@ -159,7 +159,7 @@ fn host_batch_norm(
             let (m, s, affine) = (mean[ch], inv_std[ch], Affine::new(g[ch], b[ch], relu));
             vectorised(
                 #[inline(always)]
-                || {
+                move || {
                     for (xh, y) in xh.iter_mut().zip(y.iter_mut()) {
                         *xh = (*xh - m) * s;
                         *y = affine.output(*xh);
@@ -273,9 +273,12 @@ impl Backward<Flex, 3> for NormBackward {
                     let affine = Affine::new(k.gamma[ch], k.beta[ch], k.relu);
                     let scale = k.gamma[ch] * k.inv_std[ch];
                     let (a, b) = (sum_dy[ch] / m, sum_dy_xh[ch] / m);
+                    // `move`: the closure holds its own copies of the scalars. Captured by
+                    // reference, they were reloaded after every store to `dx` (which could
+                    // alias them for all the compiler knew) and the loop stayed scalar.
                     vectorised(
                         #[inline(always)]
-                        || {
+                        move || {
                             for (dx, &xh) in dx.iter_mut().zip(xh) {
                                 *dx = scale * (affine.through(xh, *dx) - a - xh * b);
                             }
