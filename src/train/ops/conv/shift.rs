@@ -101,9 +101,10 @@ impl ConvGeometry {
         }
     }
 
-    /// Calls `f(row, shift)` for every row of one sample's im2col block, read from `planes`.
-    fn for_each_shift(&self, planes: Planes, mut f: impl FnMut(usize, Shift)) {
-        let ([s0, s1], [ph, pw]) = self.plane_shape(planes);
+    /// The shifts of channel 0's rows, one per kernel tap (row-major over the kernel): every
+    /// channel's rows are these, moved on by one channel's planes.
+    fn tap_shifts(&self, planes: Planes) -> Vec<Shift> {
+        let ([_, s1], [ph, pw]) = self.plane_shape(planes);
         let [out_h, out_w] = self.output;
         let [kh, kw] = self.kernel;
         let tap = |axis, t| match planes {
@@ -113,29 +114,42 @@ impl ConvGeometry {
             ),
             Planes::Phases => self.tap(axis, t),
         };
-        for c in 0..self.in_channels {
-            for i in 0..kh {
-                let (a, q_row) = tap(0, i);
-                let (oh_lo, oh_hi) = Self::valid(out_h, ph, 1, q_row);
-                for j in 0..kw {
-                    let (b, q_col) = tap(1, j);
-                    let (lo, hi) = Self::valid(out_w, pw, 1, q_col);
-                    let row = (c * kh + i) * kw + j;
-                    if oh_lo >= oh_hi || lo >= hi {
-                        f(row, Shift::default());
-                        continue;
-                    }
-                    let plane = (c * s0 + a) * s1 + b;
-                    let (first, last) = (oh_lo * pw + lo, (oh_hi - 1) * pw + hi);
-                    let source = (plane * ph * pw + first) as isize + q_row * pw as isize + q_col;
-                    let shift = Shift {
-                        source: source as usize,
-                        run: (first, last),
-                        width: pw,
-                        columns: (lo, hi),
-                    };
-                    f(row, shift);
+        let mut shifts = Vec::with_capacity(kh * kw);
+        for i in 0..kh {
+            let (a, q_row) = tap(0, i);
+            let (oh_lo, oh_hi) = Self::valid(out_h, ph, 1, q_row);
+            for j in 0..kw {
+                let (b, q_col) = tap(1, j);
+                let (lo, hi) = Self::valid(out_w, pw, 1, q_col);
+                if oh_lo >= oh_hi || lo >= hi {
+                    shifts.push(Shift::default());
+                    continue;
                 }
+                let plane = a * s1 + b;
+                let (first, last) = (oh_lo * pw + lo, (oh_hi - 1) * pw + hi);
+                let source = (plane * ph * pw + first) as isize + q_row * pw as isize + q_col;
+                shifts.push(Shift {
+                    source: source as usize,
+                    run: (first, last),
+                    width: pw,
+                    columns: (lo, hi),
+                });
+            }
+        }
+        shifts
+    }
+
+    /// Calls `f(row, shift)` for every row of one sample's im2col block, read from `planes`.
+    fn for_each_shift(&self, planes: Planes, mut f: impl FnMut(usize, Shift)) {
+        let ([s0, s1], [ph, pw]) = self.plane_shape(planes);
+        let taps = self.tap_shifts(planes);
+        for c in 0..self.in_channels {
+            for (t, &tap) in taps.iter().enumerate() {
+                let mut shift = tap;
+                if shift.run.0 < shift.run.1 {
+                    shift.source += c * s0 * s1 * ph * pw;
+                }
+                f(c * taps.len() + t, shift);
             }
         }
     }
@@ -148,18 +162,26 @@ impl ConvGeometry {
         let [h, w] = self.input;
         phases.clear();
         phases.resize(self.in_channels * s0 * s1 * ph * pw, 0.0);
-        for (ih, a) in (0..h.min(ph * s0)).map(|ih| (ih, ih % s0)) {
-            if !self.phase_used(0, a) {
-                continue;
-            }
-            for b in (0..s1).filter(|&b| self.phase_used(1, b)) {
-                for c in 0..self.in_channels {
-                    let src = x[(c * h + ih) * w + b..(c * h + ih + 1) * w].iter();
-                    let plane = (c * s0 + a) * s1 + b;
-                    let dst = &mut phases[(plane * ph + ih / s0) * pw..][..pw];
-                    dst.iter_mut()
-                        .zip(src.step_by(s1))
-                        .for_each(|(d, s)| *d = *s);
+        self.for_each_phase_row(|c, ih, a, b| {
+            let src = x[(c * h + ih) * w + b..(c * h + ih + 1) * w].iter();
+            let plane = (c * s0 + a) * s1 + b;
+            let dst = &mut phases[(plane * ph + ih / s0) * pw..][..pw];
+            dst.iter_mut()
+                .zip(src.step_by(s1))
+                .for_each(|(d, s)| *d = *s);
+        });
+    }
+
+    /// Calls `f(c, ih, a, b)` for every input row `ih` of channel `c` inside the phase planes
+    /// (row phase `a`) and every column phase `b`, where some tap reads phases `a` and `b`.
+    fn for_each_phase_row(&self, mut f: impl FnMut(usize, usize, usize, usize)) {
+        let ([s0, s1], [ph, _]) = self.plane_shape(Planes::Phases);
+        let rows: Vec<bool> = (0..s0).map(|a| self.phase_used(0, a)).collect();
+        let columns: Vec<usize> = (0..s1).filter(|&b| self.phase_used(1, b)).collect();
+        for c in 0..self.in_channels {
+            for ih in (0..self.input[0].min(ph * s0)).filter(|ih| rows[ih % s0]) {
+                for &b in &columns {
+                    f(c, ih, ih % s0, b);
                 }
             }
         }
@@ -170,19 +192,12 @@ impl ConvGeometry {
     fn add_phases(&self, phases: &[f32], dx: &mut [f32]) {
         let ([s0, s1], [ph, pw]) = self.plane_shape(Planes::Phases);
         let [h, w] = self.input;
-        for (ih, a) in (0..h.min(ph * s0)).map(|ih| (ih, ih % s0)) {
-            if !self.phase_used(0, a) {
-                continue;
-            }
-            for b in (0..s1).filter(|&b| self.phase_used(1, b)) {
-                for c in 0..self.in_channels {
-                    let dst = dx[(c * h + ih) * w + b..(c * h + ih + 1) * w].iter_mut();
-                    let plane = (c * s0 + a) * s1 + b;
-                    let src = &phases[(plane * ph + ih / s0) * pw..][..pw];
-                    dst.step_by(s1).zip(src).for_each(|(d, s)| *d += *s);
-                }
-            }
-        }
+        self.for_each_phase_row(|c, ih, a, b| {
+            let dst = dx[(c * h + ih) * w + b..(c * h + ih + 1) * w].iter_mut();
+            let plane = (c * s0 + a) * s1 + b;
+            let src = &phases[(plane * ph + ih / s0) * pw..][..pw];
+            dst.step_by(s1).zip(src).for_each(|(d, s)| *d += *s);
+        });
     }
 
     /// One sample `x` as columns `offset..offset + P` of the im2col matrix `cols`
