@@ -34,9 +34,15 @@ pub struct ConvGeometry {
 }
 
 impl ConvGeometry {
-    /// Rows of the im2col matrix: input channels times kernel positions.
+    /// Rows of the full im2col matrix: input channels times kernel positions.
     pub fn k(&self) -> usize {
         self.in_channels * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Rows of the im2col matrix the host convolution builds: input channels times
+    /// [live taps](ConvGeometry::live_taps) (`k()` where every tap reads some input).
+    pub fn rows(&self) -> usize {
+        self.in_channels * self.live_taps().len()
     }
 
     /// Columns of the im2col matrix: output positions.
@@ -131,7 +137,7 @@ impl ConvGeometry {
     }
 
     /// One sample `x` (`[c_in, h, w]`) as columns `offset..offset + P` of the im2col matrix
-    /// `cols` (`[K, row_len]`); `scratch` is room for the stride phases (`shift`).
+    /// `cols` (`[rows(), row_len]`); `scratch` is room for the stride phases (`shift`).
     pub fn im2col(
         &self,
         x: &[f32],
@@ -165,7 +171,7 @@ impl ConvGeometry {
         });
     }
 
-    /// Adds columns `offset..offset + P` of the im2col matrix `cols` (`[K, row_len]`) back onto
+    /// Adds columns `offset..offset + P` of the im2col matrix `cols` (`[rows(), row_len]`) onto
     /// one sample's input gradient `dx`. Entries of `cols` that no input reads (the padding)
     /// may be overwritten with zeros; `scratch` is room for the stride phases (`shift`).
     pub fn col2im_add(

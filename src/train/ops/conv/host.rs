@@ -12,6 +12,8 @@
 //! [`MIN_COLUMNS`](super::geometry::MIN_COLUMNS) columns. Groups are spread over rayon's
 //! threads, each with its own scratch.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use super::geometry::ConvGeometry;
@@ -61,11 +63,39 @@ impl Scratch {
             0
         };
         Self {
-            cols: vec![0.0; g.k() * columns],
+            cols: vec![0.0; g.rows() * columns],
             side: vec![0.0; side],
             phases: Vec::new(),
         }
     }
+}
+
+/// The weight's columns for the im2col rows `g` builds (`[c_out, rows]`): the weight itself
+/// where every tap is live, else the [live taps'](ConvGeometry::live_taps) columns gathered.
+fn live_weight<'a>(g: &ConvGeometry, weight: &'a [f32], taps: &[usize]) -> Cow<'a, [f32]> {
+    let window = g.kernel[0] * g.kernel[1];
+    if taps.len() == window {
+        return Cow::Borrowed(weight);
+    }
+    let gathered = weight
+        .chunks(window)
+        .flat_map(|channel| taps.iter().map(|&t| channel[t]))
+        .collect();
+    Cow::Owned(gathered)
+}
+
+/// The weight gradient of the live taps (`[c_out, rows]`) as the full `[c_out, c_in, kh, kw]`,
+/// zero at the taps that read no input.
+fn full_weight_grad(g: &ConvGeometry, live: Vec<f32>, taps: &[usize]) -> Vec<f32> {
+    let window = g.kernel[0] * g.kernel[1];
+    if taps.len() == window {
+        return live;
+    }
+    let mut full = vec![0.0; g.out_channels * g.k()];
+    for (channel, grads) in full.chunks_mut(window).zip(live.chunks(taps.len().max(1))) {
+        taps.iter().zip(grads).for_each(|(&t, &d)| channel[t] = d);
+    }
+    full
 }
 
 /// The inverse of [`side_by_side`]: `stacked` (`[c_out, n·P]`) back into `n` samples' outputs
@@ -85,11 +115,12 @@ fn unstack(g: &ConvGeometry, stacked: &[f32], y: &mut [f32], bias: Option<&[f32]
 }
 
 /// The output `[n, c_out, out_h, out_w]` of the convolution of `x` with `weight`, plus `bias`
-/// per output channel: per group of samples, `y [c_out, n·P] = W [c_out, K] · cols [K, n·P]`.
+/// per output channel: per group of samples, `y [c_out, n·P] = W [c_out, K] · cols [K, n·P]`
+/// (`K` the im2col matrix's rows: [`ConvGeometry::rows`]).
 pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    let (k, p) = (g.k(), g.p());
+    let (k, p) = (g.rows(), g.p());
     assert_eq!(x.len(), g.batch * g.input_len(), "input length");
-    assert_eq!(weight.len(), g.out_channels * k, "weight length");
+    assert_eq!(weight.len(), g.out_channels * g.k(), "weight length");
     assert!(
         bias.is_none_or(|b| b.len() == g.out_channels),
         "bias length"
@@ -103,8 +134,9 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
         return y;
     }
     let group = g.group();
+    let weight = live_weight(g, weight, &g.live_taps());
     let w = View {
-        data: weight,
+        data: &weight,
         row_stride: k,
         col_stride: 1,
     };
@@ -153,12 +185,12 @@ pub fn bias_grad(g: &ConvGeometry, dy: &[f32]) -> Vec<f32> {
 
 /// The weight gradient `[c_out, c_in, kh, kw]` from the input `x` and the output gradient `dy`.
 pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let (k, p) = (g.k(), g.p());
+    let (k, p) = (g.rows(), g.p());
     assert_eq!(x.len(), g.batch * g.input_len(), "input length");
     assert_eq!(dy.len(), g.batch * g.output_len(), "output gradient length");
     let size = g.out_channels * k;
-    if g.batch == 0 || p == 0 {
-        return vec![0.0; size];
+    if g.batch == 0 || p == 0 || k == 0 {
+        return vec![0.0; g.out_channels * g.k()];
     }
     let group = g.group();
     // One share of the batch per thread, each summing into its own gradient.
@@ -189,19 +221,21 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             dw
         })
         .collect::<Vec<_>>();
-    sum_in_order(size, partials.iter().map(Vec::as_slice))
+    let live = sum_in_order(size, partials.iter().map(Vec::as_slice));
+    full_weight_grad(g, live, &g.live_taps())
 }
 
 /// The input gradient `[n, c_in, h, w]` from the weight and the output gradient `dy`.
 pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
-    let (k, p) = (g.k(), g.p());
-    assert_eq!(weight.len(), g.out_channels * k, "weight length");
+    let (k, p) = (g.rows(), g.p());
+    assert_eq!(weight.len(), g.out_channels * g.k(), "weight length");
     assert_eq!(dy.len(), g.batch * g.output_len(), "output gradient length");
     let mut dx = vec![0.0; g.batch * g.input_len()];
-    if g.input_len() == 0 || p == 0 {
+    if g.input_len() == 0 || p == 0 || k == 0 {
         return dx;
     }
     let group = g.group();
+    let weight = live_weight(g, weight, &g.live_taps());
     dx.par_chunks_mut(group * g.input_len())
         .zip(dy.par_chunks(group * g.output_len()))
         .for_each_init(
@@ -210,7 +244,7 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
                 let row = (dxs.len() / g.input_len()) * p;
                 // cols [K, n·P] = Wᵀ [K, c_out] · dy [c_out, n·P]
                 let a = View {
-                    data: weight,
+                    data: &weight,
                     row_stride: 1,
                     col_stride: k,
                 };
@@ -411,6 +445,35 @@ mod tests {
         ];
         for g in segments {
             assert_eq!(g.planes(), None, "{g:?}");
+            matches_the_definition(&g);
+        }
+    }
+
+    /// Taps whose window never meets the input have no im2col rows (`live_taps`); the weight
+    /// gradient is zero there.
+    #[test]
+    fn taps_that_read_nothing_match_the_definition() {
+        let g = |input: [usize; 2], stride: usize| ConvGeometry {
+            batch: 3,
+            in_channels: 2,
+            input,
+            out_channels: 3,
+            kernel: [3, 3],
+            stride: [stride; 2],
+            padding: [1, 1],
+            dilation: [1, 1],
+            output: [(input[0] - 1) / stride + 1, (input[1] - 1) / stride + 1],
+        };
+        // A 1x1 map reads through the centre only; a stride-2 3x3 over 2x2 through the lower
+        // right four taps; a 1x3 map through the middle row.
+        let cases = [
+            (g([1, 1], 1), vec![4]),
+            (g([2, 2], 2), vec![4, 5, 7, 8]),
+            (g([1, 3], 1), vec![3, 4, 5]),
+        ];
+        for (g, live) in cases {
+            assert_eq!(g.live_taps(), live, "{g:?}");
+            assert_eq!(g.rows(), g.in_channels * live.len());
             matches_the_definition(&g);
         }
     }

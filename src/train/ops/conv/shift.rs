@@ -37,6 +37,11 @@ struct Shift {
 }
 
 impl Shift {
+    /// Whether the row reads nothing (all zeros).
+    fn is_empty(&self) -> bool {
+        self.run.0 >= self.run.1
+    }
+
     /// Zeroes the entries of `row` inside the run that no input reads.
     #[inline(always)]
     fn zero_gaps(&self, row: &mut [f32]) {
@@ -139,16 +144,32 @@ impl ConvGeometry {
         shifts
     }
 
-    /// Calls `f(row, shift)` for every row of one sample's im2col block, read from `planes`.
+    /// The kernel taps (`i * kw + j`) whose im2col rows read some input: all of them unless
+    /// the rows are shifted planes and a tap's window never meets its plane (a 3x3 kernel of
+    /// padding 1 over a 1x1 map reads through its centre only: ResNet-18's last stage on
+    /// 28x28 images). The im2col matrix holds rows for these taps only, channel by channel.
+    pub(super) fn live_taps(&self) -> Vec<usize> {
+        match self.planes() {
+            Some(planes) => (self.tap_shifts(planes).iter().enumerate())
+                .filter(|(_, shift)| !shift.is_empty())
+                .map(|(t, _)| t)
+                .collect(),
+            None => (0..self.kernel[0] * self.kernel[1]).collect(),
+        }
+    }
+
+    /// Calls `f(row, shift)` for every row of one sample's im2col block, read from `planes`:
+    /// the [live taps](ConvGeometry::live_taps) of each channel in turn.
     fn for_each_shift(&self, planes: Planes, mut f: impl FnMut(usize, Shift)) {
         let ([s0, s1], [ph, pw]) = self.plane_shape(planes);
-        let taps = self.tap_shifts(planes);
+        let mut taps = self.tap_shifts(planes);
+        taps.retain(|shift| !shift.is_empty());
         for c in 0..self.in_channels {
             for (t, &tap) in taps.iter().enumerate() {
-                let mut shift = tap;
-                if shift.run.0 < shift.run.1 {
-                    shift.source += c * s0 * s1 * ph * pw;
-                }
+                let shift = Shift {
+                    source: tap.source + c * s0 * s1 * ph * pw,
+                    ..tap
+                };
                 f(c * taps.len() + t, shift);
             }
         }
