@@ -261,7 +261,7 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::super::geometry::plane;
-    use super::super::shift::Planes;
+    use super::super::shift::{Planes, SMALL_PLANE};
     use super::*;
 
     /// The output (without bias) and both gradients by the definition, one product at a time.
@@ -329,8 +329,11 @@ mod tests {
                 g.group(),
             )
         });
+        // Within 1e-5 of the value, or of 1 below it: sums of a few hundred products (the
+        // larger maps' weight gradients) reach the hundreds.
         let close = |a: &[f32], b: &[f32]| {
-            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-4)
+            let near = |(a, b): (&f32, &f32)| (a - b).abs() <= 1e-5 * b.abs().max(1.0);
+            a.len() == b.len() && a.iter().zip(b).all(near)
         };
         let y_ref: Vec<f32> = (y_ref.iter().enumerate())
             .map(|(i, v)| v + bias[(i / g.p()) % g.out_channels])
@@ -392,7 +395,12 @@ mod tests {
             same([5, 5], [1, 3], [0, 1], 1),
             // Taller output than the input: rows of zeros above and below.
             same([2, 3], [1, 3], [2, 1], 1),
+            // Maps past SMALL_PLANE (16) copy rows run by run, smaller ones through a table.
+            same([12, 10], [3, 3], [1, 1], 1),
+            same([9, 9], [5, 5], [2, 2], 1),
         ];
+        assert!(cases.iter().any(|g| g.p() > SMALL_PLANE));
+        assert!(cases.iter().any(|g| g.p() <= SMALL_PLANE));
         for g in cases {
             assert_eq!(g.planes(), Some(Planes::Input), "{g:?}");
             matches_the_definition(&g);
@@ -431,7 +439,12 @@ mod tests {
             strided([10, 11], [3, 2], [3, 3], 1, 1),
             // The window larger than the plane.
             strided([3, 3], [5, 5], [2, 2], 2, 1),
+            // Maps past SMALL_PLANE.
+            strided([20, 18], [3, 3], [2, 2], 1, 1),
+            strided([17, 19], [1, 1], [2, 2], 0, 1),
         ];
+        assert!(phases.iter().any(|g| g.p() > SMALL_PLANE));
+        assert!(phases.iter().any(|g| g.p() <= SMALL_PLANE));
         for g in phases {
             assert_eq!(g.planes(), Some(Planes::Phases), "{g:?}");
             matches_the_definition(&g);

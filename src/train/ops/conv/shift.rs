@@ -45,6 +45,12 @@ impl Shift {
     /// Zeroes the entries of `row` inside the run that no input reads.
     #[inline(always)]
     fn zero_gaps(&self, row: &mut [f32]) {
+        self.clear_gaps(row, 0.0);
+    }
+
+    /// Sets the entries of `row` inside the run that no input reads to `value`.
+    #[inline(always)]
+    fn clear_gaps<T: Copy>(&self, row: &mut [T], value: T) {
         let (lo, hi) = self.columns;
         if lo == 0 && hi == self.width {
             return;
@@ -52,12 +58,21 @@ impl Shift {
         let mut at = self.run.0 - lo + hi;
         while at < self.run.1 {
             for v in &mut row[at..at + self.width - hi + lo] {
-                *v = 0.0;
+                *v = value;
             }
             at += self.width;
         }
     }
 }
+
+/// Output positions up to which a sample's rows are copied entry by entry through a table
+/// ([`ConvGeometry::row_table`]) rather than run by run: a row of a small map (ResNet-18's
+/// 4x4, 2x2 and 1x1 on 28x28 images) is a few runs of a few entries, each a call to copy or
+/// fill. At 7x7 the runs were as fast (resnet_mini A B: 16 against 64 here).
+pub(super) const SMALL_PLANE: usize = 16;
+
+/// A table entry that reads no input: the im2col entry is zero.
+const ZERO: usize = usize::MAX;
 
 impl ConvGeometry {
     /// The planes this geometry's im2col rows are shifted copies of, if any.
@@ -158,12 +173,40 @@ impl ConvGeometry {
         }
     }
 
+    /// The shifts of channel 0's rows for the [live taps](ConvGeometry::live_taps) only.
+    fn live_shifts(&self, planes: Planes) -> Vec<Shift> {
+        let mut shifts = self.tap_shifts(planes);
+        shifts.retain(|shift| !shift.is_empty());
+        shifts
+    }
+
+    /// Channel 0's rows entry by entry (`[live taps, P]`): the index each entry reads in the
+    /// channel's planes, or [`ZERO`]. Every channel's rows read the same places of its own
+    /// planes.
+    fn row_table(&self, planes: Planes) -> Vec<usize> {
+        let p = self.p();
+        let shifts = self.live_shifts(planes);
+        let mut table = vec![ZERO; shifts.len() * p];
+        for (row, shift) in table.chunks_mut(p).zip(&shifts) {
+            let (first, last) = shift.run;
+            let run = row[first..last].iter_mut().enumerate();
+            run.for_each(|(at, entry)| *entry = shift.source + at);
+            shift.clear_gaps(row, ZERO);
+        }
+        table
+    }
+
+    /// The values of one channel's planes, `[s0, s1, ph, pw]`.
+    fn channel_planes(&self, planes: Planes) -> usize {
+        let ([s0, s1], [ph, pw]) = self.plane_shape(planes);
+        s0 * s1 * ph * pw
+    }
+
     /// Calls `f(row, shift)` for every row of one sample's im2col block, read from `planes`:
     /// the [live taps](ConvGeometry::live_taps) of each channel in turn.
     fn for_each_shift(&self, planes: Planes, mut f: impl FnMut(usize, Shift)) {
         let ([s0, s1], [ph, pw]) = self.plane_shape(planes);
-        let mut taps = self.tap_shifts(planes);
-        taps.retain(|shift| !shift.is_empty());
+        let taps = self.live_shifts(planes);
         for c in 0..self.in_channels {
             for (t, &tap) in taps.iter().enumerate() {
                 let shift = Shift {
@@ -239,6 +282,20 @@ impl ConvGeometry {
             }
         };
         let p = self.p();
+        if (1..=SMALL_PLANE).contains(&p) {
+            let table = self.row_table(planes);
+            let channel = self.channel_planes(planes);
+            let rows = source
+                .chunks(channel)
+                .flat_map(|c| table.chunks(p).map(move |t| (c, t)));
+            for (r, (planes, table)) in rows.enumerate() {
+                let dst = &mut cols[r * row_len + offset..][..p];
+                for (d, &at) in dst.iter_mut().zip(table) {
+                    *d = if at == ZERO { 0.0 } else { planes[at] };
+                }
+            }
+            return;
+        }
         self.for_each_shift(planes, |row, shift| {
             let dst = &mut cols[row * row_len + offset..][..p];
             let (first, last) = shift.run;
@@ -270,20 +327,38 @@ impl ConvGeometry {
             }
         };
         let p = self.p();
-        self.for_each_shift(planes, |row, shift| {
-            let src = &mut cols[row * row_len + offset..][..p];
-            shift.zero_gaps(src);
-            let (first, last) = shift.run;
-            let dst = &mut target[shift.source..][..last - first];
-            vectorised(
-                #[inline(always)]
-                || {
-                    dst.iter_mut()
-                        .zip(&src[first..last])
-                        .for_each(|(d, s)| *d += *s)
-                },
-            );
-        });
+        if (1..=SMALL_PLANE).contains(&p) {
+            // The same additions in the same order as the runs below.
+            let table = self.row_table(planes);
+            let channel = self.channel_planes(planes);
+            let mut r = 0;
+            for planes in target.chunks_mut(channel.max(1)) {
+                for table in table.chunks(p) {
+                    let src = &cols[r * row_len + offset..][..p];
+                    for (&s, &at) in src.iter().zip(table) {
+                        if at != ZERO {
+                            planes[at] += s;
+                        }
+                    }
+                    r += 1;
+                }
+            }
+        } else {
+            self.for_each_shift(planes, |row, shift| {
+                let src = &mut cols[row * row_len + offset..][..p];
+                shift.zero_gaps(src);
+                let (first, last) = shift.run;
+                let dst = &mut target[shift.source..][..last - first];
+                vectorised(
+                    #[inline(always)]
+                    || {
+                        dst.iter_mut()
+                            .zip(&src[first..last])
+                            .for_each(|(d, s)| *d += *s)
+                    },
+                );
+            });
+        }
         if planes == Planes::Phases {
             self.add_phases(scratch, dx);
         }
