@@ -286,7 +286,7 @@ impl ConvGeometry {
             let table = self.row_table(planes);
             let channel = self.channel_planes(planes);
             let rows = source
-                .chunks(channel)
+                .chunks(channel.max(1))
                 .flat_map(|c| table.chunks(p).map(move |t| (c, t)));
             for (r, (planes, table)) in rows.enumerate() {
                 let dst = &mut cols[r * row_len + offset..][..p];
