@@ -1,4 +1,5 @@
-//! The optimizer as the published recipes run it: Burn's Adam, AdamW or SGD, with the fine print
+//! The optimizer as the published recipes run it: Burn's Adam (on flex in one pass:
+//! [`HostAdam`]), AdamW or SGD, with the fine print
 //! of the official code ([`RecipeDetails`]): Adam's epsilon, no weight decay on 1-D parameters,
 //! biases and relative-position tables (the official `optimizer.py`'s `set_weight_decay`), and
 //! gradients clipped by their global norm (`torch.nn.utils.clip_grad_norm_`; Burn's own clipping
@@ -7,9 +8,10 @@
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 
+use super::ops::adam::HostAdam;
 use super::{Model, OptimizerSpec, TrainSpec};
 
 /// The fine print of published recipes, each off (Burn's behaviour) by default.
@@ -69,13 +71,8 @@ pub fn no_decay_ids(model: &Model) -> Vec<ParamId> {
 pub fn build(spec: &TrainSpec, model: &Model) -> ModuleOptimizer {
     let d = spec.details;
     let decay = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
-    let adam = |wd: Option<WeightDecayConfig>| {
-        let c = AdamConfig::new().with_weight_decay(wd);
-        match d.adam_eps {
-            Some(eps) => c.with_epsilon(eps as f32),
-            None => c,
-        }
-    };
+    // Burn's Adam, computed in one pass on flex (`ops::adam`).
+    let adam = |wd: Option<WeightDecayConfig>| HostAdam::new(d.adam_eps.map(|e| e as f32), wd);
     let adamw = |wd: f64| {
         let c = AdamWConfig::new().with_weight_decay(wd as f32);
         match d.adam_eps {
@@ -94,7 +91,7 @@ pub fn build(spec: &TrainSpec, model: &Model) -> ModuleOptimizer {
             }))
     };
     let optim = match spec.optimizer {
-        OptimizerSpec::Adam { weight_decay } => adam(decay(weight_decay)).init(),
+        OptimizerSpec::Adam { weight_decay } => ModuleOptimizer::from(adam(decay(weight_decay))),
         OptimizerSpec::AdamW { weight_decay } => adamw(weight_decay).init(),
         OptimizerSpec::Sgd {
             momentum,
@@ -107,7 +104,7 @@ pub fn build(spec: &TrainSpec, model: &Model) -> ModuleOptimizer {
     }
     let group = ParamGroup::from_ids(no_decay_ids(model));
     match spec.optimizer {
-        OptimizerSpec::Adam { .. } => optim.with_group(group, adam(None).build(), None),
+        OptimizerSpec::Adam { .. } => optim.with_group(group, adam(None), None),
         OptimizerSpec::AdamW { .. } => optim.with_group(group, adamw(0.0).build(), None),
         OptimizerSpec::Sgd {
             momentum, nesterov, ..

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod adam;
 mod attention;
 mod autoaugment;
 #[cfg(any(feature = "wgpu", feature = "tch"))]

@@ -9,6 +9,7 @@
 //! (`tests/suite/ops.rs`). Anything that is not an `f32` flex tensor (wgpu, other float types,
 //! gradient checkpointing) takes Burn's operation unchanged.
 
+pub mod adam;
 pub mod attention;
 pub mod batch_norm;
 pub mod conv;
