@@ -2,7 +2,7 @@
 //! convolution (`conv`, depthwise included), max pooling (`max_pool`), GELU (`gelu`), batch
 //! norm (`batch_norm`), layer norm (`layer_norm`), the linear layer (`linear`), softmax
 //! (`softmax`) and multi-head attention (`attention`), where Burn 0.22's own operations on flex take most of a training step
-//! (`benches/conv.rs`, `benches/RESULTS.md`).
+//! (`benches/conv.rs`, `benches/RESULTS.md`); and Adam's update in one pass (`adam`).
 //!
 //! Each registers its backward with Burn's autodiff graph (the extension point Burn's own
 //! operations use) and is tested equal to Burn's operation for the output and every gradient
