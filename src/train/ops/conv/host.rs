@@ -303,6 +303,28 @@ mod tests {
         [y, dx, dw]
     }
 
+    /// Three samples, two channels into three; the output's size from the rest.
+    fn geometry(
+        input: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: usize,
+    ) -> ConvGeometry {
+        let reach = |a: usize| input[a] + 2 * padding[a] - dilation * (kernel[a] - 1) - 1;
+        ConvGeometry {
+            batch: 3,
+            in_channels: 2,
+            input,
+            out_channels: 3,
+            kernel,
+            stride,
+            padding,
+            dilation: [dilation; 2],
+            output: [0, 1].map(|a| reach(a) / stride[a] + 1),
+        }
+    }
+
     /// The output (with a bias) and the three gradients of `g` on one thread, against
     /// [`direct`]; returns the samples per product.
     fn matches_the_definition(g: &ConvGeometry) -> usize {
@@ -373,20 +395,8 @@ mod tests {
     /// plane (`Planes::Input`), with zeros past every edge.
     #[test]
     fn same_convolutions_match_the_definition() {
-        let same = |input: [usize; 2], kernel: [usize; 2], padding: [usize; 2], dilation| {
-            let out = |a: usize| input[a] + 2 * padding[a] - dilation * (kernel[a] - 1);
-            ConvGeometry {
-                batch: 3,
-                in_channels: 2,
-                input,
-                out_channels: 3,
-                kernel,
-                stride: [1, 1],
-                padding,
-                dilation: [dilation; 2],
-                output: [out(0), out(1)],
-            }
-        };
+        let same =
+            |input, kernel, padding, dilation| geometry(input, kernel, [1, 1], padding, dilation);
         let cases = [
             same([5, 4], [3, 3], [1, 1], 1),
             same([4, 6], [1, 1], [0, 0], 1),
@@ -411,20 +421,8 @@ mod tests {
     /// input a tap reads lies in its phase plane (`Planes::Phases`), else copies per output row.
     #[test]
     fn strided_convolutions_match_the_definition() {
-        let strided = |input: [usize; 2], kernel: [usize; 2], stride: [usize; 2], padding, d| {
-            let out = |a: usize| (input[a] + 2 * padding - d * (kernel[a] - 1) - 1) / stride[a] + 1;
-            ConvGeometry {
-                batch: 3,
-                in_channels: 2,
-                input,
-                out_channels: 3,
-                kernel,
-                stride,
-                padding: [padding; 2],
-                dilation: [d; 2],
-                output: [out(0), out(1)],
-            }
-        };
+        let strided =
+            |input, kernel, stride, padding, d| geometry(input, kernel, stride, [padding; 2], d);
         let phases = [
             // ResNet's stride-2 3x3 and 1x1 on even and odd planes.
             strided([8, 8], [3, 3], [2, 2], 1, 1),
@@ -466,17 +464,7 @@ mod tests {
     /// gradient is zero there.
     #[test]
     fn taps_that_read_nothing_match_the_definition() {
-        let g = |input: [usize; 2], stride: usize| ConvGeometry {
-            batch: 3,
-            in_channels: 2,
-            input,
-            out_channels: 3,
-            kernel: [3, 3],
-            stride: [stride; 2],
-            padding: [1, 1],
-            dilation: [1, 1],
-            output: [(input[0] - 1) / stride + 1, (input[1] - 1) / stride + 1],
-        };
+        let g = |input, stride| geometry(input, [3, 3], [stride; 2], [1, 1], 1);
         // A 1x1 map reads through the centre only; a stride-2 3x3 over 2x2 through the lower
         // right four taps; a 1x3 map through the middle row.
         let cases = [
