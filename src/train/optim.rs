@@ -1,5 +1,5 @@
-//! The optimizer as the published recipes run it: Burn's Adam (on flex in one pass:
-//! [`HostAdam`]), AdamW or SGD, with the fine print
+//! The optimizer as the published recipes run it: Burn's Adam or AdamW (on flex in one
+//! pass: [`HostAdam`], [`HostAdamW`]) or SGD, with the fine print
 //! of the official code ([`RecipeDetails`]): Adam's epsilon, no weight decay on 1-D parameters,
 //! biases and relative-position tables (the official `optimizer.py`'s `set_weight_decay`), and
 //! gradients clipped by their global norm (`torch.nn.utils.clip_grad_norm_`; Burn's own clipping
@@ -8,10 +8,10 @@
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 
-use super::ops::adam::HostAdam;
+use super::ops::adam::{HostAdam, HostAdamW};
 use super::{Model, OptimizerSpec, TrainSpec};
 
 /// The fine print of published recipes, each off (Burn's behaviour) by default.
@@ -71,15 +71,9 @@ pub fn no_decay_ids(model: &Model) -> Vec<ParamId> {
 pub fn build(spec: &TrainSpec, model: &Model) -> ModuleOptimizer {
     let d = spec.details;
     let decay = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
-    // Burn's Adam, computed in one pass on flex (`ops::adam`).
+    // Burn's Adam and AdamW, computed in one pass on flex (`ops::adam`).
     let adam = |wd: Option<WeightDecayConfig>| HostAdam::new(d.adam_eps.map(|e| e as f32), wd);
-    let adamw = |wd: f64| {
-        let c = AdamWConfig::new().with_weight_decay(wd as f32);
-        match d.adam_eps {
-            Some(eps) => c.with_epsilon(eps as f32),
-            None => c,
-        }
-    };
+    let adamw = |wd: f64| HostAdamW::new(d.adam_eps.map(|e| e as f32), wd as f32);
     let sgd = |wd: Option<WeightDecayConfig>, momentum: f64, nesterov: bool| {
         SgdConfig::new()
             .with_weight_decay(wd)
@@ -92,7 +86,7 @@ pub fn build(spec: &TrainSpec, model: &Model) -> ModuleOptimizer {
     };
     let optim = match spec.optimizer {
         OptimizerSpec::Adam { weight_decay } => ModuleOptimizer::from(adam(decay(weight_decay))),
-        OptimizerSpec::AdamW { weight_decay } => adamw(weight_decay).init(),
+        OptimizerSpec::AdamW { weight_decay } => ModuleOptimizer::from(adamw(weight_decay)),
         OptimizerSpec::Sgd {
             momentum,
             weight_decay,
@@ -105,7 +99,7 @@ pub fn build(spec: &TrainSpec, model: &Model) -> ModuleOptimizer {
     let group = ParamGroup::from_ids(no_decay_ids(model));
     match spec.optimizer {
         OptimizerSpec::Adam { .. } => optim.with_group(group, adam(None), None),
-        OptimizerSpec::AdamW { .. } => optim.with_group(group, adamw(0.0).build(), None),
+        OptimizerSpec::AdamW { .. } => optim.with_group(group, adamw(0.0), None),
         OptimizerSpec::Sgd {
             momentum, nesterov, ..
         } => optim.with_group(group, sgd(None, momentum, nesterov).build(), None),
