@@ -83,16 +83,27 @@ impl ConvGeometry {
         (self.phases_fit(0) && self.phases_fit(1)).then_some(Planes::Phases)
     }
 
-    /// Tap `t`'s input offset along `axis` (`t·dilation - pad`) as its phase and shift.
-    fn tap(&self, axis: usize, t: usize) -> (usize, isize) {
-        let r = (t * self.dilation[axis]) as isize - self.padding[axis] as isize;
-        let s = self.stride[axis] as isize;
-        (r.rem_euclid(s) as usize, r.div_euclid(s))
+    /// Tap `t`'s input offset along `axis`: `t·dilation - pad`.
+    fn offset(&self, axis: usize, t: usize) -> isize {
+        (t * self.dilation[axis]) as isize - self.padding[axis] as isize
+    }
+
+    /// Tap `t` along `axis` as the plane it reads (its phase; 0 for the input's own planes)
+    /// and its shift in that plane.
+    fn tap(&self, planes: Planes, axis: usize, t: usize) -> (usize, isize) {
+        let r = self.offset(axis, t);
+        match planes {
+            Planes::Input => (0, r),
+            Planes::Phases => {
+                let s = self.stride[axis] as isize;
+                (r.rem_euclid(s) as usize, r.div_euclid(s))
+            }
+        }
     }
 
     /// The output positions along `axis` at which tap `t` reads the input.
     fn reads(&self, axis: usize, t: usize) -> (usize, usize) {
-        let r = (t * self.dilation[axis]) as isize - self.padding[axis] as isize;
+        let r = self.offset(axis, t);
         Self::valid(self.output[axis], self.input[axis], self.stride[axis], r)
     }
 
@@ -101,7 +112,9 @@ impl ConvGeometry {
     fn phases_fit(&self, axis: usize) -> bool {
         (0..self.kernel[axis]).all(|t| {
             let (lo, hi) = self.reads(axis, t);
-            lo >= hi || hi as isize - 1 + self.tap(axis, t).1 < self.output[axis] as isize
+            lo >= hi
+                || hi as isize - 1 + self.tap(Planes::Phases, axis, t).1
+                    < self.output[axis] as isize
         })
     }
 
@@ -109,7 +122,7 @@ impl ConvGeometry {
     fn phase_used(&self, axis: usize, a: usize) -> bool {
         (0..self.kernel[axis]).any(|t| {
             let (lo, hi) = self.reads(axis, t);
-            lo < hi && self.tap(axis, t).0 == a
+            lo < hi && self.tap(Planes::Phases, axis, t).0 == a
         })
     }
 
@@ -127,13 +140,7 @@ impl ConvGeometry {
         let ([_, s1], [ph, pw]) = self.plane_shape(planes);
         let [out_h, out_w] = self.output;
         let [kh, kw] = self.kernel;
-        let tap = |axis, t| match planes {
-            Planes::Input => (
-                0,
-                (t * self.dilation[axis]) as isize - self.padding[axis] as isize,
-            ),
-            Planes::Phases => self.tap(axis, t),
-        };
+        let tap = |axis, t| self.tap(planes, axis, t);
         let mut shifts = Vec::with_capacity(kh * kw);
         for i in 0..kh {
             let (a, q_row) = tap(0, i);
@@ -205,12 +212,12 @@ impl ConvGeometry {
     /// Calls `f(row, shift)` for every row of one sample's im2col block, read from `planes`:
     /// the [live taps](ConvGeometry::live_taps) of each channel in turn.
     fn for_each_shift(&self, planes: Planes, mut f: impl FnMut(usize, Shift)) {
-        let ([s0, s1], [ph, pw]) = self.plane_shape(planes);
+        let channel = self.channel_planes(planes);
         let taps = self.live_shifts(planes);
         for c in 0..self.in_channels {
             for (t, &tap) in taps.iter().enumerate() {
                 let shift = Shift {
-                    source: tap.source + c * s0 * s1 * ph * pw,
+                    source: tap.source + c * channel,
                     ..tap
                 };
                 f(c * taps.len() + t, shift);
@@ -225,7 +232,7 @@ impl ConvGeometry {
         let ([s0, s1], [ph, pw]) = self.plane_shape(Planes::Phases);
         let [h, w] = self.input;
         phases.clear();
-        phases.resize(self.in_channels * s0 * s1 * ph * pw, 0.0);
+        phases.resize(self.in_channels * self.channel_planes(Planes::Phases), 0.0);
         self.for_each_phase_row(|c, ih, a, b| {
             let src = x[(c * h + ih) * w + b..(c * h + ih + 1) * w].iter();
             let plane = (c * s0 + a) * s1 + b;
@@ -320,9 +327,8 @@ impl ConvGeometry {
         let target = match planes {
             Planes::Input => &mut *dx,
             Planes::Phases => {
-                let ([s0, s1], [ph, pw]) = self.plane_shape(planes);
                 scratch.clear();
-                scratch.resize(self.in_channels * s0 * s1 * ph * pw, 0.0);
+                scratch.resize(self.in_channels * self.channel_planes(planes), 0.0);
                 &mut scratch[..]
             }
         };
