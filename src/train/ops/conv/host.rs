@@ -10,7 +10,9 @@
 //! layers of a network on small images), a group of samples is laid side by side
 //! (`[K, G·P]`, `[c_out, G·P]`) so that each matrix product has at least
 //! [`MIN_COLUMNS`](super::geometry::MIN_COLUMNS) columns. Groups are spread over rayon's
-//! threads, each with its own scratch.
+//! threads, each with its own scratch. Kernel taps that read only padding (a 3x3 over a 1x1
+//! map) have no rows: `K` is `c_in` times the [live taps](ConvGeometry::live_taps), `W` their
+//! columns, and `dW` zero at the others.
 
 use std::borrow::Cow;
 
