@@ -40,7 +40,7 @@ impl ConvGeometry {
     }
 
     /// Rows of the im2col matrix the host convolution builds: input channels times
-    /// [live taps](ConvGeometry::live_taps) (`k()` where every tap reads some input).
+    /// live taps (`live_taps`; `k()` where every tap reads some input).
     pub fn rows(&self) -> usize {
         self.in_channels * self.live_taps().len()
     }

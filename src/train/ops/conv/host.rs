@@ -11,7 +11,7 @@
 //! (`[K, G·P]`, `[c_out, G·P]`) so that each matrix product has at least
 //! [`MIN_COLUMNS`](super::geometry::MIN_COLUMNS) columns. Groups are spread over rayon's
 //! threads, each with its own scratch. Kernel taps that read only padding (a 3x3 over a 1x1
-//! map) have no rows: `K` is `c_in` times the [live taps](ConvGeometry::live_taps), `W` their
+//! map) have no rows: `K` is `c_in` times the live taps (`ConvGeometry::live_taps`), `W` their
 //! columns, and `dW` zero at the others.
 
 use std::borrow::Cow;
