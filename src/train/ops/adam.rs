@@ -88,14 +88,9 @@ impl Optimizer for HostAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let momentum = state.as_ref().map(|s| &s.momentum);
-        if !on_host(&tensor, &grad, momentum) {
-            return self.burn.step(lr, tensor, grad, state);
-        }
-        let time = momentum.map_or(1, |m| m.time + 1);
-        let rule = Coupled::new(self, time, lr);
-        let (tensor, momentum) = update(rule, tensor, grad, state.map(|s| s.momentum));
-        (tensor, Some(AdamState::new(momentum)))
+        host_or_burn(&self.burn, [tensor, grad], state, lr, |time| {
+            Coupled::new(self, time, lr)
+        })
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
@@ -113,19 +108,66 @@ impl Optimizer for HostAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let momentum = state.as_ref().map(|s| &s.momentum);
-        if !on_host(&tensor, &grad, momentum) {
-            return self.burn.step(lr, tensor, grad, state);
-        }
-        let time = momentum.map_or(1, |m| m.time + 1);
-        let rule = Decoupled::new(self, time, lr);
-        let (tensor, momentum) = update(rule, tensor, grad, state.map(|s| s.momentum));
-        (tensor, Some(AdamWState::new(momentum)))
+        host_or_burn(&self.burn, [tensor, grad], state, lr, |time| {
+            Decoupled::new(self, time, lr)
+        })
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
         <AdamW as Optimizer>::to_device(state, device)
     }
+}
+
+/// Burn's state of Adam or AdamW: the moments, wrapped.
+trait Momentum<const D: usize>: Sized {
+    fn momentum(&self) -> &AdaptiveMomentumState<D>;
+    fn into_momentum(self) -> AdaptiveMomentumState<D>;
+    fn from_momentum(momentum: AdaptiveMomentumState<D>) -> Self;
+}
+
+impl<const D: usize> Momentum<D> for AdamState<D> {
+    fn momentum(&self) -> &AdaptiveMomentumState<D> {
+        &self.momentum
+    }
+    fn into_momentum(self) -> AdaptiveMomentumState<D> {
+        self.momentum
+    }
+    fn from_momentum(momentum: AdaptiveMomentumState<D>) -> Self {
+        Self::new(momentum)
+    }
+}
+
+impl<const D: usize> Momentum<D> for AdamWState<D> {
+    fn momentum(&self) -> &AdaptiveMomentumState<D> {
+        &self.momentum
+    }
+    fn into_momentum(self) -> AdaptiveMomentumState<D> {
+        self.momentum
+    }
+    fn from_momentum(momentum: AdaptiveMomentumState<D>) -> Self {
+        Self::new(momentum)
+    }
+}
+
+/// One step: on the host under the rule `rule_at(t)` for step `t` where [`on_host`] holds,
+/// else Burn's optimizer `burn` (whose state type the host keeps).
+fn host_or_burn<O, R, const D: usize>(
+    burn: &O,
+    [tensor, grad]: [Tensor<D>; 2],
+    state: Option<O::State<D>>,
+    lr: LearningRate,
+    rule_at: impl FnOnce(usize) -> R,
+) -> (Tensor<D>, Option<O::State<D>>)
+where
+    O: Optimizer,
+    O::State<D>: Momentum<D>,
+    R: Rule,
+{
+    if !on_host(&tensor, &grad, state.as_ref().map(Momentum::momentum)) {
+        return burn.step(lr, tensor, grad, state);
+    }
+    let (tensor, momentum) = update(rule_at, tensor, grad, state.map(Momentum::into_momentum));
+    (tensor, Some(O::State::<D>::from_momentum(momentum)))
 }
 
 /// Whether the parameter, its gradient and its moments are plain `f32` flex tensors (and no
@@ -162,10 +204,11 @@ fn moments(g: f32, m1: &mut f32, m2: &mut f32, first: bool) {
     }
 }
 
-/// The update on flex tensors (checked by [`on_host`]) under `rule`, over the parameter's and
-/// moments' own buffers; the moments start at zero on the first step.
+/// The update on flex tensors (checked by [`on_host`]) under the rule of its step number,
+/// `rule_at(t)`, over the parameter's and moments' own buffers; the moments start at zero on
+/// the first step.
 fn update<R: Rule, const D: usize>(
-    rule: R,
+    rule_at: impl FnOnce(usize) -> R,
     tensor: Tensor<D>,
     grad: Tensor<D>,
     momentum: Option<AdaptiveMomentumState<D>>,
@@ -179,7 +222,7 @@ fn update<R: Rule, const D: usize>(
         Some(m) => (m.time + 1, own(m.moment_1), own(m.moment_2)),
         None => (1, zeros(), zeros()),
     };
-    let first = time == 1;
+    let (rule, first) = (rule_at(time), time == 1);
     (f32s_mut(&mut p).par_chunks_mut(CHUNK))
         .zip(f32s(&g).par_chunks(CHUNK))
         .zip(f32s_mut(&mut m1).par_chunks_mut(CHUNK))

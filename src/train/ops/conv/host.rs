@@ -57,7 +57,9 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(g: &ConvGeometry, group: usize) -> Self {
+    /// Scratch for `group` samples of an im2col matrix with `rows` rows ([`ConvGeometry::rows`],
+    /// worked out once per call by the caller).
+    fn new(g: &ConvGeometry, rows: usize, group: usize) -> Self {
         let columns = group * g.p();
         let side = if group > 1 {
             g.out_channels * columns
@@ -65,7 +67,7 @@ impl Scratch {
             0
         };
         Self {
-            cols: vec![0.0; g.rows() * columns],
+            cols: vec![0.0; rows * columns],
             side: vec![0.0; side],
             phases: Vec::new(),
         }
@@ -145,7 +147,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
     y.par_chunks_mut(group * g.output_len())
         .zip(x.par_chunks(group * g.input_len()))
         .for_each_init(
-            || Scratch::new(g, group),
+            || Scratch::new(g, k, group),
             |scratch, (ys, xs)| {
                 let row = (ys.len() / g.output_len()) * p;
                 for (s, x) in xs.chunks(g.input_len()).enumerate() {
@@ -202,7 +204,7 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .zip(dy.par_chunks(per * g.output_len()))
         .map(|(xs, dys)| {
             let mut dw = vec![0.0; size];
-            let mut scratch = Scratch::new(g, group);
+            let mut scratch = Scratch::new(g, k, group);
             let groups = xs
                 .chunks(group * g.input_len())
                 .zip(dys.chunks(group * g.output_len()));
@@ -241,7 +243,7 @@ pub fn input_grad(g: &ConvGeometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     dx.par_chunks_mut(group * g.input_len())
         .zip(dy.par_chunks(group * g.output_len()))
         .for_each_init(
-            || Scratch::new(g, group),
+            || Scratch::new(g, k, group),
             |scratch, (dxs, dys)| {
                 let row = (dxs.len() / g.input_len()) * p;
                 // cols [K, n·P] = Wᵀ [K, c_out] · dy [c_out, n·P]
